@@ -1,0 +1,150 @@
+"""From a dataset config to a cached protocol split.
+
+The split is cached as .npz (no pickle) under a key hashing the dataset files' contents, the
+reader options, the preprocessing and the protocol, so a second run reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from benchmark.data.preprocess import PreprocessConfig, preprocess
+from benchmark.data.readers import read_interactions
+from benchmark.data.split import EvalSet, Sequences, SplitData, leave_one_out
+from benchmark.errors import DataError
+
+EMBEDDED = Path(__file__).parent / "embedded"
+CACHE_FORMAT = 1  # bump when the cached arrays change meaning
+
+PROTOCOLS: dict[str, Callable[..., SplitData]] = {"loo": leave_one_out}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What to read and how to preprocess it (the `dataset` config group)."""
+
+    name: str
+    reader: str
+    path: str | None = None  # directory of the native files; None: embedded copy or $SEQREC_DATA/<name>
+    domain: str = ""
+    mask_history: bool = True  # False where repeats are legitimate targets (music re-listening)
+    options: dict[str, Any] = field(default_factory=dict)  # reader-specific options
+    preprocess: PreprocessConfig = PreprocessConfig()
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DatasetSpec":
+        d = dict(d)
+        pre = {k: d.pop(k) for k in list(d) if k in PreprocessConfig.__dataclass_fields__}
+        known = {k: d.pop(k) for k in list(d) if k in cls.__dataclass_fields__}
+        known.setdefault("options", {})
+        known["options"] = {**known["options"], **d}  # leftover keys are reader options
+        return cls(**known, preprocess=PreprocessConfig(**pre))
+
+
+def data_home() -> Path:
+    return Path(os.environ.get("SEQREC_DATA", Path.home() / ".cache" / "seqrec"))
+
+
+def dataset_dir(spec: DatasetSpec) -> Path:
+    if spec.path:
+        return Path(spec.path).expanduser()
+    if (EMBEDDED / spec.name).is_dir():
+        return EMBEDDED / spec.name
+    return data_home() / spec.name
+
+
+def files_hash(directory: Path) -> str:
+    """SHA-256 over the names and contents of every (non-hidden) file below ``directory``."""
+    if not directory.is_dir():
+        raise DataError(f"dataset directory not found: {directory} (set dataset.path or fetch the dataset)")
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.relative_to(directory).parts)):
+        digest.update(str(path.relative_to(directory)).encode() + b"\0")
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class PreparedSplit:
+    split: SplitData
+    dataset_hash: str  # content hash of the raw files
+    split_key: str  # cache key (dataset hash + preprocessing + protocol)
+    steps: list[list[Any]]  # preprocessing counts, for statistics tables
+    from_cache: bool
+
+
+def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, Any] | None = None,
+                  cache_dir: str | Path | None = None) -> PreparedSplit:
+    """Reads, preprocesses and splits a dataset, or loads the cached result."""
+    protocol_options = dict(protocol_options or {})
+    if protocol not in PROTOCOLS:
+        raise DataError(f"protocol.name={protocol!r} is unknown; choose one of {', '.join(PROTOCOLS)}")
+    directory = dataset_dir(spec)
+    data_hash = files_hash(directory)
+    key_src = json.dumps(
+        {"format": CACHE_FORMAT, "data": data_hash, "reader": spec.reader, "options": spec.options,
+         "preprocess": asdict(spec.preprocess), "protocol": protocol, "protocol_options": protocol_options},
+        sort_keys=True, default=str,
+    )
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
+    cache_path = Path(cache_dir or data_home() / "splits") / f"{spec.name}-{protocol}-{key}.npz"
+    if cache_path.is_file():
+        split, steps = load_split(cache_path)
+        return PreparedSplit(split, data_hash, key, steps, from_cache=True)
+    interactions = read_interactions(spec.reader, directory, **spec.options)
+    prepared = preprocess(interactions, spec.preprocess)
+    split = PROTOCOLS[protocol](prepared.sequences, prepared.user_ids, prepared.item_ids, **protocol_options)
+    steps = [list(s) for s in prepared.steps]
+    save_split(cache_path, split, steps)
+    return PreparedSplit(split, data_hash, key, steps, from_cache=False)
+
+
+def _seq_arrays(prefix: str, s: Sequences) -> dict[str, np.ndarray]:
+    return {f"{prefix}_items": s.items, f"{prefix}_offsets": s.offsets, f"{prefix}_times": s.times}
+
+
+def _seq_from(prefix: str, z: Any) -> Sequences:
+    return Sequences(z[f"{prefix}_items"], z[f"{prefix}_offsets"], z[f"{prefix}_times"])
+
+
+def save_split(path: Path, split: SplitData, steps: list[list[Any]]) -> None:
+    """Writes the split atomically (temp file + rename): a killed run leaves no partial cache."""
+    arrays: dict[str, np.ndarray] = {**_seq_arrays("train", split.train)}
+    for name, es in (("valid", split.valid), ("test", split.test)):
+        arrays.update(_seq_arrays(f"{name}_hist", es.histories))
+        arrays[f"{name}_users"] = es.users
+        arrays[f"{name}_targets"] = es.targets
+        arrays[f"{name}_target_times"] = es.target_times
+    arrays["user_ids"] = split.user_ids.astype(str)
+    arrays["item_ids"] = split.item_ids.astype(str)
+    arrays["meta"] = np.array(json.dumps({"protocol": split.protocol, "steps": steps}))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_split(path: Path) -> tuple[SplitData, list[list[Any]]]:
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        evals = {
+            name: EvalSet(z[f"{name}_users"], _seq_from(f"{name}_hist", z), z[f"{name}_targets"], z[f"{name}_target_times"])
+            for name in ("valid", "test")
+        }
+        split = SplitData(_seq_from("train", z), evals["valid"], evals["test"], z["user_ids"], z["item_ids"], meta["protocol"])
+    return split, meta["steps"]

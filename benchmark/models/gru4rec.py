@@ -1,0 +1,33 @@
+"""GRU4Rec encoder (Hidasi et al., 2016): a recurrent network over the item sequence.
+
+Left padding is removed before the RNN (packed sequences), so padding never enters the state.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+class RNNEncoder(nn.Module):
+    def __init__(self, hidden: int, layers: int = 1, dropout: float = 0.0, cell: str = "gru", **_: object) -> None:
+        super().__init__()
+        rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[cell]
+        self.dropout = nn.Dropout(dropout)
+        self.rnn = rnn(hidden, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x [B, L, H] left-padded embeddings, mask [B, L] True on real items -> [B, L, H]."""
+        batch, width, _ = x.shape
+        lengths = mask.sum(1)
+        # Left-padded -> right-padded: row b is rotated left by its pad count.
+        shift = (width - lengths)[:, None]
+        cols = (torch.arange(width, device=x.device)[None, :] + shift) % width
+        right = x.gather(1, cols[..., None].expand_as(x))
+        packed = pack_padded_sequence(self.dropout(right), lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.rnn(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=width)
+        # Rotate back so outputs line up with the inputs; padding positions become zeros.
+        back = (torch.arange(width, device=x.device)[None, :] - shift) % width
+        return out.gather(1, back[..., None].expand_as(out)) * mask[..., None]

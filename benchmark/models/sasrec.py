@@ -1,0 +1,56 @@
+"""SASRec encoder (Kang & McAuley, 2018): a causal Transformer over the item sequence.
+
+Pre-LayerNorm blocks of masked self-attention and a point-wise feed-forward network. Position t
+attends to real items at positions <= t only; padding is never attended to.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class Block(nn.Module):
+    def __init__(self, hidden: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(hidden)
+        self.attn = nn.MultiheadAttention(hidden, heads, dropout=dropout, batch_first=True)
+        self.norm2 = nn.LayerNorm(hidden)
+        self.ffn = nn.Sequential(
+            nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.Dropout(dropout)
+        )
+
+    def forward(self, x: torch.Tensor, blocked: torch.Tensor) -> torch.Tensor:
+        h = self.norm1(x)
+        x = x + self.attn(h, h, h, attn_mask=blocked, need_weights=False)[0]
+        return x + self.ffn(self.norm2(x))
+
+
+class AttentionEncoder(nn.Module):
+    def __init__(
+        self, hidden: int, max_len: int, layers: int = 2, heads: int = 2, dropout: float = 0.2, causal: bool = True, **_: object
+    ) -> None:
+        super().__init__()
+        self.heads, self.causal = heads, causal
+        self.position = nn.Embedding(max_len, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(Block(hidden, heads, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(hidden)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x [B, L, H] left-padded embeddings, mask [B, L] True on real items -> [B, L, H]."""
+        batch, width, hidden = x.shape
+        # Positions count back from the newest item, so extra left padding changes nothing.
+        pos = torch.arange(width - 1, -1, -1, device=x.device).clamp(max=self.position.num_embeddings - 1)
+        x = self.dropout(x * math.sqrt(hidden) + self.position(pos)) * mask[..., None]
+        allowed = mask[:, None, :].expand(batch, width, width)  # keys must be real items
+        if self.causal:
+            allowed = allowed & torch.ones(width, width, dtype=torch.bool, device=x.device).tril()
+        # A padding query has no allowed key; let it see itself so softmax stays finite.
+        allowed = allowed | torch.eye(width, dtype=torch.bool, device=x.device)
+        blocked = (~allowed).repeat_interleave(self.heads, dim=0)  # [B * heads, L, L]
+        for block in self.blocks:
+            x = block(x, blocked) * mask[..., None]
+        return self.norm(x) * mask[..., None]

@@ -1,0 +1,124 @@
+"""Run records: one directory per (dataset, protocol, model, seed, config).
+
+Files are written into a hidden temp directory that is renamed into place as the last step, so a
+directory with the final name is always a complete record and a killed run leaves none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+RECORD_FILES = ("config.yaml", "metrics.json", "per_user.parquet", "history.csv", "env.json")
+# Keys that say where or how to log, not what is computed: they do not change a run's identity.
+NON_IDENTITY_KEYS = ("results_dir", "logger", "cache_dir", "hydra")
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """Hash of the resolved config without the keys that do not change results."""
+    ident = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run_dir_for(results_dir: str | Path, config: dict[str, Any]) -> Path:
+    name = f"seed{config.get('seed', 0)}-{config_hash(config)[:10]}"
+    return Path(results_dir) / str(config["dataset"]["name"]) / str(config["protocol"]["name"]) / str(config["model"]["name"]) / name
+
+
+def is_complete(run_dir: Path) -> bool:
+    return all((run_dir / f).is_file() for f in RECORD_FILES)
+
+
+def environment(seed: int, dataset_hash: str, device: str) -> dict[str, Any]:
+    import numpy
+    import torch
+
+    versions = {"python": sys.version.split()[0], "torch": torch.__version__, "numpy": numpy.__version__, "pandas": pd.__version__}
+    try:
+        import hydra
+
+        versions["hydra-core"] = hydra.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from importlib.metadata import version
+
+        versions["seqrec-bench"] = version("seqrec-bench")
+    except Exception:  # pragma: no cover - not installed
+        pass
+    return {
+        "versions": versions,
+        "git_commit": git_commit(),
+        "seed": seed,
+        "dataset_hash": dataset_hash,
+        "device": device,
+        "platform": sys.platform,
+    }
+
+
+def git_commit() -> str | None:
+    try:
+        root = Path(__file__).resolve().parent.parent
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_record(
+    run_dir: Path,
+    config: dict[str, Any],
+    metrics: dict[str, Any],
+    per_user: pd.DataFrame,
+    history: list[Any],
+    env: dict[str, Any],
+) -> Path:
+    """Writes all record files into a temp directory, then renames it to ``run_dir`` (atomic)."""
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}.", suffix=".tmp"))
+    try:
+        (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        per_user.to_parquet(tmp / "per_user.parquet", index=False)
+        rows = [asdict(h) if hasattr(h, "__dataclass_fields__") else dict(h) for h in history]
+        pd.DataFrame(rows, columns=["epoch", "loss", "valid_metric", "seconds"] if not rows else None).to_csv(
+            tmp / "history.csv", index=False
+        )
+        (tmp / "env.json").write_text(json.dumps(env, indent=2))
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        for f in RECORD_FILES:
+            with open(tmp / f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if run_dir.exists():  # an incomplete leftover of an older layout; a complete one is skipped earlier
+            shutil.rmtree(run_dir)
+        os.rename(tmp, run_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return run_dir
+
+
+def read_record(run_dir: Path) -> dict[str, Any]:
+    """The record's config, metrics and env as one dict (per-user table loaded separately)."""
+    return {
+        "dir": run_dir,
+        "config": yaml.safe_load((run_dir / "config.yaml").read_text()),
+        "metrics": json.loads((run_dir / "metrics.json").read_text()),
+        "env": json.loads((run_dir / "env.json").read_text()),
+    }
+
+
+def find_records(root: str | Path) -> list[Path]:
+    """Every complete run record below ``root`` (temp directories are hidden and skipped)."""
+    root = Path(root)
+    return sorted(p.parent for p in root.rglob("metrics.json") if is_complete(p.parent) and not any(s.startswith(".") for s in p.relative_to(root).parts))

@@ -1,0 +1,1 @@
+"""Reports over run records: aggregation across seeds, tables, sweep-end callback."""

@@ -1,0 +1,102 @@
+"""One experiment: (dataset, protocol, model, seed) -> a run record on disk."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from benchmark.config import TrainerConfig, resolve_device
+from benchmark.data.dataset import DatasetSpec, prepare_split
+from benchmark.evaluation import evaluate
+from benchmark.models.base import Recommender
+from benchmark.record import config_hash, environment, is_complete, run_dir_for, write_record
+
+log = logging.getLogger("seqrec")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
+    """Runs one experiment and returns its record directory (skips work when already complete)."""
+    config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    config.pop("hydra", None)
+    run_dir = run_dir_for(config["results_dir"], config)
+    if is_complete(run_dir):
+        log.info("skip %s: complete record exists", run_dir)
+        return run_dir
+
+    seed = int(config["seed"])
+    trainer = TrainerConfig.from_dict({**config.get("trainer", {}), "seed": seed})
+    if trainer.num_threads:
+        torch.set_num_threads(trainer.num_threads)
+    seed_everything(seed)
+
+    spec = DatasetSpec.from_dict(config["dataset"])
+    protocol = dict(config["protocol"])
+    ks = tuple(protocol.pop("ks", (5, 10, 20)))
+    prepared = prepare_split(spec, protocol.pop("name"), protocol, cache_dir=config.get("cache_dir"))
+    split = prepared.split
+
+    model: Recommender = instantiate(config["model"], _convert_="all")
+    start = time.perf_counter()
+    history = model.fit(split, trainer)
+    train_seconds = time.perf_counter() - start
+
+    result = evaluate(model, split, split.test, ks=ks, batch_size=trainer.eval_batch_size, mask_history=spec.mask_history)
+    valid = evaluate(model, split, split.valid, ks=ks, batch_size=trainer.eval_batch_size, mask_history=spec.mask_history)
+
+    test = split.test
+    popularity = split.item_popularity()
+    per_user = pd.DataFrame({"user": split.user_ids[result.users], "rank": result.ranks[:, 0]})
+    for name, values in result.per_user.items():
+        per_user[name] = values
+    per_user["history_len"] = split.train.lengths[result.users]
+    per_user["target_item"] = split.item_ids[test.targets[:, 0]]
+    per_user["target_pop"] = popularity[test.targets[:, 0]]
+    per_user["target_time"] = test.target_times[:, 0]
+
+    metrics = {
+        "test": result.aggregate,
+        "valid": valid.aggregate,
+        "valid_best": max((h.valid_metric for h in history), default=valid.aggregate.get(trainer.valid_metric)),
+        "valid_metric": trainer.valid_metric,
+        "train_seconds": train_seconds,
+        "eval_seconds": result.seconds,
+        "ms_per_user": 1000 * result.seconds / max(len(result.users), 1),
+        "epochs": len(history),
+        "n_params": model.n_params(),
+        "n_users": split.n_users,
+        "n_items": split.n_items,
+        "n_evaluated": len(result.users),
+        "protocol": split.protocol,
+        "candidates": "full",
+        "tie_policy": "ties count against the target",
+        "mask_history": spec.mask_history,
+        "dataset": spec.name,
+        "model": model.name,
+        "seed": seed,
+        "config_hash": config_hash(config),
+        "dataset_hash": prepared.dataset_hash,
+        "split_key": prepared.split_key,
+    }
+    env = environment(seed, prepared.dataset_hash, str(model.device))
+    write_record(run_dir, config, metrics, per_user, history, env)
+    log.info(
+        "%s seed=%d on %s: ndcg@10=%.4f hr@10=%.4f (train %.1fs, %d epochs) -> %s",
+        model.name, seed, spec.name, result.aggregate.get("ndcg@10", float("nan")),
+        result.aggregate.get("hr@10", float("nan")), train_seconds, len(history), run_dir,
+    )
+    return run_dir

@@ -1,0 +1,105 @@
+"""The training loop shared by every neural model: Adam, early stopping on a validation metric,
+best weights restored before testing."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from benchmark.config import TrainerConfig
+from benchmark.errors import BenchmarkError
+
+
+@dataclass
+class EpochLog:
+    epoch: int
+    loss: float
+    valid_metric: float  # the trainer's valid_metric (ndcg@10 by default)
+    seconds: float
+
+
+class TrainingDiverged(BenchmarkError):
+    """The loss became NaN or infinite."""
+
+
+def minibatches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Shuffled index batches over n training examples."""
+    order = torch.randperm(n, generator=generator)
+    for lo in range(0, n, batch_size):
+        yield order[lo : lo + batch_size]
+
+
+def train_loop(
+    net: torch.nn.Module,
+    step_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+    n_examples: int,
+    validate: Callable[[], float],
+    cfg: TrainerConfig,
+) -> list[EpochLog]:
+    """Runs epochs of ``step_loss`` over shuffled batches of example indices.
+
+    ``step_loss(batch_indices, generator)`` returns the mean loss of a batch; ``validate()`` returns
+    the validation metric (higher is better). Stops after ``cfg.patience`` epochs without
+    improvement and loads the best weights back into ``net``.
+    """
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    best, best_state, since_best, logs = -math.inf, None, 0, []
+    for epoch in range(1, cfg.max_epochs + 1):
+        start = time.perf_counter()
+        net.train()
+        total, count = 0.0, 0
+        for idx in minibatches(n_examples, cfg.batch_size, generator):
+            loss = step_loss(idx, generator)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} in epoch {epoch}; lower trainer.lr (now {cfg.lr}) "
+                    "or check the data"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            optimizer.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+        net.eval()
+        metric = validate()
+        logs.append(EpochLog(epoch, total / max(count, 1), metric, time.perf_counter() - start))
+        if metric > best:
+            best, since_best = metric, 0
+            best_state = copy.deepcopy(net.state_dict())
+        else:
+            since_best += 1
+            if since_best >= cfg.patience:
+                break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    return logs
+
+
+def training_windows(items: np.ndarray, offsets: np.ndarray, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every position of every training sequence as a next-item target, once.
+
+    A sequence s of length n gives inputs s[:-1] and targets s[1:]; when n - 1 > max_len it is cut
+    into windows of max_len from the end. Returns left-padded (inputs, targets) [W, max_len].
+    """
+    lengths = np.diff(offsets)
+    n_targets = np.maximum(lengths - 1, 0)
+    n_windows = -(-n_targets // max_len)  # ceil
+    user = np.repeat(np.arange(len(lengths)), n_windows)
+    first = np.concatenate([[0], np.cumsum(n_windows)[:-1]])
+    j = np.arange(len(user)) - np.repeat(first, n_windows)  # window index counted from the end
+    end = offsets[user + 1] - j * max_len  # exclusive end of the window's targets in `items`
+    start = np.maximum(offsets[user] + 1, end - max_len)
+    idx = end[:, None] - max_len + np.arange(max_len)
+    valid = idx >= start[:, None]
+    targets = np.where(valid, items[np.where(valid, idx, 0)], 0)
+    inputs = np.where(valid, items[np.where(valid, idx - 1, 0)], 0)
+    return torch.from_numpy(inputs.astype(np.int64)), torch.from_numpy(targets.astype(np.int64))
