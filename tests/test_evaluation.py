@@ -1,0 +1,115 @@
+"""Full-ranking metrics on hand-computed cases: ties, masking, constant scores."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.data.split import EvalSet, Sequences, SplitData
+from benchmark.evaluation import evaluate, excluded_mask, metrics_from_ranks, rank_targets
+from benchmark.models.base import Batch, Recommender
+from benchmark.training import training_windows
+
+
+def test_rank_counts_ties_against_the_target():
+    scores = torch.tensor([[0.0, 0.5, 0.9, 0.5, 0.1]])  # column 0 = padding
+    targets = torch.tensor([[3]])
+    excluded = excluded_mask(5, torch.tensor([[0]]), targets, mask_history=True)
+    # items 2 (0.9) and 1 (0.5, a tie) are at or above 0.5 -> rank 3
+    assert rank_targets(scores, targets, excluded).item() == 3
+
+
+def test_history_is_masked_unless_repeats_allowed():
+    scores = torch.tensor([[0.0, 0.9, 0.8, 0.5, 0.1]])
+    history, targets = torch.tensor([[0, 1, 2]]), torch.tensor([[3]])
+    masked = rank_targets(scores, targets, excluded_mask(5, history, targets, mask_history=True))
+    unmasked = rank_targets(scores, targets, excluded_mask(5, history, targets, mask_history=False))
+    assert masked.item() == 1 and unmasked.item() == 3
+
+
+def test_nan_scores_count_as_worst():
+    scores = torch.tensor([[0.0, float("nan"), 0.2, 0.1]])
+    targets = torch.tensor([[1]])
+    assert rank_targets(scores, targets, excluded_mask(4, torch.tensor([[0]]), targets, True)).item() == 3
+
+
+def test_metric_formulas():
+    m = metrics_from_ranks(np.array([1, 3, 10, 11]), ks=(10,))
+    assert m["hr@10"].tolist() == [1, 1, 1, 0]
+    assert m["ndcg@10"] == pytest.approx([1.0, 1 / math.log2(4), 1 / math.log2(11), 0.0])
+    assert m["mrr@10"] == pytest.approx([1.0, 1 / 3, 0.1, 0.0])
+
+
+class Constant(Recommender):
+    def __init__(self, n_items: int) -> None:
+        super().__init__("constant")
+        self.n_items = n_items
+
+    def fit(self, data, trainer=None):
+        return []
+
+    def score(self, batch: Batch) -> torch.Tensor:
+        return torch.ones(len(batch.users), self.n_items + 1)
+
+
+def toy_split(histories: list[list[int]], targets: list[int], n_items: int) -> SplitData:
+    lengths = [len(h) for h in histories]
+    seqs = Sequences(np.array(sum(histories, []), dtype=np.int64), np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+                     np.zeros(sum(lengths), dtype=np.int64))
+    users = np.arange(len(histories), dtype=np.int64)
+    es = EvalSet(users, seqs, np.array(targets, dtype=np.int64)[:, None], np.zeros((len(users), 1), dtype=np.int64))
+    ids = np.array([""] + [f"i{i}" for i in range(1, n_items + 1)])
+    return SplitData(seqs, es, es, np.array([f"u{u}" for u in users]), ids, "loo")
+
+
+def test_constant_model_gets_rank_equal_to_number_of_candidates():
+    split = toy_split([[1, 2], [3], [4, 5, 6]], [7, 8, 9], n_items=10)
+    res = evaluate(Constant(10), split, split.test, ks=(5,), batch_size=2)
+    # candidates = 10 items minus each user's history; the target is last among equals
+    assert res.ranks[:, 0].tolist() == [8, 9, 7]
+    assert res.per_user["hr@5"].tolist() == [0, 0, 0]
+    res = evaluate(Constant(10), split, split.test, ks=(5,), mask_history=False)
+    assert res.ranks[:, 0].tolist() == [10, 10, 10]
+
+
+def test_evaluate_batches_agree_with_one_batch():
+    rng = np.random.default_rng(0)
+    histories = [list(rng.choice(np.arange(1, 31), size=rng.integers(1, 8), replace=False)) for _ in range(37)]
+    targets = [int(rng.choice([i for i in range(1, 31) if i not in h])) for h in histories]
+    split = toy_split(histories, targets, 30)
+
+    class Random(Constant):
+        def score(self, batch):
+            g = torch.Generator().manual_seed(0)
+            table = torch.rand(37, 31, generator=g)
+            return table[batch.users]
+
+    one = evaluate(Random(30), split, split.test, batch_size=1000)
+    many = evaluate(Random(30), split, split.test, batch_size=5)
+    np.testing.assert_array_equal(one.ranks, many.ranks)
+    # brute force for one user
+    table = torch.rand(37, 31, generator=torch.Generator().manual_seed(0)).numpy()
+    u = 3
+    cand = [i for i in range(1, 31) if i not in histories[u] and i != targets[u]]
+    assert one.ranks[u, 0] == 1 + sum(table[u, i] >= table[u, targets[u]] for i in cand)
+
+
+def test_training_windows_cover_every_position_once():
+    seqs = [[1, 2, 3, 4, 5, 6, 7], [8, 9], [10]]
+    items = np.array(sum(seqs, []))
+    offsets = np.array([0, 7, 9, 10])
+    inputs, targets = training_windows(items, offsets, max_len=3)
+    pairs = sorted((int(x), int(y)) for xi, yi in zip(inputs, targets) for x, y in zip(xi, yi) if y > 0)
+    assert pairs == [(1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7), (8, 9)]
+    assert inputs.shape == (3, 3)  # 6 targets -> 2 windows, 1 target -> 1 window
+    assert targets[0].tolist() == [5, 6, 7] and inputs[0].tolist() == [4, 5, 6]  # newest window, full
+    assert (inputs[targets == 0] == 0).all()  # padding on the left only
+
+
+def test_padded_history_is_left_padded_and_cut():
+    s = Sequences(np.array([1, 2, 3, 4, 5]), np.array([0, 3, 5]), np.zeros(5, dtype=np.int64))
+    assert s.padded().tolist() == [[1, 2, 3], [0, 4, 5]]
+    assert s.padded(np.array([1, 0]), max_len=2).tolist() == [[4, 5], [2, 3]]
