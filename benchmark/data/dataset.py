@@ -16,8 +16,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from benchmark.data.catalog import cache_subdir, fetch_hint
 from benchmark.data.preprocess import PreprocessConfig, preprocess
-from benchmark.data.readers import read_interactions
+from benchmark.data.readers import MissingData, read_interactions
 from benchmark.data.split import EvalSet, Sequences, SplitData, leave_one_out
 from benchmark.errors import DataError
 
@@ -54,20 +55,26 @@ def data_home() -> Path:
 
 
 def dataset_dir(spec: DatasetSpec) -> Path:
+    """dataset.path (a folder, or a file for single-file formats); else the embedded copy; else
+    the fetch cache $SEQREC_DATA/<name> (Amazon: <name>/<release>)."""
     if spec.path:
         return Path(spec.path).expanduser()
     if (EMBEDDED / spec.name).is_dir():
         return EMBEDDED / spec.name
-    return data_home() / spec.name
+    return data_home() / cache_subdir(spec.name, spec.options)
 
 
 def files_hash(directory: Path) -> str:
-    """SHA-256 over the names and contents of every (non-hidden) file below ``directory``."""
-    if not directory.is_dir():
+    """SHA-256 over the names and contents of every (non-hidden) file below ``directory`` (or of
+    the file itself when dataset.path names a file)."""
+    if not directory.exists():
         raise DataError(f"dataset directory not found: {directory} (set dataset.path or fetch the dataset)")
     digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.relative_to(directory).parts)):
-        digest.update(str(path.relative_to(directory)).encode() + b"\0")
+    root = directory if directory.is_dir() else directory.parent
+    files = [directory] if directory.is_file() else \
+        sorted(p for p in directory.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.relative_to(directory).parts))
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)
@@ -90,6 +97,8 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
     if protocol not in PROTOCOLS:
         raise DataError(f"protocol.name={protocol!r} is unknown; choose one of {', '.join(PROTOCOLS)}")
     directory = dataset_dir(spec)
+    if not directory.exists():
+        raise DataError(f"dataset directory not found: {directory}; {fetch_hint(spec.name, directory, spec.options)}")
     data_hash = files_hash(directory)
     key_src = json.dumps(
         {"format": CACHE_FORMAT, "data": data_hash, "reader": spec.reader, "options": spec.options,
@@ -101,7 +110,10 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
     if cache_path.is_file():
         split, steps = load_split(cache_path)
         return PreparedSplit(split, data_hash, key, steps, from_cache=True)
-    interactions = read_interactions(spec.reader, directory, **spec.options)
+    try:
+        interactions = read_interactions(spec.reader, directory, **spec.options)
+    except MissingData as e:
+        raise MissingData(f"{e}; {fetch_hint(spec.name, directory, spec.options)}") from None
     prepared = preprocess(interactions, spec.preprocess)
     split = PROTOCOLS[protocol](prepared.sequences, prepared.user_ids, prepared.item_ids, **protocol_options)
     steps = [list(s) for s in prepared.steps]

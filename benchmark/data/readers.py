@@ -1,22 +1,39 @@
 """Readers of native dataset formats.
 
-Each reader takes a directory and returns the canonical interactions table: a DataFrame with
-columns ``user`` (str), ``item`` (str), ``timestamp`` (int64) and optionally ``rating`` (float),
-rows in the order of the file. File order matters: it breaks timestamp ties (stable sort).
+Each reader takes a directory (or, for single-file formats, the file itself) and returns the
+canonical interactions table: a DataFrame with columns ``user`` (str), ``item`` (str),
+``timestamp`` (int64, unix seconds; or a 0-based position where the format has only an order)
+and optionally ``rating`` (float), rows in the order of the file. File order matters: it breaks
+timestamp ties (stable sort). Readers whose files are newest-first, unsorted, or finer than a
+second emit their rows in chronological order of the full-precision time, so the tie-break stays
+right after the cut to seconds.
+
+All parsing is vectorised (pyarrow CSV/JSON/parquet readers and compute kernels, pandas); no
+Python loop runs per row. User and item ids are converted to strings once per distinct value.
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
 
 from benchmark.errors import DataError
 
 Reader = Callable[..., pd.DataFrame]
 READERS: dict[str, Reader] = {}
+
+
+class MissingData(DataError):
+    """A native data file is not where the reader looks (fetch it or set dataset.path)."""
 
 
 def register(name: str) -> Callable[[Reader], Reader]:
@@ -28,22 +45,48 @@ def register(name: str) -> Callable[[Reader], Reader]:
 
 
 def require_file(directory: Path, name: str, hint: str = "") -> Path:
-    """The path of ``name`` under ``directory``, or a DataError naming the path and how to get it."""
+    """The path of ``name`` under ``directory``, or a MissingData error naming the path and how to get it."""
     path = Path(directory) / name
     if not path.is_file():
         msg = f"data file not found: {path}"
-        raise DataError(msg + (f" ({hint})" if hint else ""))
+        raise MissingData(msg + (f" ({hint})" if hint else ""))
     return path
+
+
+def find_file(path: str | Path, patterns: Iterable[str], file: str | None = None) -> Path:
+    """``path`` itself when it is a file; else ``path/file``; else the single match of the first
+    pattern that matches anything in ``path``."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if file:
+        return require_file(path, file)
+    patterns = list(patterns)
+    for pattern in patterns:
+        hits = sorted(p for p in path.glob(pattern) if p.is_file())
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            names = ", ".join(p.name for p in hits[:5])
+            raise DataError(f"{path}: several files match {pattern} ({names}); choose one with dataset.file")
+    raise MissingData(f"data file not found: {path / patterns[0]}")
+
+
+def _strings(values: Any) -> np.ndarray:
+    """Object array of str, converting each distinct value once (rows share the str objects)."""
+    codes, uniques = pd.factorize(pd.Series(values) if not isinstance(values, pd.Series) else values,
+                                  use_na_sentinel=False)
+    return np.asarray(pd.Index(uniques).astype(str), dtype=object)[codes]
 
 
 def canonical(df: pd.DataFrame, source: Path) -> pd.DataFrame:
     """Types the canonical columns; rejects missing or unparsable values with the file named."""
-    out = pd.DataFrame(
-        {
-            "user": df["user"].astype(str).to_numpy(),
-            "item": df["item"].astype(str).to_numpy(),
-        }
-    )
+    for col in ("user", "item"):
+        missing = df[col].isna().to_numpy()
+        if missing.any():
+            row = int(np.flatnonzero(missing)[0])
+            raise DataError(f"{source}: missing {col} in data row {row + 1}")
+    out = pd.DataFrame({"user": _strings(df["user"]), "item": _strings(df["item"])})
     ts = pd.to_numeric(df["timestamp"], errors="coerce")
     bad = ts.isna().to_numpy()
     if bad.any():
@@ -67,6 +110,77 @@ def read_table(path: Path, **kwargs) -> pd.DataFrame:
         raise DataError(f"{path}: file is empty") from None
 
 
+def read_arrow_csv(path: Path, names: list[str] | None = None, *, delimiter: str = ",", header: bool = False,
+                   quoted: bool = True, types: dict[str, pa.DataType] | None = None,
+                   columns: list[str] | None = None) -> pa.Table:
+    """pyarrow's multi-threaded CSV reader (CRLF and .gz/.bz2 handled) with errors as one line.
+    ``names`` name the columns of a header-less file, or replace the header when ``header``."""
+    read = pacsv.ReadOptions(column_names=names, skip_rows=1 if (header and names) else 0, block_size=1 << 24)
+    parse = pacsv.ParseOptions(delimiter=delimiter, quote_char='"' if quoted else False)
+    convert = pacsv.ConvertOptions(column_types=types or {}, include_columns=columns, strings_can_be_null=False,
+                                   quoted_strings_can_be_null=False)
+    try:
+        return pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+    except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "Empty CSV file" in msg:
+            raise DataError(f"{path}: file is empty") from None
+        raise DataError(f"{path}: cannot parse: {msg}") from None
+
+
+def header_of(path: Path, delimiter: str = ",") -> list[str]:
+    """The first line of a (possibly compressed) text file, split on ``delimiter``."""
+    with pa.input_stream(str(path), compression="detect") as f:
+        head = f.read(1 << 16)
+    line = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
+    return [c.strip().strip('"') for c in line.split(delimiter)]
+
+
+def as_series(arr: pa.ChunkedArray | pa.Array) -> pd.Series:
+    """An Arrow-backed pandas Series (no copy of the strings)."""
+    return pd.Series(arr, dtype=pd.ArrowDtype(arr.type), copy=False)
+
+
+def to_seconds(values: Any, unit: str, source: Path) -> np.ndarray:
+    """Unix seconds (int64) from epoch numbers in ``unit`` (s, ms, us, ns) or from datetime text
+    (``unit`` = 'iso' or a strftime format; each distinct string is parsed once)."""
+    if unit in ("s", "ms", "us", "ns"):
+        num = pd.to_numeric(pd.Series(values), errors="coerce")
+        if num.isna().any():
+            row = int(np.flatnonzero(num.isna().to_numpy())[0])
+            raise DataError(f"{source}: unparsable or missing timestamp in data row {row + 1}")
+        num = num.to_numpy(dtype=np.float64 if num.dtype.kind == "f" else np.int64)
+        scale = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
+        return (np.floor(num / scale) if num.dtype.kind == "f" else num // scale).astype(np.int64)
+    codes, uniques = pd.factorize(pd.Series(values), use_na_sentinel=True)
+    parsed = pd.to_datetime(pd.Index(uniques).astype(str), format=None if unit == "iso" else unit, utc=True, errors="coerce")
+    bad = (codes < 0) | np.asarray(parsed.isna())[np.maximum(codes, 0)]
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{source}: unparsable or missing timestamp in data row {row + 1} (expected {unit} times)")
+    secs = ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
+    return secs[codes]
+
+
+def chronological(df: pd.DataFrame, fine_time: np.ndarray, unit_per_second: int) -> pd.DataFrame:
+    """Rows sorted (stably) by a finer-than-second time, then that time cut to unix seconds:
+    the file-order tie-break of the canonical table then follows the fine time."""
+    order = np.argsort(fine_time, kind="stable")
+    df = df.iloc[order].reset_index(drop=True)
+    df["timestamp"] = np.asarray(fine_time)[order] // unit_per_second
+    return df
+
+
+def positions(users: Any) -> np.ndarray:
+    """0, 1, 2, ... within each user, in file order: the timestamp of order-only formats."""
+    codes = pd.factorize(pd.Series(users))[0]
+    return pd.Series(codes).groupby(codes).cumcount().to_numpy(dtype=np.int64)
+
+
+def flatten_lists(lists: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """(all list elements, index of the row each came from) — vectorised explode."""
+    arr = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
+    return pc.list_flatten(arr), pc.list_parent_indices(arr).to_numpy(zero_copy_only=False).astype(np.int64)
 @register("movielens")
 def read_movielens(directory: str | Path, **_: object) -> pd.DataFrame:
     """MovieLens in any of its three native layouts, chosen by which file is present:
@@ -106,6 +220,415 @@ def read_movielens(directory: str | Path, **_: object) -> pd.DataFrame:
     if df[["user", "item"]].isna().any().any():
         row = int(np.flatnonzero(df[["user", "item"]].isna().any(axis=1).to_numpy())[0])
         raise DataError(f"{path}: missing user or item in data row {row + 1} (wrong separator?)")
+    return canonical(df, path)
+
+
+
+
+# ---- news ----------------------------------------------------------------------------------------
+
+MIND_COLUMNS = ["impression_id", "user", "time", "history", "impressions"]
+
+
+def _split_tokens(text: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """Space-separated tokens of each row (empty strings dropped) and the row each came from."""
+    tokens, rows = flatten_lists(pc.split_pattern(text, " "))
+    keep = pc.not_equal(tokens, "")
+    return pc.filter(tokens, keep), rows[keep.to_numpy(zero_copy_only=False)]
+
+
+@register("mind")
+def read_mind(directory: str | Path, history: bool = True, **_: object) -> pd.DataFrame:
+    """MIND ``behaviors.tsv`` (tab-separated, no header: impression id, user, time, history,
+    impressions), in the directory itself or in each of its sub-folders (train/, dev/, ...).
+
+    A user's sequence is their click history followed by the clicked items of each impression
+    (the candidates with a ``-1`` suffix; ``-0`` and unlabelled test candidates are skipped), at
+    the impression's time. The history field has no timestamps and may be empty; its items are
+    taken from the user's earliest impression, in their listed order, and placed one second
+    before the first impression of the whole log (they were clicked before the log window), so
+    they precede every impression click and stay in the train part of any temporal split.
+    ``dataset.history=false`` drops them.
+    """
+    directory = Path(directory)
+    files = [directory / "behaviors.tsv"] if (directory / "behaviors.tsv").is_file() else sorted(directory.glob("*/behaviors.tsv"))
+    if not files:
+        raise MissingData(f"data file not found: {directory}/behaviors.tsv (or {directory}/<split>/behaviors.tsv)")
+    parts = []
+    for path in files:
+        t = read_arrow_csv(path, MIND_COLUMNS, delimiter="\t", quoted=False, types={c: pa.string() for c in MIND_COLUMNS})
+        secs = to_seconds(as_series(t["time"]), "%m/%d/%Y %I:%M:%S %p", path)
+        parts.append((t, secs))
+    table = pa.concat_tables([t for t, _ in parts])
+    secs = np.concatenate([s for _, s in parts])
+    users = table["user"].combine_chunks()
+
+    clicked, rows = _split_tokens(table["impressions"])
+    is_click = pc.ends_with(clicked, "-1")
+    rows = rows[is_click.to_numpy(zero_copy_only=False)]
+    clicks = pd.DataFrame({
+        "user": as_series(users.take(pa.array(rows))),
+        "item": as_series(pc.replace_substring_regex(pc.filter(clicked, is_click), pattern="-1$", replacement="")),
+        "timestamp": secs[rows],
+    })
+    if not history or len(table) == 0:
+        return canonical(clicks, files[0])
+    # The history of each user's earliest impression (file order breaks time ties).
+    first = np.lexsort((np.arange(len(secs)), secs))
+    first = first[~pd.Series(users.take(pa.array(first)).to_numpy(zero_copy_only=False)).duplicated().to_numpy()]
+    hist_items, hist_rows = _split_tokens(table["history"].take(pa.array(first)))
+    hist = pd.DataFrame({
+        "user": as_series(users.take(pa.array(first[hist_rows]))),
+        "item": as_series(hist_items),
+        "timestamp": np.full(len(hist_rows), secs.min() - 1, dtype=np.int64),
+    })
+    return canonical(pd.concat([hist, clicks], ignore_index=True), files[0])
+
+
+def _parquet(path: Path, columns: list[str]) -> pa.Table:
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowInvalid, KeyError, OSError) as e:
+        raise DataError(f"{path}: cannot read parquet columns {', '.join(columns)}: {str(e).splitlines()[0]}") from None
+
+
+def _epoch_ms(times: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Arrow timestamps of any unit -> int64 unix milliseconds."""
+    return pc.cast(times, pa.timestamp("ms", tz=getattr(times.type, "tz", None)), safe=False).cast(pa.int64()) \
+        .to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+@register("ebnerd")
+def read_ebnerd(directory: str | Path, behaviors: bool = True, **_: object) -> pd.DataFrame:
+    """EB-NeRD parquet: ``history.parquet`` (one row per user with lists ``article_id_fixed`` and
+    ``impression_time_fixed``) and ``behaviors.parquet`` (one row per impression: ``user_id``,
+    ``impression_time``, list ``article_ids_clicked``), in the directory or its train/ and
+    validation/ sub-folders. The clicks of all files are merged; clicks present in two files
+    (the validation history window overlaps the train week) are kept once (same user, article
+    and time in milliseconds). ``dataset.behaviors=false`` uses the history files only."""
+    directory = Path(directory)
+    histories = [directory / "history.parquet"] if (directory / "history.parquet").is_file() else sorted(directory.glob("*/history.parquet"))
+    if not histories:
+        raise MissingData(f"data file not found: {directory}/history.parquet (or {directory}/train/history.parquet)")
+    frames = []
+    for path in histories:
+        t = _parquet(path, ["user_id", "impression_time_fixed", "article_id_fixed"])
+        items, rows = flatten_lists(t["article_id_fixed"])
+        times, time_rows = flatten_lists(t["impression_time_fixed"])
+        if not np.array_equal(rows, time_rows):
+            raise DataError(f"{path}: article_id_fixed and impression_time_fixed differ in length for some user")
+        frames.append(pd.DataFrame({"user": t["user_id"].combine_chunks().take(pa.array(rows)).to_numpy(zero_copy_only=False),
+                                    "item": items.to_numpy(zero_copy_only=False), "ms": _epoch_ms(times)}))
+        beh = path.with_name("behaviors.parquet")
+        if behaviors and beh.is_file():
+            b = _parquet(beh, ["user_id", "impression_time", "article_ids_clicked"])
+            items, rows = flatten_lists(b["article_ids_clicked"])
+            frames.append(pd.DataFrame({"user": b["user_id"].combine_chunks().take(pa.array(rows)).to_numpy(zero_copy_only=False),
+                                        "item": items.to_numpy(zero_copy_only=False),
+                                        "ms": _epoch_ms(b["impression_time"].combine_chunks().take(pa.array(rows)))}))
+    df = pd.concat(frames, ignore_index=True)
+    df = df[~df.duplicated(["user", "item", "ms"])].reset_index(drop=True)
+    return canonical(chronological(df, df["ms"].to_numpy(), 1_000), histories[0])
+
+
+@register("globo")
+def read_globo(directory: str | Path, user: str = "user", **_: object) -> pd.DataFrame:
+    """Globo.com G1 ``clicks_hour_*.csv`` (comma, header; ``user_id``, ``session_id``,
+    ``click_article_id``, ``click_timestamp`` in ms), in the directory or its clicks/ folder.
+    ``dataset.user=session`` makes each session a sequence of its own (session-based setting)."""
+    directory = Path(directory)
+    files = sorted(directory.glob("clicks_hour_*.csv")) or sorted(directory.glob("clicks/clicks_hour_*.csv"))
+    if not files:
+        raise MissingData(f"data file not found: {directory}/clicks_hour_*.csv (or {directory}/clicks/clicks_hour_*.csv)")
+    if user not in ("user", "session"):
+        raise DataError(f"dataset.user={user!r} is invalid for globo; choose user or session")
+    key = "user_id" if user == "user" else "session_id"
+    cols = [key, "click_article_id", "click_timestamp"]
+    tables = [read_arrow_csv(f, header=True, columns=cols, types={key: pa.string(), "click_article_id": pa.string(),
+                                                                  "click_timestamp": pa.int64()}) for f in files]
+    t = pa.concat_tables(tables)
+    df = pd.DataFrame({"user": as_series(t[key]), "item": as_series(t["click_article_id"])})
+    return canonical(chronological(df, t["click_timestamp"].to_numpy(), 1_000), files[0])
+
+
+# ---- music ---------------------------------------------------------------------------------------
+
+LASTFM_FILE = "userid-timestamp-artid-artname-traid-traname.tsv"
+LASTFM_COLUMNS = ["user", "time", "artist_id", "artist", "track_id", "track"]
+
+
+@register("lastfm")
+def read_lastfm(directory: str | Path, item: str = "track", **_: object) -> pd.DataFrame:
+    """Last.fm-1K listening log (tab-separated, no header, no quoting; ISO-8601 UTC times; each
+    user's rows newest first). Items are tracks (MusicBrainz track id, or "artist<TAB>track name"
+    where the id is empty) or, with ``dataset.item=artist``, artists (MBID, or the name). Repeated
+    plays are kept: the music configs set dedupe=false and mask_history=false."""
+    path = find_file(directory, [LASTFM_FILE, "*.tsv"], None) if Path(directory).is_file() else require_file(Path(directory), LASTFM_FILE)
+    if item not in ("track", "artist"):
+        raise DataError(f"dataset.item={item!r} is invalid for lastfm; choose track or artist")
+    t = read_arrow_csv(path, LASTFM_COLUMNS, delimiter="\t", quoted=False, types={c: pa.string() for c in LASTFM_COLUMNS})
+    if item == "track":
+        key = pc.if_else(pc.equal(t["track_id"], ""), pc.binary_join_element_wise(t["artist"], t["track"], "\t"), t["track_id"])
+    else:
+        key = pc.if_else(pc.equal(t["artist_id"], ""), t["artist"], t["artist_id"])
+    try:
+        secs = pc.strptime(t["time"], format="%Y-%m-%dT%H:%M:%SZ", unit="s").cast(pa.int64()).to_numpy()
+    except pa.ArrowInvalid:
+        secs = to_seconds(as_series(t["time"]), "%Y-%m-%dT%H:%M:%SZ", path)
+    # Reverse the newest-first file so that file order (the tie-break) is chronological.
+    rev = np.arange(len(t) - 1, -1, -1)
+    df = pd.DataFrame({"user": as_series(t["user"]).iloc[rev].to_numpy(), "item": as_series(key).iloc[rev].to_numpy(),
+                       "timestamp": secs[rev]})
+    return canonical(df, path)
+
+
+# ---- product -------------------------------------------------------------------------------------
+
+
+def _amazon_path(directory: Path, filename: str) -> Path:
+    if directory.is_file():
+        return directory
+    stem = filename[:-3] if filename.endswith(".gz") else filename
+    for name in (filename, stem, stem + ".gz", stem.replace(".json", ".jsonl"), stem.replace(".json", ".jsonl") + ".gz"):
+        if (directory / name).is_file():
+            return directory / name
+    raise MissingData(f"data file not found: {directory / filename}")
+
+
+def _read_json_lines(path: Path, fields: dict[str, pa.DataType]) -> pa.Table:
+    """JSON lines (plain or .gz), parsing only ``fields`` (review texts are skipped)."""
+    opts = pajson.ParseOptions(explicit_schema=pa.schema(list(fields.items())), unexpected_field_behavior="ignore")
+    try:
+        with pa.input_stream(str(path), compression="detect") as f:
+            return pajson.read_json(f, parse_options=opts, read_options=pajson.ReadOptions(block_size=1 << 24))
+    except pa.ArrowInvalid as e:
+        raise DataError(f"{path}: cannot parse JSON lines: {str(e).splitlines()[0]}") from None
+
+
+@register("amazon")
+def read_amazon(directory: str | Path, category: str = "", release: str | int = "2014-5core", **_: object) -> pd.DataFrame:
+    """Amazon reviews, one category, in any of the releases (``dataset.release``):
+
+    - ``2014``: ``ratings_<Category>.csv``, no header, ``user,item,rating,timestamp`` (seconds);
+    - ``2014-5core`` / ``2018-5core``: ``reviews_<Category>_5.json.gz`` / ``<Category>_5.json.gz``,
+      JSON lines with ``reviewerID``, ``asin``, ``overall``, ``unixReviewTime`` (seconds);
+    - ``2018``: ``<Category>.csv``, no header, ``item,user,rating,timestamp`` (item first!);
+    - ``2023`` / ``2023-5core``: ``<Category>.csv(.gz)`` with header ``user_id,parent_asin,rating,timestamp``
+      (milliseconds), or the raw ``<Category>.jsonl(.gz)`` review file with the same fields.
+    """
+    from benchmark.data.catalog import amazon_file
+
+    release = str(release)
+    if not category:
+        raise DataError("dataset.category is not set (e.g. Beauty, Sports_and_Outdoors, All_Beauty)")
+    path = _amazon_path(Path(directory), amazon_file(category, release))
+    if ".json" in path.name:
+        if release.startswith("2023"):
+            t = _read_json_lines(path, {"user_id": pa.string(), "parent_asin": pa.string(), "rating": pa.float64(), "timestamp": pa.int64()})
+            names = ("user_id", "parent_asin", "rating", "timestamp")
+        else:
+            t = _read_json_lines(path, {"reviewerID": pa.string(), "asin": pa.string(), "overall": pa.float64(), "unixReviewTime": pa.int64()})
+            names = ("reviewerID", "asin", "overall", "unixReviewTime")
+        df = pd.DataFrame({k: as_series(t[n]) for k, n in zip(("user", "item", "rating", "timestamp"), names)})
+    elif release.startswith("2023"):
+        expected = ["user_id", "parent_asin", "rating", "timestamp"]
+        if header_of(path)[:4] != expected:
+            raise DataError(f"{path}: expected header {','.join(expected)}, got {','.join(header_of(path))}")
+        t = read_arrow_csv(path, ["user", "item", "rating", "timestamp"], header=True, columns=["user", "item", "rating", "timestamp"],
+                           types={"user": pa.string(), "item": pa.string(), "rating": pa.float64(), "timestamp": pa.int64()})
+        df = pd.DataFrame({k: as_series(t[k]) for k in ("user", "item", "rating")})
+    else:
+        names = ["user", "item", "rating", "timestamp"] if release == "2014" else ["item", "user", "rating", "timestamp"]
+        t = read_arrow_csv(path, names, types={"user": pa.string(), "item": pa.string(), "rating": pa.float64(), "timestamp": pa.int64()})
+        df = pd.DataFrame({k: as_series(t[k]) for k in ("user", "item", "rating", "timestamp")})
+    if release.startswith("2023"):
+        return canonical(chronological(df, t["timestamp"].to_numpy(), 1_000), path)
+    return canonical(df, path)
+
+
+@register("diginetica")
+def read_diginetica(directory: str | Path, user: str = "session", **_: object) -> pd.DataFrame:
+    """CIKM Cup 2016 ``train-item-views.csv`` (``;``, header ``sessionId;userId;itemId;timeframe;eventdate``).
+    Time = ``eventdate`` (day) + ``timeframe`` (ms). Sequences are sessions (the session-based
+    setting of SR-GNN and successors); ``dataset.user=user`` groups by the (mostly empty) user id
+    instead and drops anonymous views."""
+    path = find_file(directory, ["train-item-views.csv"])
+    if user not in ("session", "user"):
+        raise DataError(f"dataset.user={user!r} is invalid for diginetica; choose session or user")
+    t = read_arrow_csv(path, header=True, delimiter=";", columns=["sessionId", "userId", "itemId", "timeframe", "eventdate"],
+                       types={"sessionId": pa.string(), "userId": pa.string(), "itemId": pa.string(),
+                              "timeframe": pa.int64(), "eventdate": pa.string()})
+    day_ms = to_seconds(as_series(t["eventdate"]), "%Y-%m-%d", path) * 1_000
+    df = pd.DataFrame({"user": as_series(t["sessionId" if user == "session" else "userId"]), "item": as_series(t["itemId"])})
+    fine = day_ms + t["timeframe"].to_numpy()
+    if user == "user":
+        known = (df["user"] != "").to_numpy()
+        df, fine = df[known].reset_index(drop=True), fine[known]
+    return canonical(chronological(df, fine, 1_000), path)
+
+
+@register("yoochoose")
+def read_yoochoose(directory: str | Path, **_: object) -> pd.DataFrame:
+    """RecSys Challenge 2015 ``yoochoose-clicks.dat`` (comma, no header: session id, ISO-8601
+    time with milliseconds, item id, category). Sequences are sessions."""
+    path = find_file(directory, ["yoochoose-clicks.dat"])
+    t = read_arrow_csv(path, ["session", "time", "item", "category"], columns=["session", "time", "item"],
+                       types={"session": pa.string(), "item": pa.string(), "time": pa.timestamp("ms", tz="UTC")})
+    df = pd.DataFrame({"user": as_series(t["session"]), "item": as_series(t["item"])})
+    return canonical(chronological(df, _epoch_ms(t["time"]), 1_000), path)
+
+
+@register("retailrocket")
+def read_retailrocket(directory: str | Path, events: list[str] | str | None = None, **_: object) -> pd.DataFrame:
+    """Retail Rocket ``events.csv`` (header ``timestamp,visitorid,event,itemid,transactionid``,
+    ms, not sorted by time). ``dataset.events`` keeps only some event types (view, addtocart,
+    transaction); all are kept by default."""
+    path = find_file(directory, ["events.csv"])
+    t = read_arrow_csv(path, header=True, columns=["timestamp", "visitorid", "event", "itemid"],
+                       types={"timestamp": pa.int64(), "visitorid": pa.string(), "event": pa.string(), "itemid": pa.string()})
+    if events:
+        wanted = [events] if isinstance(events, str) else list(events)
+        t = t.filter(pc.is_in(t["event"], value_set=pa.array(wanted)))
+    df = pd.DataFrame({"user": as_series(t["visitorid"]), "item": as_series(t["itemid"])})
+    return canonical(chronological(df, t["timestamp"].to_numpy(), 1_000), path)
+
+
+# ---- generic formats -----------------------------------------------------------------------------
+
+
+def _lines(path: Path) -> pa.ChunkedArray:
+    """Each non-empty line of a text file (CRLF-safe), as one Arrow string column."""
+    t = read_arrow_csv(path, ["line"], delimiter="\x1f", quoted=False, types={"line": pa.string()})
+    return pc.utf8_rtrim(t["line"], characters="\r")
+
+
+@register("sequences")
+def read_sequences(directory: str | Path, file: str | None = None, **_: object) -> pd.DataFrame:
+    """One user per line, ``user item item ...`` (whitespace-separated, items oldest first), as
+    S3-Rec/ICLRec ship Amazon Beauty/Sports/Toys. There are no times: an item's timestamp is its
+    0-based position in the line."""
+    path = find_file(directory, ["*.txt"], file)
+    tokens, rows = flatten_lists(pc.utf8_split_whitespace(_lines(path)))
+    starts = np.r_[True, rows[1:] != rows[:-1]] if len(rows) else np.zeros(0, bool)  # first token of a line = user
+    first_pos = np.flatnonzero(starts)
+    pos = np.arange(len(rows)) - np.repeat(first_pos, np.diff(np.r_[first_pos, len(rows)]))
+    users = tokens.filter(pa.array(starts)).take(pa.array(np.cumsum(starts)[~starts] - 1))
+    return canonical(pd.DataFrame({"user": as_series(users), "item": as_series(tokens.filter(pa.array(~starts))),
+                                   "timestamp": pos[~starts] - 1}), path)
+
+
+@register("pairs")
+def read_pairs(directory: str | Path, file: str | None = None, **_: object) -> pd.DataFrame:
+    """One ``user item`` pair per line, in chronological order (SASRec's data files); space, tab
+    or comma separated. The timestamp is the 0-based position within the user's lines."""
+    path = find_file(directory, ["*.txt"], file)
+    tokens, rows = flatten_lists(pc.utf8_split_whitespace(pc.replace_substring(_lines(path), ",", " ")))
+    counts = np.bincount(rows, minlength=0) if len(rows) else np.zeros(0, np.int64)
+    if len(counts) and (counts != 2).any():
+        line = int(np.flatnonzero(counts != 2)[0]) + 1
+        raise DataError(f"{path}: expected `user item` on every line; line {line} has {counts[line - 1]} fields")
+    users, items = tokens.take(pa.array(np.arange(0, len(tokens), 2))), tokens.take(pa.array(np.arange(1, len(tokens), 2)))
+    return canonical(pd.DataFrame({"user": as_series(users), "item": as_series(items), "timestamp": positions(as_series(users))}), path)
+
+
+def _delimiter(path: Path, sep: str | None) -> str:
+    if sep:
+        return {"\\t": "\t", "tab": "\t", "space": " "}.get(sep, sep)
+    name = path.name.lower().removesuffix(".gz").removesuffix(".bz2")
+    if name.endswith((".tsv", ".inter", ".tab")):
+        return "\t"
+    first = header_of(path, "\x1f")[0]
+    return max([",", "\t", ";", "|"], key=first.count)
+
+
+@register("csv")
+def read_csv_generic(directory: str | Path, columns: dict[str, Any] | None = None, file: str | None = None,
+                     sep: str | None = None, header: bool = True, timestamp_unit: str = "s", **_: object) -> pd.DataFrame:
+    """Any CSV/TSV (plain or .gz) or parquet table. ``dataset.columns`` maps the canonical names
+    to the file's: ``{user: ..., item: ..., timestamp: ..., rating: ...}`` (column names, or
+    0-based positions when ``dataset.header=false``); user and item are required. Without a
+    timestamp column each user's rows keep file order. ``dataset.timestamp_unit``: s, ms, us, ns,
+    iso, or a strftime format."""
+    path = find_file(directory, ["*.parquet", "*.csv", "*.tsv", "*.csv.gz", "*.tsv.gz"], file)
+    mapping = dict(columns or {"user": "user", "item": "item", "timestamp": "timestamp"})
+    for key in ("user", "item"):
+        if key not in mapping:
+            raise DataError(f"dataset.columns must name the {key} column (got {sorted(mapping)})")
+    unknown = set(mapping) - {"user", "item", "timestamp", "rating"}
+    if unknown:
+        raise DataError(f"dataset.columns has unknown keys {sorted(unknown)}; use user, item, timestamp, rating")
+    if path.suffix == ".parquet":
+        try:
+            t = pq.read_table(path, columns=[str(c) for c in mapping.values()])
+        except (pa.ArrowInvalid, KeyError) as e:
+            raise DataError(f"{path}: cannot read columns {list(mapping.values())}: {str(e).splitlines()[0]}") from None
+        data = {k: t[str(c)] for k, c in mapping.items()}
+    else:
+        delim = _delimiter(path, sep)
+        if header:
+            names = header_of(path, delim)
+            missing = [str(c) for c in mapping.values() if str(c) not in names]
+            if missing:
+                raise DataError(f"{path}: no column {', '.join(missing)} (dataset.columns); the header has {', '.join(names)}")
+            t = read_arrow_csv(path, header=True, delimiter=delim, columns=[str(c) for c in mapping.values()],
+                               types={str(c): pa.string() for c in mapping.values()})
+            data = {k: t[str(c)] for k, c in mapping.items()}
+        else:
+            first = header_of(path, delim)
+            names = [f"c{i}" for i in range(len(first))]
+            bad = [c for c in mapping.values() if not str(c).isdigit() or int(c) >= len(names)]
+            if bad:
+                raise DataError(f"{path}: dataset.columns must be 0-based positions below {len(names)} when dataset.header=false (got {bad})")
+            t = read_arrow_csv(path, names, delimiter=delim, types={n: pa.string() for n in names})
+            data = {k: t[names[int(c)]] for k, c in mapping.items()}
+    df = pd.DataFrame({k: as_series(v) for k, v in data.items()})
+    if "timestamp" in df:
+        unit = str(timestamp_unit)
+        if unit in ("s", "ms", "us", "ns") and pd.api.types.is_string_dtype(df["timestamp"].dtype):
+            df["timestamp"] = pd.to_numeric(df["timestamp"].astype(str), errors="coerce")
+        if unit in ("ms", "us", "ns"):
+            scale = {"ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
+            fine = pd.to_numeric(df["timestamp"], errors="coerce")
+            if fine.isna().any():
+                to_seconds(fine, unit, path)  # raises with the row named
+            return canonical(chronological(df, fine.to_numpy(dtype=np.int64), scale), path)
+        if unit not in ("s",):
+            df["timestamp"] = to_seconds(df["timestamp"], unit, path)
+    else:
+        df["timestamp"] = positions(df["user"])
+    return canonical(df, path)
+
+
+@register("recbole")
+def read_recbole(directory: str | Path, file: str | None = None, columns: dict[str, str] | None = None, **_: object) -> pd.DataFrame:
+    """RecBole atomic ``<name>.inter`` file: tab-separated, header ``field:type`` (e.g.
+    ``user_id:token item_id:token rating:float timestamp:float``). User = ``user_id`` (or
+    ``session_id``), item = ``item_id``; ``dataset.columns`` overrides the field names. Without a
+    timestamp field each user's rows keep file order."""
+    path = find_file(directory, ["*.inter"], file)
+    fields = header_of(path, "\t")
+    names = [f.split(":", 1)[0] for f in fields]
+    mapping = dict(columns or {})
+    mapping.setdefault("user", "user_id" if "user_id" in names else "session_id")
+    mapping.setdefault("item", "item_id")
+    for opt in ("timestamp", "rating"):
+        if opt not in mapping and opt in names:
+            mapping[opt] = opt
+    missing = [c for c in mapping.values() if c not in names]
+    if missing:
+        raise DataError(f"{path}: no field {', '.join(missing)}; the header has {', '.join(fields)}")
+    t = read_arrow_csv(path, names, header=True, delimiter="\t", quoted=False, columns=list(mapping.values()),
+                       types={n: pa.string() for n in mapping.values()})
+    df = pd.DataFrame({k: as_series(t[c]) for k, c in mapping.items()})
+    if "timestamp" in df:
+        ts = pd.to_numeric(df["timestamp"].astype(str), errors="coerce")
+        bad = ts.isna().to_numpy()
+        if bad.any():
+            raise DataError(f"{path}: unparsable or missing timestamp in data row {int(np.flatnonzero(bad)[0]) + 1}")
+        # float seconds: order by the exact value, then cut to whole seconds
+        df = chronological(df, np.round(ts.to_numpy(dtype=np.float64) * 1_000).astype(np.int64), 1_000)
+    else:
+        df["timestamp"] = positions(df["user"])
     return canonical(df, path)
 
 

@@ -1,0 +1,163 @@
+"""The `seqrec-data` command: list the datasets, fetch one, print its statistics.
+
+    seqrec-data list
+    seqrec-data fetch ml-1m
+    seqrec-data fetch mind-small --accept-licence
+    seqrec-data fetch amazon-beauty release=2018
+    seqrec-data stats sequences --path ~/data/Beauty.txt
+    seqrec-data stats lastfm-1k item=artist
+
+NAME is a `conf/dataset/<NAME>.yaml` (so statistics use exactly the preprocessing `seqrec
+dataset=NAME` uses), a domain preset (news, movie, music, product) or ``amazon-<category>``;
+``key=value`` words override dataset keys as `seqrec dataset.key=value` would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchmarkError, DataError
+
+PRESETS = ("news", "movie", "music", "product")
+
+
+def _conf_dir() -> Path:
+    from benchmark.cli import CONF_DIR
+
+    return Path(CONF_DIR)
+
+
+def dataset_config(name: str, overrides: list[str] = (), path: str | None = None) -> dict[str, Any]:
+    """The `dataset` config `seqrec dataset=NAME dataset.k=v ...` would run with."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+
+    from benchmark.data.catalog import amazon_category, known
+
+    conf = _conf_dir()
+    base, extra = name, []
+    if not (conf / "dataset" / f"{name}.yaml").is_file():
+        if not (name.startswith("amazon-") and known(name)):
+            names = sorted(p.stem for p in (conf / "dataset").glob("*.yaml"))
+            raise DataError(f"unknown dataset {name!r}; known: {', '.join(names)}, amazon-<category>")
+        # Any Amazon category: the amazon-beauty settings with this name and category.
+        base, extra = "amazon-beauty", [f"name={name}", f"category={amazon_category(name.split('-', 1)[1])}"]
+    words = extra + list(overrides) + ([f"path={path}"] if path else [])
+    for word in words:
+        if "=" not in word:
+            raise DataError(f"expected key=value, got {word!r}")
+    try:
+        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+            cfg = compose("config", overrides=[f"dataset={base}"])
+            have = set(cfg.dataset.keys())
+            cfg = compose("config", overrides=[f"dataset={base}"] + [
+                ("" if w.split("=", 1)[0] in have else "+") + f"dataset.{w}" for w in words])
+    except HydraException as e:
+        raise DataError(f"bad dataset override: {str(e).splitlines()[0]}") from None
+    return OmegaConf.to_container(cfg.dataset, resolve=True)
+
+
+def cmd_list(_: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from benchmark.data.catalog import DATASETS, DEFAULT_AMAZON_RELEASE, lookup
+    from benchmark.data.dataset import EMBEDDED
+    from benchmark.data.download import MANIFEST, dataset_cache, is_cached
+
+    conf = _conf_dir() / "dataset"
+    names = list(DATASETS) + sorted(p.stem for p in conf.glob("amazon-*.yaml"))
+    rows = []
+    for name in names:
+        info = lookup(name, {"release": DEFAULT_AMAZON_RELEASE} if name.startswith("amazon-") else {})
+        cache = dataset_cache(name, info.options)
+        if info.generic:
+            status = "your files (dataset.path)"
+        elif (EMBEDDED / name).is_dir():
+            status = "embedded"
+        elif (cache / MANIFEST).is_file():
+            status = f"cached (verified): {cache}"
+        elif is_cached(cache):
+            status = f"cached: {cache}"
+        else:
+            status = "not cached"
+        access = "manual download" if info.manual else "licence click-through" if info.click_through else \
+            "-" if info.generic else "direct download"
+        rows.append({"dataset": name, "domain": info.domain, "reader": info.reader, "access": access,
+                     "licence": info.licence, "source": info.source, "status": status})
+    with pd.option_context("display.max_colwidth", 60, "display.width", 250):
+        print(pd.DataFrame(rows).to_string(index=False))
+    print("\namazon-<category> works for any category (dataset.release: 2014, 2014-5core, 2018, 2018-5core, 2023, 2023-5core).")
+    presets = []
+    for preset in PRESETS:
+        if (conf / f"{preset}.yaml").is_file():
+            presets.append(f"{preset} -> {dataset_config(preset)['name']}")
+    if presets:
+        print("domain presets: " + ", ".join(presets))
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from benchmark.data.catalog import lookup
+    from benchmark.data.download import fetch
+
+    cfg = dataset_config(args.name, args.overrides)
+    reader_keys = {k: v for k, v in cfg.items() if k in ("category", "release")}
+    info = lookup(cfg["name"], reader_keys)
+    if info.click_through:
+        print(f"{cfg['name']}: licence terms apply: {info.click_through}", file=sys.stderr)
+    target = fetch(cfg["name"], reader_keys, accept_licence=args.accept_licence, force=args.force,
+                   progress=not args.quiet, info=info)
+    print(f"{cfg['name']}: ready in {target}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from benchmark.data.dataset import DatasetSpec
+    from benchmark.data.stats import dataset_stats, stats_json, stats_table
+
+    cfg = dataset_config(args.name, args.overrides, args.path)
+    stats = dataset_stats(DatasetSpec.from_dict(cfg))
+    print(stats_table(stats))
+    print(stats_json(stats))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seqrec-data", description="List, fetch and describe the benchmark datasets.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="every dataset: domain, source, licence, cached or not").set_defaults(func=cmd_list)
+    fetch = sub.add_parser("fetch", help="download, verify and unpack a dataset into $SEQREC_DATA")
+    fetch.add_argument("name")
+    fetch.add_argument("overrides", nargs="*", metavar="key=value")
+    fetch.add_argument("--accept-licence", "--accept-license", action="store_true",
+                       help="you have read and accepted the dataset's licence terms (MIND, EB-NeRD, Amazon 2023)")
+    fetch.add_argument("--force", action="store_true", help="fetch again even when cached")
+    fetch.add_argument("--quiet", action="store_true", help="no progress bar")
+    fetch.set_defaults(func=cmd_fetch)
+    stats = sub.add_parser("stats", help="raw and preprocessed counts (table + one JSON line)")
+    stats.add_argument("name")
+    stats.add_argument("overrides", nargs="*", metavar="key=value")
+    stats.add_argument("--path", help="read the native files here (never touches the network)")
+    stats.set_defaults(func=cmd_stats)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.formatwarning = lambda msg, cat, *a, **k: f"seqrec-data: warning: {msg}\n"
+        try:
+            return args.func(args)
+        except BenchmarkError as e:
+            print(f"seqrec-data: error: {e}", file=sys.stderr)
+            return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,320 @@
+"""Verified downloads: progress bar, HTTP Range resume, SHA-256/MD5 check, safe extraction.
+
+Nothing here runs unless asked (`seqrec-data fetch`): reading a dataset never touches the network.
+Every step is all-or-nothing: a download lands in ``<file>.part`` and is renamed only after its
+checksum matched; an archive is unpacked into a hidden temporary folder and moved into place only
+after every member passed the path checks (and its published checksum, where there is one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import warnings
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable, Iterator
+
+from tqdm import tqdm
+
+from benchmark.data.catalog import Checksum, DatasetInfo, Remote, cache_subdir, lookup
+from benchmark.data.dataset import data_home
+from benchmark.errors import DataError
+
+CHUNK = 1 << 20
+MANIFEST = ".seqrec-fetch.json"  # hidden: files_hash ignores it
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
+class ChecksumWarning(UserWarning):
+    """Published checksums disagree with each other, or none was published."""
+
+
+class Unreachable(DataError):
+    """The server could not be reached (offline, DNS, refused)."""
+
+
+class _Interrupted(Exception):
+    """The connection dropped mid-transfer; the .part file is kept for a resume."""
+
+
+@dataclass
+class Verified:
+    """A downloaded file and what its checksums showed (recorded in the dataset's manifest)."""
+
+    path: Path
+    url: str
+    size: int
+    sha256: str
+    md5: str
+    matched: list[Checksum] = field(default_factory=list)
+    disagreeing: list[Checksum] = field(default_factory=list)
+
+
+def file_digests(path: Path) -> dict[str, str]:
+    sha, md5 = hashlib.sha256(), hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            sha.update(chunk)
+            md5.update(chunk)
+    return {"sha256": sha.hexdigest(), "md5": md5.hexdigest()}
+
+
+def verify(path: Path, checksums: Iterable[Checksum], url: str = "") -> Verified:
+    """Checks ``path`` against the published checksums. None matching -> DataError and the file is
+    deleted. Some matching, some not -> the publishers disagree: accepted with a ChecksumWarning."""
+    checksums = list(checksums)
+    digests = file_digests(path)
+    matched = [c for c in checksums if digests[c.algo] == c.value.lower()]
+    others = [c for c in checksums if c not in matched]
+    if checksums and not matched:
+        path.unlink(missing_ok=True)
+        expected = "; ".join(f"{c.algo} {c.value} ({c.source})" for c in checksums)
+        raise DataError(f"checksum mismatch for {url or path.name}: got sha256 {digests['sha256']}, md5 {digests['md5']}; "
+                        f"published: {expected}. The file was deleted; fetch again (a changed upstream file needs a catalog update)")
+    if others:
+        warnings.warn(f"{path.name}: published checksums disagree: matched {', '.join(f'{c.algo} of {c.source}' for c in matched)}; "
+                      f"not {', '.join(f'{c.algo} {c.value} of {c.source}' for c in others)} (recorded in {MANIFEST})",
+                      ChecksumWarning, stacklevel=2)
+    if not checksums:
+        warnings.warn(f"{path.name}: no published checksum to verify against; recorded sha256 {digests['sha256']} in {MANIFEST}",
+                      ChecksumWarning, stacklevel=2)
+    return Verified(path, url, path.stat().st_size, digests["sha256"], digests["md5"], matched, others)
+
+
+def _transfer(url: str, part: Path, progress: bool, timeout: float) -> None:
+    """Appends the rest of ``url`` to ``part`` (a Range request when ``part`` has bytes already)."""
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": "seqrec-bench (+https://github.com)"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    try:
+        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # nothing left to send: the partial file is already complete
+            return
+        raise DataError(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError) as e:
+        raise Unreachable(f"cannot reach {url} ({getattr(e, 'reason', e)})") from None
+    with resp:
+        resumed = have > 0 and resp.status == 206 and re.match(rf"bytes {have}-", resp.headers.get("Content-Range", ""))
+        if not resumed:
+            have = 0  # the server ignored the Range header: start over
+        length = resp.headers.get("Content-Length")
+        total = have + int(length) if length is not None else None
+        with open(part, "ab" if resumed else "wb") as f, tqdm(
+            total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=part.name[: -len(".part")],
+            disable=not progress, leave=False,
+        ) as bar:
+            while True:
+                try:
+                    chunk = resp.read(CHUNK)
+                except (http.client.IncompleteRead, OSError) as e:
+                    raise _Interrupted(str(e) or type(e).__name__) from None
+                if not chunk:
+                    break
+                f.write(chunk)
+                bar.update(len(chunk))
+    size = part.stat().st_size
+    if total is not None and size < total:
+        raise _Interrupted(f"connection closed after {size} of {total} bytes")
+
+
+def download(url: str, dest: Path, checksums: Iterable[Checksum] = (), *, progress: bool = True,
+             attempts: int = 3, timeout: float = 60.0) -> Verified:
+    """Downloads ``url`` to ``dest`` via ``dest.part``, resuming an interrupted transfer (here or in an
+    earlier process) with an HTTP Range request, then verifies it. ``dest`` only ever holds a
+    verified file."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    for attempt in range(1, attempts + 1):
+        try:
+            _transfer(url, part, progress, timeout)
+            break
+        except _Interrupted as e:
+            if attempt == attempts:
+                raise DataError(f"download of {url} interrupted ({e}); {part} is kept: run the fetch again to resume") from None
+            time.sleep(min(2.0 ** attempt, 10.0) * 0.1)
+    result = verify(part, checksums, url)
+    os.replace(part, dest)
+    result.path = dest
+    return result
+
+
+# ---- extraction --------------------------------------------------------------------------------
+
+
+def is_archive(name: str) -> bool:
+    return name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def _safe_name(name: str, archive: Path) -> PurePosixPath | None:
+    """The member's relative path, or None for macOS metadata. Refuses absolute paths, drive
+    letters and '..' components (path traversal)."""
+    name = name.replace("\\", "/")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        raise DataError(f"{archive}: refusing archive member with an absolute path: {name!r}")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise DataError(f"{archive}: refusing archive member that escapes the target folder: {name!r}")
+    if not parts or parts[0] == "__MACOSX" or parts[-1].startswith("._"):
+        return None
+    return PurePosixPath(*parts)
+
+
+def _members(archive: Path) -> Iterator[tuple[str, str, Any]]:
+    """(name, kind, handle) for every member; kind is 'file', 'dir' or 'link'/'other' (refused)."""
+    if archive.name.lower().endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                mode = (info.external_attr >> 16) & 0o170000
+                kind = "dir" if info.is_dir() else "link" if mode == 0o120000 else "file"
+                yield info.filename, kind, (zf, info)
+    else:
+        with tarfile.open(archive) as tf:
+            for m in tf:
+                kind = "dir" if m.isdir() else "file" if m.isfile() else "link" if (m.issym() or m.islnk()) else "other"
+                yield m.name, kind, (tf, m)
+
+
+def _open_member(handle: Any):
+    container, member = handle
+    return container.open(member) if isinstance(container, zipfile.ZipFile) else container.extractfile(member)
+
+
+def safe_extract(archive: Path, target: Path, members: Iterable[tuple[str, Checksum]] = ()) -> list[Path]:
+    """Unpacks ``archive`` into ``target`` (a single top-level folder is stripped). Links, devices,
+    absolute paths and '..' members are refused before anything lands in ``target``; published
+    member checksums are checked in the temporary folder."""
+    archive, target = Path(archive), Path(target)
+    try:
+        entries = [(name, kind) for name, kind, _ in _members(archive)]
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
+        raise DataError(f"{archive}: not a readable archive ({e})") from None
+    checked = []
+    for name, kind in entries:
+        rel = _safe_name(name, archive)
+        if rel is None:
+            continue
+        if kind in ("link", "other"):
+            raise DataError(f"{archive}: refusing archive member {name!r}: links and special files are not extracted")
+        checked.append((rel, kind, name))
+    files = [rel for rel, kind, _ in checked if kind == "file"]
+    if not files:
+        raise DataError(f"{archive}: archive holds no files")
+    tops = {rel.parts[0] for rel, _, _ in checked}
+    strip = len(tops) == 1 and all(len(rel.parts) > 1 for rel in files)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.unpack-"))
+    try:
+        written = []
+        for rel, kind, name in checked:
+            out_rel = PurePosixPath(*rel.parts[1:]) if strip else rel
+            if not out_rel.parts:
+                continue
+            out = tmp.joinpath(*out_rel.parts)
+            if kind == "dir":
+                out.mkdir(parents=True, exist_ok=True)
+                continue
+            out.parent.mkdir(parents=True, exist_ok=True)
+            written.append((out_rel, name))
+        _copy_members(archive, {name: tmp.joinpath(*rel.parts) for rel, name in written})
+        for rel_name, checksum in members:
+            path = tmp / rel_name
+            if not path.is_file():
+                raise DataError(f"{archive}: expected member {rel_name} is missing")
+            verify(path, [checksum], f"{archive.name}:{rel_name}")
+        target.mkdir(parents=True, exist_ok=True)
+        moved = []
+        for entry in sorted(tmp.iterdir()):
+            dest = target / entry.name
+            if dest.is_dir() and not dest.is_symlink():
+                shutil.rmtree(dest)
+            os.replace(entry, dest)
+            moved.append(dest)
+        return moved
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _copy_members(archive: Path, outputs: dict[str, Path]) -> None:
+    """Streams each regular member named in ``outputs`` to its path (no library path handling)."""
+    for name, kind, handle in _members(archive):
+        if kind == "file" and name in outputs:
+            with _open_member(handle) as src, open(outputs[name], "wb") as dst:
+                shutil.copyfileobj(src, dst, CHUNK)
+
+
+# ---- fetching a catalog dataset ------------------------------------------------------------------
+
+
+def dataset_cache(name: str, options: dict[str, Any] | None = None, home: Path | None = None) -> Path:
+    return (home or data_home()) / cache_subdir(name, options)
+
+
+def is_cached(directory: Path) -> bool:
+    return directory.is_dir() and any(not p.name.startswith(".") for p in directory.iterdir())
+
+
+def fetch(name: str, options: dict[str, Any] | None = None, *, accept_licence: bool = False, force: bool = False,
+          progress: bool = True, home: Path | None = None, info: DatasetInfo | None = None) -> Path:
+    """Downloads, verifies and unpacks dataset ``name`` into $SEQREC_DATA; returns its directory."""
+    info = info or lookup(name, options)
+    home = home or data_home()
+    target = home / cache_subdir(name, {**info.options, **(options or {})})
+    if info.generic:
+        raise DataError(f"dataset {name!r} reads your own files; nothing to fetch: set dataset.path ({info.layout})")
+    if (target / MANIFEST).is_file() and not force:
+        return target
+    if info.manual:
+        if is_cached(target):
+            return target
+        raise DataError(f"{name} cannot be downloaded automatically: {info.manual}. Dataset directory: {target}")
+    downloads = home / "downloads"
+    placed = all((downloads / r.filename).is_file() for r in info.files)  # put there by hand after accepting
+    if info.click_through and not accept_licence and not placed:
+        urls = ", ".join(r.url for r in info.files)
+        raise DataError(f"{name} is distributed under licence terms you must accept first: {info.click_through}. "
+                        f"After accepting them, rerun with --accept-licence to download {urls}; or download the files "
+                        f"yourself and put them in {home / 'downloads'} (verified and unpacked by the next fetch)")
+    records = []
+    for remote in info.files:
+        records.append(_fetch_remote(remote, downloads, target, progress))
+    manifest = {"dataset": name, "options": info.options, "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "source": info.source, "licence": info.licence, "files": records}
+    tmp = target / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, default=str))
+    os.replace(tmp, target / MANIFEST)
+    return target
+
+
+def _fetch_remote(remote: Remote, downloads: Path, target: Path, progress: bool) -> dict[str, Any]:
+    local = downloads / remote.filename
+    try:
+        result = verify(local, remote.checksums, remote.url) if local.is_file() else \
+            download(remote.url, local, remote.checksums, progress=progress)
+    except Unreachable as e:
+        raise DataError(f"{e}. Offline? Download {remote.url} on another machine and put {remote.filename} in {downloads} "
+                        f"(the next fetch verifies and unpacks it), or unpack it yourself into {target / remote.subdir} "
+                        "and/or set dataset.path") from None
+    record = {k: v for k, v in asdict(result).items() if k != "path"}
+    record["file"] = remote.filename
+    if is_archive(remote.filename):
+        safe_extract(local, target / remote.subdir, remote.members)
+        local.unlink()  # the unpacked files are the cache; the archive's digests stay in the manifest
+    else:
+        (target / remote.subdir).mkdir(parents=True, exist_ok=True)
+        os.replace(local, target / remote.subdir / remote.filename)
+    return record

@@ -1,0 +1,274 @@
+"""Every reader on tiny files written here in the exact native format (made-up ids)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from benchmark.data.dataset import DatasetSpec, prepare_split
+from benchmark.data.readers import READERS, read_interactions
+from benchmark.errors import DataError
+
+
+def write(path: Path, text: str, crlf: bool = False, gz: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = (text.replace("\n", "\r\n") if crlf else text).encode()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def seqs(df: pd.DataFrame) -> dict[str, list[str]]:
+    """Each user's items in chronological order (stable on file order), as preprocessing sees them."""
+    df = df.reset_index(drop=True)
+    order = np.lexsort((np.arange(len(df)), df["timestamp"].to_numpy(), df["user"].to_numpy()))
+    out: dict[str, list[str]] = {}
+    for u, i in zip(df["user"].to_numpy()[order], df["item"].to_numpy()[order]):
+        out.setdefault(str(u), []).append(str(i))
+    return out
+
+
+def test_every_reader_is_registered():
+    assert {"movielens", "mind", "ebnerd", "globo", "lastfm", "amazon", "diginetica", "yoochoose", "retailrocket",
+            "sequences", "pairs", "csv", "recbole"} <= set(READERS)
+
+
+# ---- movie ----------------------------------------------------------------------------------------
+
+
+def test_movielens_three_layouts_agree(tmp_path):
+    rows = [(7, 30, 4.0, 500), (7, 10, 3.5, 100), (9, 10, 5.0, 300)]
+    write(tmp_path / "csv/ratings.csv", "userId,movieId,rating,timestamp\n" + "".join(f"{u},{i},{r},{t}\n" for u, i, r, t in rows), crlf=True)
+    write(tmp_path / "dat/ratings.dat", "".join(f"{u}::{i}::{int(r)}::{t}\n" for u, i, r, t in rows))
+    write(tmp_path / "data/u.data", "".join(f"{u}\t{i}\t{int(r)}\t{t}\n" for u, i, r, t in rows))
+    frames = [read_interactions("movielens", tmp_path / d) for d in ("csv", "dat", "data")]
+    for df in frames:
+        assert list(df.columns) == ["user", "item", "timestamp", "rating"]
+        assert seqs(df) == {"7": ["10", "30"], "9": ["10"]}
+        assert df["timestamp"].dtype == np.int64
+    assert frames[0]["rating"].tolist() == [4.0, 3.5, 5.0]
+
+
+# ---- news -----------------------------------------------------------------------------------------
+
+
+def mind_line(imp, user, time, history, impressions):
+    return f"{imp}\t{user}\t{time}\t{history}\t{impressions}\n"
+
+
+def test_mind_history_then_clicks_in_impression_time_order(tmp_path):
+    write(tmp_path / "train/behaviors.tsv",
+          mind_line(1, "U1", "11/11/2019 3:00:00 PM", "N9 N8", "N1-0 N2-1 N3-1")
+          + mind_line(2, "U2", "11/11/2019 9:00:00 AM", "", "N4-1 N5-0")  # empty history field
+          + mind_line(3, "U1", "11/11/2019 8:00:00 AM", "N9 N8", "N6-1"))  # earlier than line 1
+    write(tmp_path / "dev/behaviors.tsv", mind_line(4, "U2", "11/15/2019 1:02:03 AM", "N7", "N1-1 N2-0"))
+    df = read_interactions("mind", tmp_path)
+    assert seqs(df) == {"U1": ["N9", "N8", "N6", "N2", "N3"], "U2": ["N4", "N1"]}
+    u1 = df[df["user"] == "U1"].set_index("item")["timestamp"]
+    first_impression = pd.Timestamp("2019-11-11 08:00:00", tz="UTC").timestamp()
+    assert u1["N9"] == u1["N8"] == first_impression - 1  # history: just before the log window
+    assert u1["N2"] == u1["N3"] == pd.Timestamp("2019-11-11 15:00:00", tz="UTC").timestamp()
+    # U2's earliest impression has an empty history, so the dev history N7 is not used.
+    assert "N7" not in set(df["item"])
+    no_hist = read_interactions("mind", tmp_path, history=False)
+    assert seqs(no_hist) == {"U1": ["N6", "N2", "N3"], "U2": ["N4", "N1"]}
+
+
+def test_mind_unlabelled_impressions_give_no_clicks(tmp_path):
+    write(tmp_path / "behaviors.tsv", mind_line(1, "U1", "11/16/2019 10:00:00 AM", "N1", "N2 N3"))
+    assert seqs(read_interactions("mind", tmp_path)) == {"U1": ["N1"]}
+
+
+def test_ebnerd_merges_history_and_behaviors_without_double_counting(tmp_path):
+    ts = lambda *s: [pd.Timestamp(x) for x in s]  # noqa: E731
+    for split, extra in (("train", []), ("validation", ts("2023-05-02 10:00:00"))):
+        d = tmp_path / split
+        d.mkdir()
+        pq.write_table(pa.table({
+            "user_id": pa.array([11, 12], pa.uint32()),
+            "impression_time_fixed": pa.array([ts("2023-05-01 08:00:00", "2023-05-01 09:00:00.250") + extra,
+                                               ts("2023-05-01 07:00:00")], pa.list_(pa.timestamp("us"))),
+            "article_id_fixed": pa.array([[501, 502] + ([503] if extra else []), [601]], pa.list_(pa.int32())),
+        }), d / "history.parquet")
+        pq.write_table(pa.table({
+            "impression_id": pa.array([1], pa.uint32()),
+            "user_id": pa.array([11], pa.uint32()),
+            "impression_time": pa.array(ts("2023-05-02 10:00:00" if split == "train" else "2023-05-09 10:00:00"), pa.timestamp("us")),
+            "article_ids_clicked": pa.array([[503] if split == "train" else []], pa.list_(pa.int32())),
+        }), d / "behaviors.parquet")
+    df = read_interactions("ebnerd", tmp_path)
+    # 503 appears in train behaviors and in the validation history at the same time: kept once.
+    assert seqs(df) == {"11": ["501", "502", "503"], "12": ["601"]}
+    assert df.loc[df["item"] == "502", "timestamp"].item() == pd.Timestamp("2023-05-01 09:00:00", tz="UTC").timestamp()
+
+
+def test_globo_hourly_files_ms_and_session_option(tmp_path):
+    header = ("user_id,session_id,session_start,session_size,click_article_id,click_timestamp,click_environment,"
+              "click_deviceGroup,click_os,click_country,click_region,click_referrer_type\n")
+    write(tmp_path / "clicks/clicks_hour_000.csv", header
+          + "5,900,1506826800000,2,101,1506826830500,4,3,20,1,25,2\n"
+          + "5,900,1506826800000,2,102,1506826830100,4,3,20,1,25,2\n")  # same second, earlier ms: first
+    write(tmp_path / "clicks/clicks_hour_001.csv", header + "5,901,1506830400000,1,103,1506830401000,4,3,20,1,25,2\n")
+    df = read_interactions("globo", tmp_path)
+    assert seqs(df) == {"5": ["102", "101", "103"]}
+    assert df["timestamp"].min() == 1506826830
+    assert seqs(read_interactions("globo", tmp_path, user="session")) == {"900": ["102", "101"], "901": ["103"]}
+
+
+# ---- music ----------------------------------------------------------------------------------------
+
+
+def test_lastfm_newest_first_tracks_artists_and_repeats(tmp_path):
+    write(tmp_path / "userid-timestamp-artid-artname-traid-traname.tsv",
+          "user_000001\t2009-05-04T23:08:57Z\tA-1\tBand \"X\"\tT-2\tSong B\n"
+          "user_000001\t2009-05-04T23:08:57Z\tA-1\tBand \"X\"\tT-1\tSong A\n"  # tie: file order reversed
+          "user_000001\t2009-05-04T22:00:00Z\t\tNo MBID\t\tUntitled\n"
+          "user_000001\t2009-05-04T21:00:00Z\tA-1\tBand \"X\"\tT-1\tSong A\n"
+          "user_000002\t2008-01-01T00:00:00Z\tA-2\tÜber\tT-9\tLied\n")
+    tracks = read_interactions("lastfm", tmp_path)
+    assert seqs(tracks) == {"user_000001": ["T-1", "No MBID\tUntitled", "T-1", "T-2"], "user_000002": ["T-9"]}
+    artists = read_interactions("lastfm", tmp_path, item="artist")
+    assert seqs(artists)["user_000001"] == ["A-1", "No MBID", "A-1", "A-1"]
+    spec = DatasetSpec.from_dict({"name": "lastfm-test", "reader": "lastfm", "path": str(tmp_path), "dedupe": False,
+                                  "mask_history": False, "min_seq_len": 1})
+    assert spec.preprocess.dedupe is False
+    with pytest.raises(DataError, match="dataset.item"):
+        read_interactions("lastfm", tmp_path, item="album")
+
+
+# ---- product --------------------------------------------------------------------------------------
+
+
+AMAZON_ROWS = [("U1", "P2", 5.0, 200), ("U1", "P1", 4.0, 100), ("U2", "P1", 3.0, 150)]
+AMAZON_SEQS = {"U1": ["P1", "P2"], "U2": ["P1"]}
+
+
+def test_amazon_2014_ratings_csv(tmp_path):
+    write(tmp_path / "ratings_Beauty.csv", "".join(f"{u},{i},{r},{t}\n" for u, i, r, t in AMAZON_ROWS))
+    df = read_interactions("amazon", tmp_path, category="Beauty", release="2014")
+    assert seqs(df) == AMAZON_SEQS and sorted(df["rating"]) == [3.0, 4.0, 5.0]
+
+
+def test_amazon_2014_five_core_json(tmp_path):
+    lines = "".join(json.dumps({"reviewerID": u, "asin": i, "reviewerName": "x, y", "helpful": [0, 0], "reviewText": "long\ttext",
+                                "overall": r, "summary": "s", "unixReviewTime": t, "reviewTime": "01 1, 2014"}) + "\n"
+                    for u, i, r, t in AMAZON_ROWS)
+    write(tmp_path / "reviews_Toys_and_Games_5.json.gz", lines, gz=True)
+    assert seqs(read_interactions("amazon", tmp_path, category="Toys_and_Games", release="2014-5core")) == AMAZON_SEQS
+
+
+def test_amazon_2018_csv_has_item_first(tmp_path):
+    write(tmp_path / "All_Beauty.csv", "".join(f"{i},{u},{r},{t}\n" for u, i, r, t in AMAZON_ROWS))
+    assert seqs(read_interactions("amazon", tmp_path, category="All_Beauty", release=2018)) == AMAZON_SEQS
+
+
+def test_amazon_2023_header_and_milliseconds(tmp_path):
+    text = "user_id,parent_asin,rating,timestamp\n" + "".join(f"{u},{i},{r},{t * 1000 + 999}\n" for u, i, r, t in AMAZON_ROWS)
+    write(tmp_path / "All_Beauty.csv.gz", text, gz=True)
+    df = read_interactions("amazon", tmp_path, category="All_Beauty", release="2023")
+    assert seqs(df) == AMAZON_SEQS and sorted(df["timestamp"]) == [100, 150, 200]
+    write(tmp_path / "bad/All_Beauty.csv", "item,user,rating,timestamp\n")
+    with pytest.raises(DataError, match="expected header user_id,parent_asin"):
+        read_interactions("amazon", tmp_path / "bad", category="All_Beauty", release="2023")
+
+
+def test_diginetica_semicolons_date_plus_timeframe(tmp_path):
+    write(tmp_path / "train-item-views.csv", "sessionId;userId;itemId;timeframe;eventdate\n"
+          "1;;81;526309;2016-05-09\n1;;31;10;2016-05-09\n2;7;81;0;2016-05-10\n")
+    df = read_interactions("diginetica", tmp_path)
+    assert seqs(df) == {"1": ["31", "81"], "2": ["81"]}
+    assert df["timestamp"].max() == pd.Timestamp("2016-05-10", tz="UTC").timestamp()
+    assert seqs(read_interactions("diginetica", tmp_path, user="user")) == {"7": ["81"]}
+
+
+def test_yoochoose_iso_milliseconds(tmp_path):
+    write(tmp_path / "yoochoose-clicks.dat", "1,2014-04-07T10:54:09.868Z,214536500,0\n"
+          "1,2014-04-07T10:51:09.277Z,214536502,0\n2,2014-04-07T13:56:37.614Z,214662742,S\n")
+    df = read_interactions("yoochoose", tmp_path)
+    assert seqs(df) == {"1": ["214536502", "214536500"], "2": ["214662742"]}
+    assert df["timestamp"].min() == pd.Timestamp("2014-04-07T10:51:09Z").timestamp()
+
+
+def test_retailrocket_unsorted_events_and_event_filter(tmp_path):
+    write(tmp_path / "events.csv", "timestamp,visitorid,event,itemid,transactionid\n"
+          "1433221332117,257597,view,355908,\n1433221000000,257597,addtocart,248676,\n1433224214164,992329,transaction,111016,4000\n")
+    assert seqs(read_interactions("retailrocket", tmp_path)) == {"257597": ["248676", "355908"], "992329": ["111016"]}
+    assert seqs(read_interactions("retailrocket", tmp_path, events=["view"])) == {"257597": ["355908"]}
+
+
+# ---- generic --------------------------------------------------------------------------------------
+
+
+def test_sequences_file_positions_as_time(tmp_path):
+    path = write(tmp_path / "Beauty.txt", "1 5 6 7\n2 6 5\n\n3 9\n", crlf=True)
+    df = read_interactions("sequences", path)
+    assert seqs(df) == {"1": ["5", "6", "7"], "2": ["6", "5"], "3": ["9"]}
+    assert df[df["user"] == "1"]["timestamp"].tolist() == [0, 1, 2]
+    write(tmp_path / "Toys.txt", "1 2\n")
+    with pytest.raises(DataError, match="several files"):
+        read_interactions("sequences", tmp_path)
+    assert seqs(read_interactions("sequences", tmp_path, file="Toys.txt")) == {"1": ["2"]}
+
+
+def test_pairs_in_order_and_bad_line(tmp_path):
+    path = write(tmp_path / "data.txt", "1 10\n2 11\n1 12\n1 10\n")
+    assert seqs(read_interactions("pairs", path)) == {"1": ["10", "12", "10"], "2": ["11"]}
+    write(tmp_path / "bad.txt", "1 10\n2\n")
+    with pytest.raises(DataError, match="line 2 has 1 fields"):
+        read_interactions("pairs", tmp_path / "bad.txt")
+
+
+def test_csv_generic_columns_units_and_parquet(tmp_path):
+    write(tmp_path / "log.tsv", "ts\tuid\tsku\n2000\ta\tx\n1000\ta\ty\n1500\tb\tx\n")
+    cols = {"user": "uid", "item": "sku", "timestamp": "ts"}
+    df = read_interactions("csv", tmp_path / "log.tsv", columns=cols, timestamp_unit="ms")
+    assert seqs(df) == {"a": ["y", "x"], "b": ["x"]} and sorted(df["timestamp"]) == [1, 1, 2]
+    write(tmp_path / "noheader.csv", "a,x,2020-01-02\na,y,2020-01-01\n")
+    df = read_interactions("csv", tmp_path / "noheader.csv", header=False, columns={"user": 0, "item": 1, "timestamp": 2},
+                           timestamp_unit="%Y-%m-%d")
+    assert seqs(df) == {"a": ["y", "x"]}
+    pq.write_table(pa.table({"u": ["a", "a"], "i": [3, 4]}), tmp_path / "t.parquet")
+    assert seqs(read_interactions("csv", tmp_path / "t.parquet", columns={"user": "u", "item": "i"})) == {"a": ["3", "4"]}
+    with pytest.raises(DataError, match="no column nope"):
+        read_interactions("csv", tmp_path / "log.tsv", columns={"user": "nope", "item": "sku"})
+
+
+def test_recbole_inter(tmp_path):
+    write(tmp_path / "ml.inter", "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+          "1\t10\t4\t978300760\n1\t11\t5\t978300700.5\n2\t10\t3\t978300800\n")
+    df = read_interactions("recbole", tmp_path)
+    assert seqs(df) == {"1": ["11", "10"], "2": ["10"]} and "rating" in df
+
+
+# ---- errors and the pipeline ---------------------------------------------------------------------
+
+
+def test_missing_file_names_path_and_fetch_command(tmp_path):
+    (tmp_path / "mind").mkdir()
+    spec = DatasetSpec.from_dict({"name": "mind-small", "reader": "mind", "path": str(tmp_path / "mind")})
+    with pytest.raises(DataError) as err:
+        prepare_split(spec, "loo", cache_dir=tmp_path / "cache")
+    assert str(tmp_path / "mind" / "behaviors.tsv") in str(err.value) and "seqrec-data fetch mind-small" in str(err.value)
+
+
+def test_malformed_rows_are_one_line_errors(tmp_path):
+    write(tmp_path / "yoochoose-clicks.dat", "1,not-a-time,5,0\n")
+    with pytest.raises(DataError, match="yoochoose-clicks.dat: cannot parse"):
+        read_interactions("yoochoose", tmp_path)
+    write(tmp_path / "m/behaviors.tsv", mind_line(1, "U1", "yesterday", "", "N1-1"))
+    with pytest.raises(DataError, match="unparsable or missing timestamp in data row 1"):
+        read_interactions("mind", tmp_path / "m")
+
+
+def test_single_file_path_runs_through_prepare_split(tmp_path):
+    path = write(tmp_path / "Beauty.txt", "".join(f"{u} " + " ".join(str(10 + (u + k) % 7) for k in range(6)) + "\n" for u in range(20)))
+    spec = DatasetSpec.from_dict({"name": "sequences", "reader": "sequences", "path": str(path), "dedupe": False,
+                                  "user_core": 1, "item_core": 1, "min_seq_len": 3})
+    split = prepare_split(spec, "loo", cache_dir=tmp_path / "cache").split
+    assert split.n_users == 20 and split.n_items == 7
