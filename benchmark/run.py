@@ -80,6 +80,7 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
         "n_params": model.n_params(),
         "n_users": split.n_users,
         "n_items": split.n_items,
+        "n_interactions": int(prepared.steps[-1][3]) if prepared.steps else None,  # after preprocessing
         "n_evaluated": len(result.users),
         "protocol": split.protocol,
         "candidates": "full",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fcntl
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +29,25 @@ class SweepReport(Callback):
             f.write(str(job_return.return_value) + "\n")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from benchmark.report.table import mean_std_table, runs_frame, to_markdown
+        # The full report (tables, pairwise tests, diagrams) of this sweep's runs, in the sweep dir.
+        from benchmark.errors import BenchmarkError
+        from benchmark.report.build import ReportOptions, build_report, write_report
+        from benchmark.report.table import render_markdown
 
         sweep_dir = Path(config.hydra.sweep.dir)
         listed = sweep_dir / RUNS_FILE
         if not listed.is_file():
             return
         dirs = sorted({Path(line) for line in listed.read_text().split() if line})
-        runs = runs_frame(d for d in dirs if (d / "metrics.json").is_file())
-        if runs.empty:
+        dirs = [d for d in dirs if (d / "metrics.json").is_file()]
+        if not dirs:
             return
-        table = to_markdown(mean_std_table(runs, ["hr@10", "ndcg@10", "mrr@10"]))
-        (sweep_dir / "table.md").write_text(table + "\n")
-        print(f"\nResults ({len(runs)} runs, full ranking, leave-one-out; mean ± std over seeds):\n")
-        print(table)
-        print(f"\nwritten to {sweep_dir / 'table.md'}")
+        command = f"seqrec-report {shlex.quote(str(listed))} --out {shlex.quote(str(sweep_dir))}"
+        try:
+            report = build_report(dirs, ReportOptions(), command, str(sweep_dir))
+            write_report(report, sweep_dir)
+        except BenchmarkError as e:  # a report problem must not turn a finished sweep into a failure
+            print(f"seqrec: report skipped: {e}", file=sys.stderr)
+            return
+        print("\n" + render_markdown(report.tables["table"]))
+        print(f"\nreport written to {sweep_dir} (table.md/.tex/.csv, pairwise.csv)")

@@ -1,0 +1,499 @@
+"""From run records to a report: tables with significance markers, pairwise tests, Friedman/Nemenyi
+across datasets, slices by history length / target popularity / time, efficiency and setup.
+
+Tests compare every model with one reference model per dataset on per-user metrics, users aligned
+by id and each user's metric first averaged over the model's seeds. All comparisons in one table
+form one family for the multiple-comparison correction.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from benchmark import stats
+from benchmark.report.runs import Group, ReportError, Run, group_runs, load_runs
+from benchmark.report.table import DOWN, UP, Cell, Column, Table, render_csv, render_latex, render_markdown, to_markdown
+
+DEFAULT_METRICS = ("ndcg@10", "hr@10", "mrr@10")
+# Metrics where more is better: these columns get best/second highlighting.
+HIGHER_IS_BETTER = ("hr@", "ndcg@", "mrr@", "recall@", "precision@", "map@", "coverage@", "sampled_")
+HISTORY_EDGES = (5, 20)  # cold-start buckets: <= 5, 6-20, > 20 training interactions
+SLICES = ("history", "popularity", "time")
+PROTOCOL_TEXT = {
+    "loo": "leave-one-out (each user's last interaction is the test target, the second-last the validation target)",
+}
+
+
+@dataclass
+class ReportOptions:
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    reference: str | None = None  # model label; None: the best non-sequential baseline per dataset
+    test: str = "ttest"
+    correction: str = "holm"
+    alpha: float = 0.05
+    resamples: int = 10_000  # permutations (randomization) or bootstrap samples
+    stat_seed: int = 0
+    slices: list[str] = field(default_factory=list)
+    efficiency: bool = False
+    setup: bool = False
+    protocol: str | None = None
+
+    def check(self) -> None:
+        if self.test not in stats.TESTS:
+            raise ReportError(f"--test {self.test!r} is unknown; choose one of {', '.join(stats.TESTS)}")
+        if self.correction not in stats.CORRECTIONS:
+            raise ReportError(f"--correction {self.correction!r} is unknown; choose one of {', '.join(stats.CORRECTIONS)}")
+        for s in self.slices:
+            if s not in SLICES:
+                raise ReportError(f"--slice {s!r} is unknown; choose from {', '.join(SLICES)}")
+        if not self.metrics:
+            raise ReportError("--metrics is empty")
+        if not 0 < self.alpha < 1:
+            raise ReportError(f"--alpha {self.alpha} must be between 0 and 1")
+        if self.resamples < 100:
+            raise ReportError(f"--resamples {self.resamples} is too few (use >= 100)")
+
+
+@dataclass
+class Report:
+    tables: dict[str, Table]  # file stem -> table ("table", "slice_history", ...)
+    pairwise: pd.DataFrame
+    friedman: stats.FriedmanResult | None
+    friedman_text: str
+    setup: dict[str, str] = field(default_factory=dict)  # file name -> text
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric.startswith(HIGHER_IS_BETTER)
+
+
+# ---- slices: a slicer maps a group's per-user properties to an ordered label per user ------------
+
+@dataclass
+class Slicing:
+    labels: pd.Series  # per user (index = user id), ordered categorical
+    description: str
+
+
+def _column(group: Group, name: str) -> pd.Series:
+    props = group.user_columns()
+    if name not in props.columns:
+        raise ReportError(f"{group.runs[0].dir}/per_user.parquet has no column {name!r} (re-run with a newer seqrec)")
+    return props[name]
+
+
+def _fmt_time(t: float) -> str:
+    # Unix seconds in a plausible range become dates; anything else (ordinal steps) stays a number.
+    if 3e8 < t < 4.2e9:
+        return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d")
+    return f"{t:g}"
+
+
+def _terciles(values: pd.Series, names: tuple[str, str, str], fmt: Callable[[float], str]) -> tuple[pd.Series, str]:
+    q1, q2 = np.quantile(values.to_numpy(dtype=np.float64), [1 / 3, 2 / 3])
+    labels = np.where(values <= q1, names[0], np.where(values <= q2, names[1], names[2]))
+    text = f"{names[0]} ≤ {fmt(q1)} < {names[1]} ≤ {fmt(q2)} < {names[2]}"
+    return pd.Series(pd.Categorical(labels, categories=list(names), ordered=True), index=values.index), text
+
+
+def slicing(group: Group, kind: str) -> Slicing:
+    if kind == "history":
+        h = _column(group, "history_len")
+        lo, hi = HISTORY_EDGES
+        names = [f"hist ≤{lo}", f"hist {lo + 1}–{hi}", f"hist >{hi}"]
+        labels = np.where(h <= lo, names[0], np.where(h <= hi, names[1], names[2]))
+        return Slicing(pd.Series(pd.Categorical(labels, categories=names, ordered=True), index=h.index),
+                       f"users by training-history length (≤{lo}, {lo + 1}–{hi}, >{hi} interactions)")
+    if kind == "popularity":
+        labels, text = _terciles(_column(group, "target_pop"), ("tail", "torso", "head"), lambda v: f"{v:.4g}")
+        return Slicing(labels, f"test targets by training popularity in terciles ({text} interactions)")
+    labels, text = _terciles(_column(group, "target_time"), ("early", "middle", "late"), _fmt_time)
+    return Slicing(labels, f"test interactions by time in terciles ({text})")
+
+
+# ---- tables ----------------------------------------------------------------------------------------
+
+@dataclass
+class _Block:
+    """One column group: a dataset, or one slice of a dataset."""
+
+    group: Group
+    title: str
+    users: np.ndarray | None  # bool mask over group.users; None = all users
+
+
+def _run_value(run: Run, metric: str, block: _Block) -> float | None:
+    if block.users is None and metric in run.metrics.get("test", {}):
+        return float(run.metrics["test"][metric])
+    if metric not in run.per_user.columns:
+        return None
+    values = run.per_user[metric].to_numpy(dtype=np.float64)  # rows aligned to block.group.users
+    values = values if block.users is None else values[block.users]
+    return float(values.mean()) if len(values) else None
+
+
+def _seed_cell(values: list[float]) -> Cell | None:
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return Cell(float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None)
+
+
+def _style(cells: dict[str, Cell], digits: int) -> None:
+    """Bold the best, underline the second best (ties at the shown precision share a style)."""
+    shown = sorted({round(c.mean, digits) for c in cells.values() if not math.isnan(c.mean)}, reverse=True)
+    for c in cells.values():
+        r = round(c.mean, digits)
+        c.style = "best" if shown and r == shown[0] else "second" if len(shown) > 1 and r == shown[1] else ""
+
+
+def choose_references(groups: list[Group], options: ReportOptions) -> dict[str, str | None]:
+    """Reference per dataset: --reference, else the non-sequential baseline best on the first metric."""
+    refs: dict[str, str | None] = {}
+    primary = options.metrics[0]
+    block = None
+    for g in groups:
+        if options.reference is not None:
+            if options.reference not in g.models:
+                raise ReportError(f"--reference {options.reference!r} has no runs on {g.dataset}; models there: {', '.join(g.models)}")
+            refs[g.dataset] = options.reference
+            continue
+        block = _Block(g, g.dataset, None)
+        scored = [(np.mean([v for r in g.runs_of(m) if (v := _run_value(r, primary, block)) is not None] or [-np.inf]), m)
+                  for m in g.models if g.is_baseline(m)]
+        refs[g.dataset] = max(scored)[1] if scored else None
+    return refs
+
+
+def _comparisons(blocks: list[_Block], metrics: list[str], refs: dict[str, str | None], options: ReportOptions, slice_kind: str) -> pd.DataFrame:
+    rows = []
+    wides: dict[tuple[str, str], pd.DataFrame] = {}
+    for block in blocks:
+        g, ref = block.group, refs[block.group.dataset]
+        if ref is None:
+            continue
+        for metric in metrics:
+            if (g.dataset, metric) not in wides:
+                wides[g.dataset, metric] = g.per_user_mean(metric)
+            wide = wides[g.dataset, metric]
+            if ref not in wide.columns:
+                continue
+            if block.users is not None:
+                wide = wide[block.users]
+            if len(wide) < 2:
+                continue
+            for model in g.models:
+                if model == ref or model not in wide.columns:
+                    continue
+                res = stats.paired_test(wide[model].to_numpy(), wide[ref].to_numpy(), options.test, options.alpha,
+                                        options.resamples, options.stat_seed)
+                rows.append({
+                    "dataset": g.dataset, "protocol": g.protocol, "slice": slice_kind, "block": block.title,
+                    "metric": metric, "model": model, "reference": ref, "n_users": res.n,
+                    "mean_model": float(wide[model].mean()), "mean_reference": float(wide[ref].mean()),
+                    "mean_diff": res.mean_diff, "ci_low": res.ci_low, "ci_high": res.ci_high,
+                    "effect_size": res.effect_size, "effect": res.effect_name, "statistic": res.statistic,
+                    "p_value": res.p_value, "test": options.test, "correction": options.correction,
+                    "model_seeds": " ".join(str(r.seed) for r in g.runs_of(model)),
+                    "model_runs": " ".join(r.run_id for r in g.runs_of(model)),
+                    "reference_runs": " ".join(r.run_id for r in g.runs_of(ref)),
+                })
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame.insert(frame.columns.get_loc("p_value") + 1, "p_corrected", stats.correct(frame["p_value"].to_numpy(), options.correction))
+        frame.insert(frame.columns.get_loc("p_corrected") + 1, "significant", frame["p_corrected"] <= options.alpha)
+    return frame
+
+
+def _human(n: float) -> str:
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{suffix}"
+    return f"{n:.0f}"
+
+
+EFFICIENCY = (("params", "n_params", _human), ("train s", "train_seconds", lambda v: f"{v:.1f}"),
+              ("ms/user", "ms_per_user", lambda v: f"{v:.3f}"))
+
+
+def _table(blocks: list[_Block], options: ReportOptions, refs: dict[str, str | None], comparisons: pd.DataFrame,
+           efficiency: bool) -> Table:
+    rows = list(dict.fromkeys(m for b in blocks for m in b.group.models))
+    columns: list[Column] = []
+    cells: dict[tuple[str, int], Cell] = {}
+    sig = {}
+    if len(comparisons):
+        for r in comparisons.itertuples(index=False):
+            if r.significant:
+                sig[(r.block, r.metric, r.model)] = UP if r.mean_diff > 0 else DOWN
+    for block in blocks:
+        g = block.group
+        for metric in options.metrics:
+            j = len(columns)
+            columns.append(Column(block.title, metric))
+            col_cells = {}
+            for model in g.models:
+                cell = _seed_cell([_run_value(r, metric, block) for r in g.runs_of(model)])
+                if cell is not None:
+                    cell.marker = sig.get((block.title, metric, model), "")
+                    cells[(model, j)] = col_cells[model] = cell
+            if higher_is_better(metric):
+                _style(col_cells, columns[j].digits)
+        if efficiency:
+            for name, key, fmt in EFFICIENCY:
+                j = len(columns)
+                columns.append(Column(block.title, name))
+                for model in g.models:
+                    values = [r.metrics.get(key) for r in g.runs_of(model)]
+                    values = [float(v) for v in values if v is not None]
+                    if values:
+                        cells[(model, j)] = Cell(float(np.mean(values)), text=fmt(float(np.mean(values))))
+    return Table(rows, columns, cells, caption="")
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def caption(groups: list[Group], blocks: list[_Block], options: ReportOptions, refs: dict[str, str | None],
+            comparisons: pd.DataFrame, what: str) -> str:
+    runs = [r for g in groups for r in g.runs]
+    protocol = groups[0].protocol
+    users = _join([f"{len(g.users):,} on {g.dataset}" for g in groups]) if len(groups) > 1 else f"{len(groups[0].users):,}"
+    parts = [f"{what}; protocol: {PROTOCOL_TEXT.get(protocol, protocol)}; {users} test users."]
+    sampled = [r for r in runs if r.metrics.get("candidates", "full") != "full"]
+    if sampled:
+        info = sampled[0].metrics.get("sampled_candidates") or {}
+        n_neg, sampler = info.get("n_negatives"), info.get("sampler")
+        how = f" among the target and {n_neg} {sampler}-sampled negatives" if n_neg else ""
+        parts.append(f"Candidates: full ranking over all items; sampled_* metrics are SAMPLED{how} "
+                     f"({len(sampled)} of {len(runs)} runs) and are not comparable to full-ranking numbers.")
+    else:
+        parts.append("Candidates: full ranking over all items.")
+    masked = {bool(r.metrics.get("mask_history", True)) for r in runs}
+    policies = sorted({str(r.metrics.get("tie_policy", "unknown")) for r in runs})
+    parts.append(f"Ties: {'; '.join(policies)}; "
+                 + ("items in the user's history are excluded." if masked == {True} else
+                    "repeats of history items are candidates." if masked == {False} else
+                    "history items are excluded on some datasets only."))
+    seeds = sorted({r.seed for r in runs})
+    per_model = {(g.dataset, m): len(g.runs_of(m)) for g in groups for m in g.models}
+    single = sorted({m for (_, m), n in per_model.items() if n == 1})
+    counts = sorted(set(per_model.values()))
+    if counts == [1]:
+        parts.append(f"Single seed per model (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}): no ± shown.")
+    else:
+        span = str(counts[-1]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+        parts.append(f"Mean ± std over {span} seeds per model (seeds {', '.join(map(str, seeds))})"
+                     + (f"; single seed, no ±: {', '.join(single)}." if single else "."))
+    ref_sets = sorted({v for v in refs.values() if v is not None})
+    if not ref_sets:
+        parts.append("No significance markers: no non-sequential baseline to compare with (set --reference).")
+    else:
+        if len(ref_sets) == 1 and all(v is not None for v in refs.values()):
+            ref_text = ref_sets[0]
+        else:
+            ref_text = "; ".join(f"{d}: {v or 'none'}" for d, v in refs.items())
+        how = ""
+        if options.test == "randomization":
+            how = f" ({options.resamples:,} sign flips, seed {options.stat_seed})"
+        elif options.test == "bootstrap":
+            how = f" ({options.resamples:,} resamples, seed {options.stat_seed})"
+        corr = ("no correction for multiple comparisons" if options.correction == "none"
+                else f"{stats.CORRECTION_NAMES[options.correction]}-corrected over the {len(comparisons)} comparisons in this table")
+        origin = "default: best non-sequential baseline" if options.reference is None else "chosen"
+        parts.append(f"{UP}/{DOWN}: significantly higher/lower than the reference ({ref_text}; {origin}) by a two-sided "
+                     f"{stats.TEST_NAMES[options.test]}{how} on per-user metrics averaged over seeds, "
+                     f"{corr}, α = {options.alpha:g}.")
+    parts.append("Best per column in bold, second underlined.")
+    return " ".join(parts)
+
+
+def _footer(command: str, source: str, runs: int) -> str:
+    return f"Generated by `{command}` from {source} ({runs} runs)."
+
+
+# ---- Friedman / Nemenyi across datasets ------------------------------------------------------------
+
+def across_datasets(groups: list[Group], options: ReportOptions) -> tuple[stats.FriedmanResult | None, str]:
+    metric = options.metrics[0]
+    common = [m for m in groups[0].models if all(m in g.models for g in groups)] if groups else []
+    if len(groups) < 2 or len(common) < 2:
+        return None, (f"Friedman/Nemenyi across datasets skipped: needs >= 2 datasets and >= 2 models run on all of "
+                      f"them (have {len(groups)} dataset(s), {len(common)} common model(s)).")
+    scores = np.array([[np.mean([_run_value(r, metric, _Block(g, g.dataset, None)) for r in g.runs_of(m)]) for m in common]
+                       for g in groups])
+    res = stats.friedman_nemenyi(scores, common, options.alpha, higher_is_better(metric))
+    order = np.argsort(res.avg_ranks)
+    ranks = pd.DataFrame({"model": [common[i] for i in order], "average rank": [f"{res.avg_ranks[i]:.2f}" for i in order]})
+    text = (f"Friedman test on {metric} over {res.n_blocks} datasets ({', '.join(g.dataset for g in groups)}) and "
+            f"{len(common)} models: chi² = {res.statistic:.3f}, p = {res.p_value:.4g}. Nemenyi critical difference "
+            f"at α = {options.alpha:g}: CD = {res.cd:.3f} (average ranks, 1 = best).\n\n{to_markdown(ranks)}")
+    return res, text
+
+
+# ---- setup: dataset statistics and a methods paragraph ---------------------------------------------
+
+def setup_texts(groups: list[Group], options: ReportOptions, footer: str) -> dict[str, str]:
+    rows, cells = [], {}
+    columns = [Column("", "users", 0), Column("", "items", 0), Column("", "interactions", 0),
+               Column("", "avg. length", 2), Column("", "density", 5), Column("", "test users", 0)]
+    for g in groups:
+        m = g.runs[0].metrics
+        users, items, inter = m.get("n_users"), m.get("n_items"), m.get("n_interactions")
+        values = [users, items, inter, inter / users if inter and users else None,
+                  inter / (users * items) if inter and users and items else None, len(g.users)]
+        rows.append(g.dataset)
+        for j, v in enumerate(values):
+            if v is not None:
+                cells[(g.dataset, j)] = Cell(float(v), text=f"{v:,.{columns[j].digits}f}" if j != 4 else f"{v:.3%}")
+    table = Table(rows, columns, cells, caption="Dataset statistics after preprocessing.", footer=footer,
+                  label="tab:datasets", row_header="Dataset")
+    methods = methods_paragraph(groups, options)
+    return {"setup.md": render_markdown(table) + "\n\n" + methods + "\n",
+            "setup.tex": render_latex(table) + "\n\n% Methods paragraph\n" + methods + "\n"}
+
+
+def _seed_count(groups: list[Group]) -> str:
+    counts = sorted({len(g.runs_of(m)) for g in groups for m in g.models})
+    n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+    return f"{n} seed" + ("" if n == "1" else "s")
+
+
+def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
+    runs = [r for g in groups for r in g.runs]
+    first = runs[0].config
+    pre = {k: first.get("dataset", {}).get(k) for k in ("min_rating", "dedupe", "user_core", "item_core", "min_seq_len")}
+    steps = []
+    if pre["min_rating"] is not None:
+        steps.append(f"kept ratings ≥ {pre['min_rating']}")
+    if pre["dedupe"]:
+        steps.append("kept the first of repeated (user, item) interactions")
+    if pre["user_core"] or pre["item_core"]:
+        steps.append(f"applied {pre['user_core']}-core filtering to users and {pre['item_core']}-core to items")
+    if pre["min_seq_len"]:
+        steps.append(f"dropped users with fewer than {pre['min_seq_len']} interactions")
+    ks = sorted({int(k.split("@")[1]) for r in runs for k in r.metrics.get("test", {}) if "@" in k and k.split("@")[1].isdigit()})
+    models = sorted({r.label for r in runs})
+    baselines = sorted({r.label for r in runs if r.baseline})
+    seeds = sorted({r.seed for r in runs})
+    trainer = first.get("trainer", {})
+    protocol = groups[0].protocol
+    text = [
+        f"We evaluate {len(models)} models ({', '.join(models)}; non-sequential baselines: {', '.join(baselines) or 'none'}) "
+        f"on {len(groups)} dataset{'s' if len(groups) > 1 else ''} ({', '.join(g.dataset for g in groups)}).",
+        f"Preprocessing: {'; '.join(steps) or 'none'}." if any(pre.values()) else "",
+        f"Protocol: {PROTOCOL_TEXT.get(protocol, protocol)}.",
+        "Every test target is ranked against all items (full ranking) excluding the user's history; rank = 1 + the "
+        "number of other items scored at least as high as the target, so ties count against the model.",
+        f"Metrics: {', '.join(options.metrics)} (cut-offs {', '.join(map(str, ks)) or 'n/a'} recorded).",
+        f"Neural models are trained with Adam for at most {trainer.get('max_epochs')} epochs with early stopping on "
+        f"validation {trainer.get('valid_metric', 'ndcg@10')} (patience {trainer.get('patience')}), best weights restored."
+        if trainer else "",
+        f"Each configuration is run with {_seed_count(groups)} ({', '.join(map(str, seeds))}); tables report the mean"
+        " ± standard deviation over seeds.",
+        f"Significance: each model is compared with the {'chosen reference ' + options.reference if options.reference else 'best non-sequential baseline of each dataset'} "
+        f"by a two-sided {stats.TEST_NAMES[options.test]} on per-user metrics, users aligned by id and each user's metric "
+        f"averaged over seeds; p-values are "
+        + ("not corrected" if options.correction == "none" else f"{stats.CORRECTION_NAMES[options.correction]}-corrected over all comparisons of a table")
+        + f" at α = {options.alpha:g}; effect sizes are Cohen's d_z"
+        + (" and the rank-biserial correlation" if options.test == "wilcoxon" else "") + ".",
+        "Across datasets, models are compared by the Friedman test with the Nemenyi post-hoc test (critical-difference diagram)."
+        if len(groups) > 1 else "",
+    ]
+    return " ".join(t for t in text if t)
+
+
+# ---- the whole report ------------------------------------------------------------------------------
+
+def build_report(run_dirs: Iterable[Path], options: ReportOptions, command: str, source: str) -> Report:
+    options.check()
+    runs = load_runs(run_dirs, options.protocol)
+    groups = group_runs(runs)
+    available = {c for r in runs for c in (*r.per_user.columns, *r.metrics.get("test", {}))}
+    missing = [m for m in options.metrics if m not in available]
+    if missing:
+        metric_like = sorted(c for c in available if "@" in c)
+        raise ReportError(f"--metrics {', '.join(missing)} not in any run; available: {', '.join(metric_like)}")
+    refs = choose_references(groups, options)
+    footer = _footer(command, source, len(runs))
+    tables: dict[str, Table] = {}
+    pairwise = []
+    plan = [("table", None)] + [(f"slice_{s}", s) for s in options.slices]
+    for stem, kind in plan:
+        blocks, described = [], ""
+        for g in groups:
+            if kind is None:
+                blocks.append(_Block(g, g.dataset, None))
+                continue
+            sl = slicing(g, kind)
+            described = sl.description
+            for label in sl.labels.cat.categories:
+                mask = (sl.labels == label).to_numpy()
+                if mask.any():
+                    blocks.append(_Block(g, f"{g.dataset} {label} (n={int(mask.sum())})" if len(groups) > 1 else f"{label} (n={int(mask.sum())})", mask))
+        comparisons = _comparisons(blocks, options.metrics, refs, options, kind or "all")
+        table = _table(blocks, options, refs, comparisons, options.efficiency and kind is None)
+        datasets = _join([g.dataset for g in groups])
+        what = f"Test results on {datasets}" if kind is None else f"Test results on {datasets} by slice: {described}"
+        if options.efficiency and kind is None:
+            what += " (with parameters, training seconds and inference milliseconds per user, means over seeds)"
+        table.caption = caption(groups, blocks, options, refs, comparisons, what)
+        table.footer = footer
+        table.label = "tab:results" if kind is None else f"tab:{kind}"
+        tables[stem] = table
+        pairwise.append(comparisons)
+    friedman, friedman_text = across_datasets(groups, options)
+    report = Report(tables, pd.concat([p for p in pairwise if len(p)] or [pd.DataFrame()], ignore_index=True),
+                    friedman, friedman_text)
+    if options.setup:
+        report.setup = setup_texts(groups, options, footer)
+    return report
+
+
+def _atomic_write(path: Path, data: str | bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(report: Report, out: Path) -> list[Path]:
+    """Writes every file of the report into ``out`` (each file atomically); returns the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def put(name: str, data: str | bytes) -> None:
+        _atomic_write(out / name, data)
+        written.append(out / name)
+
+    for stem, table in report.tables.items():
+        put(f"{stem}.md", render_markdown(table) + "\n")
+        put(f"{stem}.tex", render_latex(table) + "\n")
+        put(f"{stem}.csv", render_csv(table))
+    put("pairwise.csv", report.pairwise.to_csv(index=False))
+    put("friedman.md", report.friedman_text + "\n")
+    if report.friedman is not None:
+        from benchmark.report.cd import draw_cd_diagram
+
+        f = report.friedman
+        nemenyi = pd.DataFrame(f.nemenyi_p, index=pd.Index(f.models, name="model"), columns=f.models)
+        put("nemenyi.csv", nemenyi.to_csv())
+        for path in draw_cd_diagram(f, out / "cd_diagram"):
+            written.append(path)
+    for name, text in report.setup.items():
+        put(name, text)
+    return written

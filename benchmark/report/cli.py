@@ -1,0 +1,78 @@
+"""`seqrec-report RESULTS_DIR`: tables with paired significance tests from the run records below a folder."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from benchmark import stats
+from benchmark.errors import BenchmarkError
+from benchmark.record import find_records, is_complete
+from benchmark.report.build import DEFAULT_METRICS, SLICES, ReportOptions, build_report, write_report
+from benchmark.report.runs import ReportError
+from benchmark.report.table import render_markdown
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="seqrec-report", description=__doc__)
+    p.add_argument("results_dir", type=Path, help="folder holding run records (searched recursively), or a file "
+                   "listing run directories one per line (a sweep's runs.txt)")
+    p.add_argument("--out", type=Path, help="where to write the report (default RESULTS_DIR/report)")
+    p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma-separated metrics, the first ranks models (default %(default)s)")
+    p.add_argument("--reference", help="model to test every other model against (default: best non-sequential baseline per dataset)")
+    p.add_argument("--test", choices=stats.TESTS, default="ttest", help="paired test on per-user metrics (default %(default)s)")
+    p.add_argument("--correction", choices=stats.CORRECTIONS, default="holm", help="multiple-comparison correction (default %(default)s)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default %(default)s)")
+    p.add_argument("--resamples", type=int, default=10_000, help="sign flips / bootstrap samples (default %(default)s)")
+    p.add_argument("--stat-seed", type=int, default=0, help="seed of the randomization and bootstrap tests")
+    p.add_argument("--slice", default="", help=f"comma-separated breakdowns: {', '.join(SLICES)}")
+    p.add_argument("--efficiency", action="store_true", help="add parameters, training seconds and ms per user")
+    p.add_argument("--setup", action="store_true", help="also write dataset statistics and a methods paragraph")
+    p.add_argument("--protocol", help="report only runs of this protocol")
+    return p
+
+
+def run(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    options = ReportOptions(
+        metrics=[m.strip() for m in args.metrics.split(",") if m.strip()], reference=args.reference, test=args.test,
+        correction=args.correction, alpha=args.alpha, resamples=args.resamples, stat_seed=args.stat_seed,
+        slices=[s.strip() for s in args.slice.split(",") if s.strip()], efficiency=args.efficiency,
+        setup=args.setup, protocol=args.protocol,
+    )
+    source = args.results_dir
+    if source.is_file():
+        out = args.out or source.parent / "report"
+        records = sorted({Path(line) for line in source.read_text().split() if line})
+        for d in records:
+            if not is_complete(d):
+                raise ReportError(f"{source} lists {d}, which is not a complete run record")
+    elif source.is_dir():
+        out = args.out or source / "report"
+        records = find_records(source)
+    else:
+        raise ReportError(f"results folder not found: {source}")
+    if not records:
+        raise ReportError(f"no complete run records under {source}")
+    command = "seqrec-report " + shlex.join(argv)
+    report = build_report(records, options, command, str(source))
+    written = write_report(report, out)
+    for stem, table in report.tables.items():
+        print(render_markdown(table) + "\n")
+    print(report.friedman_text + "\n")
+    print(f"wrote {len(written)} files to {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        sys.exit(run(sys.argv[1:] if argv is None else argv))
+    except BenchmarkError as e:
+        print(f"seqrec-report: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""Run records loaded for a report, grouped by (dataset, protocol), with the checks that make
+paired comparisons valid: every run of a group saw the same data, split and users."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from benchmark.errors import BenchmarkError
+from benchmark.record import NON_IDENTITY_KEYS, read_record
+
+BASELINES_PACKAGE = "baselines"
+# Keys that differ between the runs of one table row: a row is one model configuration.
+_NOT_VARIANT = (*NON_IDENTITY_KEYS, "seed", "dataset", "protocol")
+
+
+class ReportError(BenchmarkError):
+    """Runs that cannot be compared, or report options that do not fit the runs."""
+
+
+@dataclass
+class Run:
+    dir: Path
+    dataset: str
+    protocol: str
+    name: str  # model name from the record
+    seed: int
+    baseline: bool  # a non-sequential baseline (its _target_ lives in the baselines package)
+    variant: str  # hash of the model/trainer configuration without seed and dataset
+    config: dict
+    metrics: dict
+    env: dict
+    per_user: pd.DataFrame
+    label: str = ""  # row label in tables: the model name, plus the variant where a name has several
+
+    @property
+    def run_id(self) -> str:
+        return self.dir.name
+
+    @property
+    def config_hash(self) -> str:
+        return str(self.metrics.get("config_hash", ""))
+
+
+def _variant(config: dict) -> str:
+    ident = {k: v for k, v in config.items() if k not in _NOT_VARIANT}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:6]
+
+
+def load_run(run_dir: Path) -> Run:
+    try:
+        rec = read_record(run_dir)
+        per_user = pd.read_parquet(run_dir / "per_user.parquet")
+    except (OSError, ValueError) as e:
+        raise ReportError(f"cannot read run record {run_dir}: {e}") from None
+    m, cfg = rec["metrics"], rec["config"]
+    target = str((cfg.get("model") or {}).get("_target_", ""))
+    per_user["user"] = per_user["user"].astype(str)
+    return Run(
+        dir=Path(run_dir), dataset=str(m["dataset"]), protocol=str(m["protocol"]), name=str(m["model"]),
+        seed=int(m["seed"]), baseline=target.split(".")[0] == BASELINES_PACKAGE, variant=_variant(cfg),
+        config=cfg, metrics=m, env=rec["env"], per_user=per_user,
+    )
+
+
+def load_runs(run_dirs: Iterable[Path], protocol: str | None = None) -> list[Run]:
+    """Loads the records, keeps one protocol, labels the rows; refuses mixed protocols."""
+    runs = [load_run(Path(d)) for d in run_dirs]
+    if protocol is not None:
+        runs = [r for r in runs if r.protocol == protocol]
+    if not runs:
+        raise ReportError("no run records to report" + (f" with protocol {protocol!r}" if protocol else ""))
+    by_protocol = {r.protocol: r for r in runs}
+    if len(by_protocol) > 1:
+        named = ", ".join(f"{p} ({r.dir})" for p, r in sorted(by_protocol.items()))
+        raise ReportError(f"runs use different protocols: {named}; pick one with --protocol")
+    variants: dict[str, set[str]] = {}
+    for r in runs:
+        variants.setdefault(r.name, set()).add(r.variant)
+    for r in runs:
+        r.label = r.name if len(variants[r.name]) == 1 else f"{r.name}-{r.variant}"
+    return runs
+
+
+@dataclass
+class Group:
+    """The runs of one dataset under one protocol: all evaluated on the same users."""
+
+    dataset: str
+    protocol: str
+    runs: list[Run]
+    users: np.ndarray  # sorted user ids; every run's per_user rows are in this order
+
+    @property
+    def models(self) -> list[str]:
+        """Row order: baselines first, then the other models, each alphabetically."""
+        kinds = {r.label: r.baseline for r in self.runs}
+        return sorted(kinds, key=lambda m: (not kinds[m], m))
+
+    def runs_of(self, model: str) -> list[Run]:
+        return sorted((r for r in self.runs if r.label == model), key=lambda r: r.seed)
+
+    def is_baseline(self, model: str) -> bool:
+        return any(r.baseline for r in self.runs_of(model))
+
+    def per_user_mean(self, metric: str) -> pd.DataFrame:
+        """[users x models]: each user's metric averaged over the model's seeds, rows = self.users."""
+        columns = {}
+        for model in self.models:
+            runs = [r for r in self.runs_of(model) if metric in r.per_user.columns]
+            if runs:
+                columns[model] = np.mean([r.per_user[metric].to_numpy(dtype=np.float64) for r in runs], axis=0)
+        return pd.DataFrame(columns, index=pd.Index(self.users, name="user"))
+
+    def user_columns(self) -> pd.DataFrame:
+        """Per-user properties of the split (history length, target popularity and time), rows = self.users."""
+        return self.runs[0].per_user.set_index("user")
+
+
+def _same(runs: list[Run], key, what: str) -> None:
+    first = runs[0]
+    for r in runs[1:]:
+        if key(r) != key(first):
+            raise ReportError(f"cannot compare {first.dir} and {r.dir}: {what} differ ({key(first)!r} vs {key(r)!r})")
+
+
+def group_runs(runs: list[Run]) -> list[Group]:
+    """Groups by (dataset, protocol) and refuses groups whose runs are not paired comparisons."""
+    keyed: dict[tuple[str, str], list[Run]] = {}
+    for r in runs:
+        keyed.setdefault((r.dataset, r.protocol), []).append(r)
+    groups = []
+    for (dataset, protocol), members in sorted(keyed.items()):
+        members.sort(key=lambda r: (r.label, r.seed, str(r.dir)))
+        _same(members, lambda r: r.metrics.get("dataset_hash"), "dataset hashes")
+        _same(members, lambda r: r.metrics.get("split_key"), "splits (preprocessing or protocol options)")
+        _same(members, lambda r: r.metrics.get("candidates", "full"), "candidate sets")
+        _same(members, lambda r: r.metrics.get("tie_policy"), "tie policies")
+        seen: dict[tuple[str, int], Run] = {}
+        for r in members:
+            if (r.label, r.seed) in seen:
+                raise ReportError(f"{seen[r.label, r.seed].dir} and {r.dir} are the same model and seed; keep one")
+            seen[r.label, r.seed] = r
+        users = np.sort(members[0].per_user["user"].to_numpy())
+        for r in members:
+            mine = r.per_user["user"]
+            if mine.duplicated().any():
+                raise ReportError(f"{r.dir}/per_user.parquet lists user {mine[mine.duplicated()].iloc[0]!r} twice")
+            if len(mine) != len(users) or not np.array_equal(np.sort(mine.to_numpy()), users):
+                raise ReportError(f"cannot compare {members[0].dir} and {r.dir}: they were evaluated on different users "
+                                  f"({len(users)} vs {len(mine)} users)")
+            # Align every run's rows to the same sorted user order: pairing is by id, never by position.
+            r.per_user = r.per_user.set_index("user").loc[users].reset_index()
+        groups.append(Group(dataset, protocol, members, users))
+    return groups

@@ -1,0 +1,172 @@
+"""seqrec-report on synthetic run records: tables (golden files), pairwise tests, refusals, slices."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.errors import BenchmarkError
+from benchmark.record import find_records
+from benchmark.report.build import ReportOptions, build_report, write_report
+from benchmark.report.table import render_latex, render_markdown
+from conftest import REPO, run_cli
+from report_records import planted_ranks, user_ids, write_run
+
+GOLDEN = Path(__file__).parent / "golden"
+COMMAND = "seqrec-report RESULTS"
+
+
+def write_benchmark(root: Path) -> Path:
+    """Two datasets; pop and itemknn baselines, gru4rec slightly and sasrec clearly better than itemknn;
+    pop has a single seed."""
+    for ds, n, offset in (("ds-a", 300, 0), ("ds-b", 200, 10)):
+        for model, quality, seeds in (("pop", 0.0, [0]), ("itemknn", 0.3, [0, 1]), ("gru4rec", 0.35, [0, 1]), ("sasrec", 1.0, [0, 1])):
+            for s in seeds:
+                write_run(root, ds, model, s, planted_ranks(n, quality, s + offset))
+    return root
+
+
+def report_of(root: Path, **options):
+    return build_report(find_records(root), ReportOptions(**options), COMMAND, "RESULTS")
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} differs from the golden file (UPDATE_GOLDEN=1 rewrites it after review)"
+
+
+def test_tables_match_golden_files_with_bold_underline_markers_and_caption(tmp_path):
+    report = report_of(write_benchmark(tmp_path))
+    table = report.tables["table"]
+    md, tex = render_markdown(table), render_latex(table)
+    check_golden("table.md", md + "\n")
+    check_golden("table.tex", tex + "\n")
+    # What the golden files must show, stated independently of them:
+    sasrec_row = next(line for line in md.splitlines() if line.startswith("| sasrec"))
+    assert sasrec_row.count("**") == 12 and sasrec_row.count("↑") == 6  # best everywhere, significant
+    gru_row = next(line for line in md.splitlines() if line.startswith("| gru4rec"))
+    assert gru_row.count("<u>") == 6  # second everywhere
+    pop_row = next(line for line in md.splitlines() if line.startswith("| pop"))
+    assert "±" not in pop_row and pop_row.count("↓") == 6  # single seed; worse than itemknn
+    item_row = next(line for line in md.splitlines() if line.startswith("| itemknn"))
+    assert "↑" not in item_row and "↓" not in item_row  # the reference itself
+    for phrase in ("leave-one-out", "ties count against the target", "300 on ds-a and 200 on ds-b test users",
+                   "seeds 0, 1", "single seed, no ±: pop", "paired t-test", "Holm-corrected over the 18 comparisons",
+                   "reference (itemknn", "full ranking"):
+        assert phrase in table.caption, phrase
+    assert r"\toprule" in tex and r"\multicolumn{3}{c}{ds-a}" in tex and r"\textbf{" in tex and r"\underline{" in tex
+    assert r"$^{\uparrow}$" in tex and r"\texttt{seqrec-report RESULTS}" in tex
+
+
+def test_pairwise_lists_every_test_with_run_ids_and_seed_averaged_users(tmp_path):
+    root = write_benchmark(tmp_path)
+    report = report_of(root, test="wilcoxon", correction="bonferroni")
+    pw = report.pairwise
+    assert len(pw) == 2 * 3 * 3  # datasets x metrics x non-reference models
+    assert (pw["p_corrected"] >= pw["p_value"]).all() and set(pw["effect"]) == {"rank-biserial"}
+    row = pw[(pw.dataset == "ds-a") & (pw.model == "sasrec") & (pw.metric == "ndcg@10")].iloc[0]
+    runs = sorted(d.name for d in root.glob("ds-a/loo/sasrec/*"))
+    assert sorted(row.model_runs.split()) == runs and row.reference == "itemknn"
+    # The tested per-user values are averaged over seeds: their mean equals the mean of the seed means.
+    seed_means = [pd.read_parquet(root / "ds-a/loo/sasrec" / r / "per_user.parquet")["ndcg@10"].mean() for r in runs]
+    assert row.mean_model == pytest.approx(np.mean(seed_means))
+    assert row.ci_low < row.mean_diff < row.ci_high and row.significant
+
+
+def test_model_equal_to_the_reference_gets_no_marker(tmp_path):
+    ranks = planted_ranks(150, 0.5, 0)
+    write_run(tmp_path, "ds", "pop", 0, ranks)
+    write_run(tmp_path, "ds", "same", 0, ranks)
+    write_run(tmp_path, "ds", "better", 0, np.maximum(1, ranks // 2))
+    report = report_of(tmp_path, test="randomization", resamples=2000)
+    cells = report.tables["table"].cells
+    assert cells[("same", 0)].marker == "" and cells[("better", 0)].marker == "↑"
+    assert "Single seed per model" in report.tables["table"].caption and cells[("better", 0)].std is None
+
+
+def test_refuses_runs_on_different_users_dataset_hashes_or_protocols(tmp_path):
+    ranks = planted_ranks(50, 0.5, 0)
+    a = write_run(tmp_path / "users", "ds", "pop", 0, ranks)
+    b = write_run(tmp_path / "users", "ds", "sasrec", 0, ranks, users=np.array([f"x{i}" for i in range(50)]))
+    with pytest.raises(BenchmarkError, match="different users") as err:
+        report_of(tmp_path / "users")
+    assert str(a) in str(err.value) and str(b) in str(err.value)
+    write_run(tmp_path / "hash", "ds", "pop", 0, ranks)
+    write_run(tmp_path / "hash", "ds", "sasrec", 0, ranks, dataset_hash="e" * 64)
+    with pytest.raises(BenchmarkError, match="dataset hashes differ"):
+        report_of(tmp_path / "hash")
+    write_run(tmp_path / "proto", "ds", "pop", 0, ranks)
+    write_run(tmp_path / "proto", "ds", "sasrec", 0, ranks, protocol="temporal")
+    with pytest.raises(BenchmarkError, match="different protocols.*--protocol"):
+        report_of(tmp_path / "proto")
+    assert len(report_of(tmp_path / "proto", protocol="loo").tables["table"].rows) == 1
+
+
+def test_slices_efficiency_setup_and_friedman_files(tmp_path):
+    root = write_benchmark(tmp_path / "results")
+    report = report_of(root, slices=["history", "popularity", "time"], efficiency=True, setup=True)
+    hist = report.tables["slice_history"]
+    assert [c.group for c in hist.columns[::3]][:3] == ["ds-a hist ≤5 (n=23)", "ds-a hist 6–20 (n=113)", "ds-a hist >20 (n=164)"]
+    # A slice cell is the mean over seeds of the per-run mean over the slice's users.
+    per_run = []
+    for run in sorted((root / "ds-a/loo/sasrec").iterdir()):
+        pu = pd.read_parquet(run / "per_user.parquet")
+        per_run.append(pu.loc[pu.history_len <= 5, "hr@10"].mean())
+    assert hist.cells[("sasrec", 1)].mean == pytest.approx(np.mean(per_run))
+    assert set(report.pairwise["slice"]) == {"all", "history", "popularity", "time"}
+    assert "head" in report.tables["slice_popularity"].columns[-1].group
+    main = report.tables["table"]
+    assert [c.name for c in main.columns[:6]] == ["ndcg@10", "hr@10", "mrr@10", "params", "train s", "ms/user"]
+    assert main.cells[("sasrec", 3)].text == "6.00k"
+    out = tmp_path / "out"
+    names = {p.name for p in write_report(report, out)}
+    assert {"table.md", "table.tex", "table.csv", "pairwise.csv", "cd_diagram.png", "cd_diagram.pdf", "setup.md",
+            "setup.tex", "slice_time.md", "nemenyi.csv", "friedman.md"} <= names
+    assert (out / "cd_diagram.png").read_bytes()[:4] == b"\x89PNG"
+    setup = (out / "setup.md").read_text()
+    assert "| ds-a | 300 | 500 | 6,000 | 20.00 | 4.000% | 300 |" in setup and "Holm-corrected" in setup
+    assert "Friedman test on ndcg@10 over 2 datasets" in report.friedman_text
+    csv = pd.read_csv(out / "table.csv")
+    assert csv["ds-a/ndcg@10"].iloc[-1] == pytest.approx(main.cells[("sasrec", 0)].mean)
+
+
+def test_sweep_callback_and_report_command_end_to_end(tiny_ml, tmp_path):
+    proc = run_cli("hydra.mode=MULTIRUN", "model=pop,gru4rec", "seed=0,1", f"dataset.path={tiny_ml}", "trainer.max_epochs=1",
+                   "dataset.user_core=1", "dataset.item_core=1", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                   tmp=tmp_path)
+    sweep = tmp_path / "sweep"
+    assert "| gru4rec |" in proc.stdout and "paired t-test" in proc.stdout and "reference (pop" in proc.stdout
+    for name in ("table.md", "table.tex", "table.csv", "pairwise.csv"):
+        assert (sweep / name).is_file(), name
+    assert len(pd.read_csv(sweep / "pairwise.csv")) == 3
+    cmd = [sys.executable, "-m", "benchmark.report.cli", str(tmp_path / "results"), "--test", "bootstrap",
+           "--resamples", "500", "--slice", "history", "--setup"]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report_dir = tmp_path / "results" / "report"
+    assert "paired bootstrap test" in (report_dir / "table.md").read_text()
+    assert "60 test users" in done.stdout and (report_dir / "slice_history.tex").is_file()
+    bad = subprocess.run([*cmd[:4], "--metrics", "nope@3"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "nope@3" in bad.stderr and "ndcg@10" in bad.stderr
+
+
+def test_missing_folder_is_a_one_line_error(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "benchmark.report.cli", str(tmp_path / "none")], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.strip() == f"seqrec-report: error: results folder not found: {tmp_path / 'none'}"
+
+
+def test_user_ids_are_aligned_not_positional(tmp_path):
+    ranks = planted_ranks(80, 0.5, 0)
+    users = user_ids(80)
+    write_run(tmp_path, "ds", "pop", 0, ranks, users=users)
+    shuffle = np.random.default_rng(0).permutation(80)
+    write_run(tmp_path, "ds", "copy", 0, ranks[shuffle], users=users[shuffle])  # same users' values, other order
+    row = report_of(tmp_path).pairwise.iloc[0]
+    assert row.mean_diff == 0 and row.p_value == 1.0
