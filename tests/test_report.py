@@ -88,6 +88,14 @@ def test_model_equal_to_the_reference_gets_no_marker(tmp_path):
     cells = report.tables["table"].cells
     assert cells[("same", 0)].marker == "" and cells[("better", 0)].marker == "↑"
     assert "Single seed per model" in report.tables["table"].caption and cells[("better", 0)].std is None
+    assert "SAMPLED" not in report.tables["table"].caption
+
+
+def test_caption_labels_sampled_candidates(tmp_path):
+    ranks = planted_ranks(60, 0.5, 0)
+    write_run(tmp_path, "ds", "pop", 0, ranks, candidates="sampled")
+    write_run(tmp_path, "ds", "sasrec", 0, ranks // 2 + 1, candidates="sampled")
+    assert "sampled_* metrics are SAMPLED" in report_of(tmp_path).tables["table"].caption
 
 
 def test_refuses_runs_on_different_users_dataset_hashes_or_protocols(tmp_path):

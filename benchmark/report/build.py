@@ -160,16 +160,17 @@ def choose_references(groups: list[Group], options: ReportOptions) -> dict[str, 
     """Reference per dataset: --reference, else the non-sequential baseline best on the first metric."""
     refs: dict[str, str | None] = {}
     primary = options.metrics[0]
-    block = None
     for g in groups:
         if options.reference is not None:
             if options.reference not in g.models:
                 raise ReportError(f"--reference {options.reference!r} has no runs on {g.dataset}; models there: {', '.join(g.models)}")
             refs[g.dataset] = options.reference
             continue
-        block = _Block(g, g.dataset, None)
-        scored = [(np.mean([v for r in g.runs_of(m) if (v := _run_value(r, primary, block)) is not None] or [-np.inf]), m)
-                  for m in g.models if g.is_baseline(m)]
+        everyone = _Block(g, g.dataset, None)
+        scored = []
+        for m in (m for m in g.models if g.is_baseline(m)):
+            values = [v for r in g.runs_of(m) if (v := _run_value(r, primary, everyone)) is not None]
+            scored.append((float(np.mean(values)) if values else -np.inf, m))
         refs[g.dataset] = max(scored)[1] if scored else None
     return refs
 
@@ -201,6 +202,7 @@ def _comparisons(blocks: list[_Block], metrics: list[str], refs: dict[str, str |
                     "metric": metric, "model": model, "reference": ref, "n_users": res.n,
                     "mean_model": float(wide[model].mean()), "mean_reference": float(wide[ref].mean()),
                     "mean_diff": res.mean_diff, "ci_low": res.ci_low, "ci_high": res.ci_high,
+                    "ci": "bootstrap percentile" if options.test == "bootstrap" else "t",
                     "effect_size": res.effect_size, "effect": res.effect_name, "statistic": res.statistic,
                     "p_value": res.p_value, "test": options.test, "correction": options.correction,
                     "model_seeds": " ".join(str(r.seed) for r in g.runs_of(model)),

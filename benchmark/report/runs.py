@@ -43,10 +43,6 @@ class Run:
     def run_id(self) -> str:
         return self.dir.name
 
-    @property
-    def config_hash(self) -> str:
-        return str(self.metrics.get("config_hash", ""))
-
 
 def _variant(config: dict) -> str:
     ident = {k: v for k, v in config.items() if k not in _NOT_VARIANT}
