@@ -65,14 +65,17 @@ def dataset_dir(spec: DatasetSpec) -> Path:
 
 
 def files_hash(directory: Path) -> str:
-    """SHA-256 over the names and contents of every (non-hidden) file below ``directory`` (or of
-    the file itself when dataset.path names a file)."""
+    """SHA-256 over the names and contents of every file below ``directory`` (or of the file itself
+    when dataset.path names a file), except hidden files and the Markdown notes we add beside data
+    (SOURCE.md), which do not change the data."""
     if not directory.exists():
         raise DataError(f"dataset directory not found: {directory} (set dataset.path or fetch the dataset)")
     digest = hashlib.sha256()
     root = directory if directory.is_dir() else directory.parent
-    files = [directory] if directory.is_file() else \
-        sorted(p for p in directory.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.relative_to(directory).parts))
+    files = [directory] if directory.is_file() else sorted(
+        p for p in directory.rglob("*")
+        if p.is_file() and p.suffix != ".md" and not any(s.startswith(".") for s in p.relative_to(directory).parts)
+    )
     for path in files:
         digest.update(str(path.relative_to(root)).encode() + b"\0")
         with open(path, "rb") as f:
