@@ -145,7 +145,7 @@ def test_slices_efficiency_setup_and_friedman_files(tmp_path):
 
 
 def test_sweep_callback_and_report_command_end_to_end(tiny_ml, tmp_path):
-    proc = run_cli("hydra.mode=MULTIRUN", "model=pop,gru4rec", "seed=0,1", f"dataset.path={tiny_ml}", "trainer.max_epochs=1",
+    proc = run_cli("hydra.mode=MULTIRUN", "model=pop,gru4rec", "seed=0", f"dataset.path={tiny_ml}", "trainer.max_epochs=1",
                    "dataset.user_core=1", "dataset.item_core=1", f"hydra.sweep.dir={tmp_path / 'sweep'}",
                    tmp=tmp_path)
     sweep = tmp_path / "sweep"
