@@ -72,11 +72,33 @@ def find_file(path: str | Path, patterns: Iterable[str], file: str | None = None
     raise MissingData(f"data file not found: {path / patterns[0]}")
 
 
-def _strings(values: Any) -> np.ndarray:
-    """Object array of str, converting each distinct value once (rows share the str objects)."""
-    codes, uniques = pd.factorize(pd.Series(values) if not isinstance(values, pd.Series) else values,
-                                  use_na_sentinel=False)
-    return np.asarray(pd.Index(uniques).astype(str), dtype=object)[codes]
+def _arrow(values: Any) -> pa.ChunkedArray:
+    arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values)
+    return arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
+
+
+def _strings(values: Any) -> pd.Series:
+    """The ids as pandas' string dtype, converted in Arrow (no Python object per row)."""
+    arr = _arrow(values)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.string())
+    return pd.Series(arr, dtype=pd.ArrowDtype(arr.type), copy=False).astype("str")
+
+
+def _numbers(values: Any, kind: pa.DataType) -> np.ndarray | None:
+    """Numbers parsed in Arrow ("12" or "12.5"; floats cut toward zero for int64); None when a
+    value is missing or does not parse (the caller then names the row)."""
+    arr = _arrow(values)
+    text = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+    for parse_as in (kind, pa.float64()) if text else (arr.type,):
+        try:
+            parsed = arr.cast(parse_as) if text else arr
+            if parsed.null_count:
+                return None
+            return parsed.cast(kind, safe=False).to_numpy()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            continue
+    return None
 
 
 def canonical(df: pd.DataFrame, source: Path) -> pd.DataFrame:
@@ -87,14 +109,18 @@ def canonical(df: pd.DataFrame, source: Path) -> pd.DataFrame:
             row = int(np.flatnonzero(missing)[0])
             raise DataError(f"{source}: missing {col} in data row {row + 1}")
     out = pd.DataFrame({"user": _strings(df["user"]), "item": _strings(df["item"])})
-    ts = pd.to_numeric(df["timestamp"], errors="coerce")
-    bad = ts.isna().to_numpy()
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{source}: unparsable or missing timestamp in data row {row + 1}")
-    out["timestamp"] = ts.astype("int64").to_numpy()
+    ts = _numbers(df["timestamp"], pa.int64())
+    if ts is None:  # slow path, only to name the first bad row
+        num = pd.to_numeric(pd.Series(df["timestamp"]).astype(object), errors="coerce")
+        bad = num.isna().to_numpy()
+        if bad.any():
+            raise DataError(f"{source}: unparsable or missing timestamp in data row {int(np.flatnonzero(bad)[0]) + 1}")
+        ts = num.to_numpy(dtype=np.float64).astype(np.int64)
+    out["timestamp"] = ts.astype(np.int64)
     if "rating" in df:
-        out["rating"] = pd.to_numeric(df["rating"], errors="coerce").astype("float64").to_numpy()
+        rating = _numbers(df["rating"], pa.float64())
+        out["rating"] = rating if rating is not None else \
+            pd.to_numeric(pd.Series(df["rating"]).astype(object), errors="coerce").to_numpy(dtype=np.float64)
     return out
 
 
@@ -112,13 +138,14 @@ def read_table(path: Path, **kwargs) -> pd.DataFrame:
 
 def read_arrow_csv(path: Path, names: list[str] | None = None, *, delimiter: str = ",", header: bool = False,
                    quoted: bool = True, types: dict[str, pa.DataType] | None = None,
-                   columns: list[str] | None = None) -> pa.Table:
+                   columns: list[str] | None = None, nulls: bool = False) -> pa.Table:
     """pyarrow's multi-threaded CSV reader (CRLF and .gz/.bz2 handled) with errors as one line.
-    ``names`` name the columns of a header-less file, or replace the header when ``header``."""
+    ``names`` name the columns of a header-less file, or replace the header when ``header``;
+    ``nulls``: empty fields are missing values (else empty strings)."""
     read = pacsv.ReadOptions(column_names=names, skip_rows=1 if (header and names) else 0, block_size=1 << 24)
     parse = pacsv.ParseOptions(delimiter=delimiter, quote_char='"' if quoted else False)
-    convert = pacsv.ConvertOptions(column_types=types or {}, include_columns=columns, strings_can_be_null=False,
-                                   quoted_strings_can_be_null=False)
+    convert = pacsv.ConvertOptions(column_types=types or {}, include_columns=columns, strings_can_be_null=nulls,
+                                   quoted_strings_can_be_null=False, null_values=[""] if nulls else None)
     try:
         return pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
     except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError) as e:
@@ -191,38 +218,32 @@ def read_movielens(directory: str | Path, **_: object) -> pd.DataFrame:
     """
     directory = Path(directory)
     names = ["user", "item", "rating", "timestamp"]
+    text = {n: pa.string() for n in names}
     if (directory / "ratings.csv").is_file():
         path = directory / "ratings.csv"
-        df = read_table(path, dtype=str, encoding="utf-8")
         expected = ["userId", "movieId", "rating", "timestamp"]
-        if list(df.columns[:4]) != expected:
-            raise DataError(f"{path}: expected header {','.join(expected)}, got {','.join(map(str, df.columns))}")
-        df.columns = names + list(df.columns[4:])
+        header = header_of(path)
+        if header[:4] != expected:
+            raise DataError(f"{path}: expected header {','.join(expected)}, got {','.join(header)}")
+        t = read_arrow_csv(path, names + header[4:], header=True, columns=names, types=text, nulls=True)
     elif (directory / "ratings.dat").is_file():
         path = directory / "ratings.dat"
-        # '::' is a multi-char separator; a regex-free split via the python engine is slow, so
-        # read the whole line and split with vectorised string ops.
-        raw = read_table(path, sep="\t", header=None, names=["line"], dtype=str, encoding="utf-8")
-        parts = raw["line"].str.split("::", expand=True, regex=False)
-        if parts.shape[1] < 4:
-            raise DataError(f"{path}: expected 'user::item::rating::timestamp' lines")
-        df = parts.iloc[:, :4]
-        df.columns = names
+        # '::' separators: split on ':' and keep every other field (ratings.dat holds no titles).
+        t = read_arrow_csv(path, ["user", "_1", "item", "_2", "rating", "_3", "timestamp"], delimiter=":", quoted=False,
+                           columns=names, types=text, nulls=True)
     elif (directory / "u.data").is_file():
         path = directory / "u.data"
-        df = read_table(path, sep="\t", header=None, names=names, dtype=str, encoding="utf-8")
+        t = read_arrow_csv(path, names, delimiter="\t", quoted=False, types=text, nulls=True)
     else:
-        raise DataError(
+        raise MissingData(
             f"data file not found: {directory}/ratings.csv (or ratings.dat, u.data); "
             "download the MovieLens archive from https://grouplens.org/datasets/movielens/ and "
             "unpack it there, or set dataset.path"
         )
-    if df[["user", "item"]].isna().any().any():
-        row = int(np.flatnonzero(df[["user", "item"]].isna().any(axis=1).to_numpy())[0])
-        raise DataError(f"{path}: missing user or item in data row {row + 1} (wrong separator?)")
-    return canonical(df, path)
-
-
+    missing = pc.or_(pc.is_null(t["user"]), pc.is_null(t["item"])).to_numpy(zero_copy_only=False)
+    if missing.any():
+        raise DataError(f"{path}: missing user or item in data row {int(np.flatnonzero(missing)[0]) + 1} (wrong separator?)")
+    return canonical(pd.DataFrame({n: as_series(t[n]) for n in names}), path)
 
 
 # ---- news ----------------------------------------------------------------------------------------

@@ -26,11 +26,12 @@ class Counts:
     density: float  # interactions / (users * items)
 
 
-def counts_from_lengths(lengths: np.ndarray, n_items: int) -> Counts:
+def counts_from_lengths(lengths: np.ndarray, n_items: int, distinct_pairs: int) -> Counts:
+    """Density counts distinct (user, item) pairs, so repeated plays cannot push it above 1."""
     lengths = np.asarray(lengths)
     users, n = len(lengths), int(lengths.sum())
     return Counts(users, n_items, n, float(n / users) if users else 0.0, float(np.median(lengths)) if users else 0.0,
-                  float(n / (users * n_items)) if users and n_items else 0.0)
+                  float(distinct_pairs / (users * n_items)) if users and n_items else 0.0)
 
 
 def dataset_stats(spec: DatasetSpec) -> dict[str, Any]:
@@ -42,29 +43,37 @@ def dataset_stats(spec: DatasetSpec) -> dict[str, Any]:
         df = read_interactions(spec.reader, directory, **spec.options)
     except MissingData as e:
         raise MissingData(f"{e}; {fetch_hint(spec.name, directory, spec.options)}") from None
-    raw = counts_from_lengths(df["user"].value_counts().to_numpy(), int(df["item"].nunique()))
-    prepared = preprocess(df, spec.preprocess)
-    final = counts_from_lengths(prepared.sequences.lengths, prepared.n_items)
-    return {
-        "dataset": spec.name, "reader": spec.reader, "path": str(directory), "options": spec.options,
-        "preprocess": asdict(spec.preprocess), "raw": asdict(raw), "preprocessed": asdict(final),
-        "steps": [{"step": s, "users": u, "items": i, "interactions": n} for s, u, i, n in prepared.steps],
-    }
+    pairs = int((~df.duplicated(["user", "item"])).sum())
+    raw = counts_from_lengths(df["user"].value_counts().to_numpy(), int(df["item"].nunique()), pairs)
+    stats: dict[str, Any] = {"dataset": spec.name, "reader": spec.reader, "path": str(directory), "options": spec.options,
+                             "preprocess": asdict(spec.preprocess), "raw": asdict(raw), "preprocessed": None, "steps": []}
+    try:
+        prepared = preprocess(df, spec.preprocess)
+    except DataError as e:  # the raw counts still stand; say why nothing is left
+        stats["error"] = str(e)
+        return stats
+    seq = prepared.sequences
+    user_of = np.repeat(np.arange(prepared.n_users), seq.lengths)
+    pairs = len(np.unique(user_of * (prepared.n_items + 1) + seq.items))
+    stats["preprocessed"] = asdict(counts_from_lengths(seq.lengths, prepared.n_items, pairs))
+    stats["steps"] = [{"step": s, "users": u, "items": i, "interactions": n} for s, u, i, n in prepared.steps]
+    return stats
 
 
 def stats_table(stats: dict[str, Any]) -> str:
     """A plain-text table: raw, each preprocessing step, final."""
     rows = [("raw", stats["raw"])]
     rows += [(s["step"], {**s, "avg_len": s["interactions"] / s["users"] if s["users"] else 0.0, "median_len": None,
-                          "density": s["interactions"] / (s["users"] * s["items"]) if s["users"] and s["items"] else 0.0})
-             for s in stats["steps"][1:]]
-    rows.append(("preprocessed", stats["preprocessed"]))
+                          "density": None}) for s in stats["steps"][1:]]
+    if stats["preprocessed"]:
+        rows.append(("preprocessed", stats["preprocessed"]))
     frame = pd.DataFrame([{
         "stage": name, "users": f"{c['users']:,}", "items": f"{c['items']:,}", "interactions": f"{c['interactions']:,}",
         "avg len": f"{c['avg_len']:.2f}", "median len": "-" if c["median_len"] is None else f"{c['median_len']:g}",
-        "density": f"{c['density']:.3%}" if c["density"] >= 1e-4 else f"{c['density']:.2e}",
+        "density": "-" if c["density"] is None else f"{c['density']:.3%}" if c["density"] >= 1e-4 else f"{c['density']:.2e}",
     } for name, c in rows])
-    return f"{stats['dataset']} ({stats['path']})\n" + frame.to_string(index=False)
+    text = f"{stats['dataset']} ({stats['path']})\n" + frame.to_string(index=False)
+    return text + (f"\npreprocessed: nothing left: {stats['error']}" if "error" in stats else "")
 
 
 def stats_json(stats: dict[str, Any]) -> str:
