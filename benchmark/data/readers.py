@@ -204,10 +204,19 @@ def positions(users: Any) -> np.ndarray:
     return pd.Series(codes).groupby(codes).cumcount().to_numpy(dtype=np.int64)
 
 
-def flatten_lists(lists: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """(all list elements, index of the row each came from) — vectorised explode."""
-    arr = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
-    return pc.list_flatten(arr), pc.list_parent_indices(arr).to_numpy(zero_copy_only=False).astype(np.int64)
+def flatten_lists(lists: pa.ChunkedArray | pa.Array) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """(all list elements, index of the row each came from) — a vectorised explode, chunk by chunk
+    (no concatenation of huge string columns)."""
+    chunks = lists.chunks if isinstance(lists, pa.ChunkedArray) else [lists]
+    values, rows, offset = [], [], 0
+    for chunk in chunks:
+        values.append(pc.list_flatten(chunk))
+        rows.append(pc.list_parent_indices(chunk).to_numpy(zero_copy_only=False).astype(np.int64) + offset)
+        offset += len(chunk)
+    value_type = lists.type.value_type
+    return pa.chunked_array(values, type=value_type), np.concatenate(rows) if rows else np.zeros(0, np.int64)
+
+
 @register("movielens")
 def read_movielens(directory: str | Path, **_: object) -> pd.DataFrame:
     """MovieLens in any of its three native layouts, chosen by which file is present:
@@ -384,7 +393,7 @@ def read_lastfm(directory: str | Path, item: str = "track", **_: object) -> pd.D
     user's rows newest first). Items are tracks (MusicBrainz track id, or "artist<TAB>track name"
     where the id is empty) or, with ``dataset.item=artist``, artists (MBID, or the name). Repeated
     plays are kept: the music configs set dedupe=false and mask_history=false."""
-    path = find_file(directory, [LASTFM_FILE, "*.tsv"], None) if Path(directory).is_file() else require_file(Path(directory), LASTFM_FILE)
+    path = find_file(directory, [LASTFM_FILE])
     if item not in ("track", "artist"):
         raise DataError(f"dataset.item={item!r} is invalid for lastfm; choose track or artist")
     t = read_arrow_csv(path, LASTFM_COLUMNS, delimiter="\t", quoted=False, types={c: pa.string() for c in LASTFM_COLUMNS})
