@@ -40,8 +40,14 @@ class Prepared:
         return len(self.item_ids) - 1
 
 
-def _counts(df: pd.DataFrame) -> tuple[int, int, int]:
-    return int(df["user"].nunique()), int(df["item"].nunique()), len(df)
+def _sorted_ids(codes: np.ndarray, uniques: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """Contiguous new ids 0..n-1 for the codes still present, in sorted order of the original id."""
+    present = np.flatnonzero(np.bincount(codes, minlength=len(uniques)))
+    names = np.asarray(uniques[present]).astype(str)
+    by_name = np.argsort(names, kind="stable")
+    new_id = np.empty(len(uniques), dtype=np.int64)
+    new_id[present[by_name]] = np.arange(len(present))
+    return new_id[codes], names[by_name]
 
 
 def _steps_text(steps: list[tuple[str, int, int, int]]) -> str:
@@ -54,54 +60,63 @@ def preprocess(interactions: pd.DataFrame, cfg: PreprocessConfig = PreprocessCon
     Order: ties in timestamp keep the original file order (stable sort on (user, timestamp, row)).
     Raises DataError with the counts after each step when nothing survives the filters.
     """
-    df = interactions[["user", "item", "timestamp"] + (["rating"] if "rating" in interactions else [])]
-    df = df.reset_index(drop=True)
-    steps = [("raw", *_counts(df))]
+    # Everything below works on integer codes: string ids are touched once here and once at the end.
+    user_code, user_uniques = pd.factorize(interactions["user"])
+    item_code, item_uniques = pd.factorize(interactions["item"])
+    n_user_codes, n_item_codes = len(user_uniques), len(item_uniques)
+    u, i = user_code.astype(np.int64), item_code.astype(np.int64)
+    t = interactions["timestamp"].to_numpy().astype(np.int64)
+    row = np.arange(len(u))
 
+    def counts() -> tuple[int, int, int]:
+        return (int(np.count_nonzero(np.bincount(u, minlength=n_user_codes))),
+                int(np.count_nonzero(np.bincount(i, minlength=n_item_codes))), len(u))
+
+    def keep(mask: np.ndarray) -> None:
+        nonlocal u, i, t, row
+        u, i, t, row = u[mask], i[mask], t[mask], row[mask]
+
+    steps = [("raw", *counts())]
     if cfg.min_rating is not None:
-        if "rating" not in df:
+        if "rating" not in interactions:
             raise DataError("dataset.min_rating is set but this dataset has no ratings")
-        df = df[df["rating"].to_numpy() >= cfg.min_rating]
-        steps.append((f"rating >= {cfg.min_rating}", *_counts(df)))
+        keep(interactions["rating"].to_numpy() >= cfg.min_rating)
+        steps.append((f"rating >= {cfg.min_rating}", *counts()))
 
-    # Chronological order with file order as tie-break; np.lexsort is stable by construction.
-    user_codes, _ = pd.factorize(df["user"])
-    order = np.lexsort((np.arange(len(df)), df["timestamp"].to_numpy(), user_codes))
-    df = df.iloc[order]
+    # Chronological order per user; the file row breaks timestamp ties (stable by construction).
+    keep(np.lexsort((row, t, u)))
 
     if cfg.dedupe:
-        df = df[~df.duplicated(["user", "item"], keep="first")]
-        steps.append(("dedupe (user, item)", *_counts(df)))
+        keep(~pd.Series(u * n_item_codes + i).duplicated(keep="first").to_numpy())
+        steps.append(("dedupe (user, item)", *counts()))
 
     min_user = max(cfg.user_core, cfg.min_seq_len)
     if min_user > 1 or cfg.item_core > 1:
         while True:
-            n_before = len(df)
-            item_n = df["item"].map(df["item"].value_counts()).to_numpy()
-            df = df[item_n >= cfg.item_core]
-            user_n = df["user"].map(df["user"].value_counts()).to_numpy()
-            df = df[user_n >= min_user]
-            if len(df) == n_before:
+            n_before = len(u)
+            keep(np.bincount(i, minlength=n_item_codes)[i] >= cfg.item_core)
+            keep(np.bincount(u, minlength=n_user_codes)[u] >= min_user)
+            if len(u) == n_before:
                 break
-        steps.append((f"k-core (users >= {min_user}, items >= {cfg.item_core})", *_counts(df)))
+        steps.append((f"k-core (users >= {min_user}, items >= {cfg.item_core})", *counts()))
 
-    if len(df) == 0:
+    if len(u) == 0:
         raise DataError(f"dataset is empty after filtering ({_steps_text(steps)})")
-    if df["item"].nunique() < 2:
+    user_new, user_ids = _sorted_ids(u, user_uniques)
+    item_new, item_ids = _sorted_ids(i, item_uniques)
+    if len(item_ids) < 2:
         raise DataError(f"dataset has a single item after filtering ({_steps_text(steps)}); nothing to rank")
 
-    user_idx, user_ids = pd.factorize(df["user"], sort=True)
-    item_idx, item_ids = pd.factorize(df["item"], sort=True)
-    # Users are contiguous blocks already (sorted by first appearance); re-sort by internal id, stably.
-    order = np.argsort(user_idx, kind="stable")
-    user_idx = user_idx[order]
-    items = item_idx[order].astype(np.int64) + 1
-    times = df["timestamp"].to_numpy()[order].astype(np.int64)
-    lengths = np.bincount(user_idx, minlength=len(user_ids))
+    # Rows are grouped by user in first-appearance order; regroup by the new (sorted) user ids, stably.
+    order = np.argsort(user_new, kind="stable")
+    user_new = user_new[order]
+    items = item_new[order] + 1
+    times = t[order]
+    lengths = np.bincount(user_new, minlength=len(user_ids))
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     return Prepared(
         sequences=Sequences(items=items, offsets=offsets, times=times),
-        user_ids=np.asarray(user_ids, dtype=str),
-        item_ids=np.concatenate([[""], np.asarray(item_ids, dtype=str)]),
+        user_ids=user_ids,
+        item_ids=np.concatenate([np.array([""]), item_ids]),
         steps=steps,
     )
