@@ -15,6 +15,7 @@ import torch
 
 from benchmark.data.split import EvalSet, SplitData
 from benchmark.models.base import Batch, Recommender
+from benchmark.progress import progress
 
 DEFAULT_KS = (5, 10, 20)
 
@@ -84,7 +85,7 @@ def evaluate(
     popularity = torch.from_numpy(data.item_popularity()).float().to(device)
     max_k = max(ks)
     ranks, top_items, rec_pop = [], [], []
-    for lo in range(0, len(eval_set), batch_size):
+    for lo in progress(range(0, len(eval_set), batch_size), -(-len(eval_set) // batch_size), "evaluate"):
         rows = np.arange(lo, min(lo + batch_size, len(eval_set)))
         history = eval_set.histories.padded(rows).to(device)
         targets = torch.from_numpy(eval_set.targets[rows]).to(device)

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import yaml
@@ -83,8 +83,15 @@ def write_record(
     per_user: pd.DataFrame,
     history: list[Any],
     env: dict[str, Any],
+    before_publish: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Writes all record files into a temp directory, then renames it to ``run_dir`` (atomic)."""
+    """Writes all record files into a temp directory, then renames it to ``run_dir`` (atomic).
+
+    ``before_publish(temp_dir)`` runs once the files are written and before the rename (a logger
+    adds its files there). If another process published the same run meanwhile, its record is
+    kept and ours discarded, so a run is never recorded twice; once published, the run's other
+    temp directories (killed attempts) are removed.
+    """
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}.", suffix=".tmp"))
     try:
@@ -99,13 +106,30 @@ def write_record(
         for f in RECORD_FILES:
             with open(tmp / f, "rb") as fh:
                 os.fsync(fh.fileno())
-        if run_dir.exists():  # an incomplete leftover of an older layout; a complete one is skipped earlier
+        if before_publish is not None:
+            before_publish(tmp)
+        if is_complete(run_dir):  # a concurrent duplicate of this run finished first
+            shutil.rmtree(tmp)
+            return run_dir
+        if run_dir.exists():  # an incomplete leftover of an older layout
             shutil.rmtree(run_dir)
         os.rename(tmp, run_dir)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and is_complete(run_dir):  # a concurrent duplicate published first
+            return run_dir
         raise
+    remove_temps(run_dir)  # the run is complete: any other temp of it is a killed attempt's
     return run_dir
+
+
+def remove_temps(run_dir: Path) -> list[Path]:
+    """Removes the temp records of a complete run (``.<name>.*.tmp``): leftovers of attempts killed
+    while writing, or of a duplicate that lost the race (it notices and keeps the record)."""
+    removed = sorted(run_dir.parent.glob(f".{run_dir.name}.*.tmp"))
+    for tmp in removed:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return removed
 
 
 def read_record(run_dir: Path) -> dict[str, Any]:

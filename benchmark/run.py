@@ -17,8 +17,10 @@ from omegaconf import DictConfig, OmegaConf
 from benchmark.config import TrainerConfig, resolve_device
 from benchmark.data.dataset import DatasetSpec, prepare_split
 from benchmark.evaluation import evaluate
+from benchmark.loggers import RunLogger, make_logger
 from benchmark.models.base import Recommender
 from benchmark.record import config_hash, environment, is_complete, run_dir_for, write_record
+from benchmark.training import EPOCH_HOOKS
 
 log = logging.getLogger("seqrec")
 
@@ -37,7 +39,24 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
     if is_complete(run_dir):
         log.info("skip %s: complete record exists", run_dir)
         return run_dir
+    logger = make_logger(config.get("logger"))
+    try:
+        return _run(config, run_dir, logger)
+    except BaseException:  # a failed or interrupted run: close the tracker's run as failed
+        logger.abort()
+        raise
 
+
+def sweep_name() -> str | None:
+    """The multirun's directory name (the tracker's group), or None outside a Hydra sweep."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized() or str(HydraConfig.get().mode) != "RunMode.MULTIRUN":
+        return None
+    return Path(HydraConfig.get().sweep.dir).name
+
+
+def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
     seed = int(config["seed"])
     trainer = TrainerConfig.from_dict({**config.get("trainer", {}), "seed": seed})
     if trainer.num_threads:
@@ -51,8 +70,13 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
     split = prepared.split
 
     model: Recommender = instantiate(config["model"], _convert_="all")
+    logger.start(config, run_dir, group=sweep_name())
     start = time.perf_counter()
-    history = model.fit(split, trainer)
+    EPOCH_HOOKS.append(logger.log_epoch)
+    try:
+        history = model.fit(split, trainer)
+    finally:
+        EPOCH_HOOKS.remove(logger.log_epoch)
     train_seconds = time.perf_counter() - start
 
     result = evaluate(model, split, split.test, ks=ks, batch_size=trainer.eval_batch_size, mask_history=spec.mask_history)
@@ -94,10 +118,11 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
         "split_key": prepared.split_key,
     }
     env = environment(seed, prepared.dataset_hash, str(model.device))
-    write_record(run_dir, config, metrics, per_user, history, env)
+    write_record(run_dir, config, metrics, per_user, history, env, before_publish=lambda tmp: logger.finish(tmp, metrics))
     log.info(
-        "%s seed=%d on %s: ndcg@10=%.4f hr@10=%.4f (train %.1fs, %d epochs) -> %s",
-        model.name, seed, spec.name, result.aggregate.get("ndcg@10", float("nan")),
-        result.aggregate.get("hr@10", float("nan")), train_seconds, len(history), run_dir,
+        "done %s seed=%d on %s: valid %s=%.4f | test ndcg@10=%.4f hr@10=%.4f | %d epochs, train %.1fs -> %s",
+        model.name, seed, spec.name, trainer.valid_metric, valid.aggregate.get(trainer.valid_metric, float("nan")),
+        result.aggregate.get("ndcg@10", float("nan")), result.aggregate.get("hr@10", float("nan")),
+        len(history), train_seconds, run_dir,
     )
     return run_dir

@@ -14,6 +14,7 @@ import torch
 
 from benchmark.config import TrainerConfig
 from benchmark.errors import BenchmarkError
+from benchmark.progress import progress
 
 
 @dataclass
@@ -22,6 +23,10 @@ class EpochLog:
     loss: float
     valid_metric: float  # the trainer's valid_metric (ndcg@10 by default)
     seconds: float
+
+
+# Called with each finished epoch's log (the wandb logger registers here while a model trains).
+EPOCH_HOOKS: list[Callable[[EpochLog], None]] = []
 
 
 class TrainingDiverged(BenchmarkError):
@@ -55,7 +60,8 @@ def train_loop(
         start = time.perf_counter()
         net.train()
         total, count = 0.0, 0
-        for idx in minibatches(n_examples, cfg.batch_size, generator):
+        batches = minibatches(n_examples, cfg.batch_size, generator)
+        for idx in progress(batches, -(-n_examples // cfg.batch_size), f"epoch {epoch}/{cfg.max_epochs}"):
             loss = step_loss(idx, generator)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
@@ -72,6 +78,8 @@ def train_loop(
         net.eval()
         metric = validate()
         logs.append(EpochLog(epoch, total / max(count, 1), metric, time.perf_counter() - start))
+        for hook in EPOCH_HOOKS:
+            hook(logs[-1])
         if metric > best:
             best, since_best = metric, 0
             best_state = copy.deepcopy(net.state_dict())

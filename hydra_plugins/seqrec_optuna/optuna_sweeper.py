@@ -1,0 +1,93 @@
+"""The `hydra/sweeper=optuna` sweeper of seqrec-bench (see benchmark/tuning.py for the why and the how).
+
+Hydra instantiates sweepers only from the ``hydra_plugins`` namespace, hence this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+from benchmark.errors import BenchmarkError, ConfigError
+from benchmark.tuning import TRIALS_FILE, RunResult, describe, search_space, write_best_config, write_trials
+
+log = logging.getLogger("seqrec")
+
+
+class OptunaSweeper(Sweeper):
+    """Asks optuna for ``n_jobs`` trials at a time, runs them as one launcher batch, tells it the
+    validation metric of each. Failed trials are marked failed; the study fails only if all do."""
+
+    def __init__(self, params: DictConfig | None = None, n_trials: int = 20, n_jobs: int = 1, seed: int = 0,
+                 direction: str = "maximize", study_name: str | None = None, storage: str | None = None,
+                 best_config: str | None = None, rerun_seeds: Sequence[int] = (0, 1, 2, 3, 4)) -> None:
+        self.params = dict(params or {})
+        self.n_trials, self.n_jobs, self.seed, self.direction = int(n_trials), max(1, int(n_jobs)), seed, direction
+        self.study_name, self.storage, self.best_config = study_name, storage, best_config
+        self.rerun_seeds = list(rerun_seeds)
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.hydra_context = config, hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            config=config, hydra_context=hydra_context, task_function=task_function
+        )
+
+    def sweep(self, arguments: list[str]) -> None:
+        import optuna
+
+        space, fixed = search_space([f"{k}={v}" for k, v in self.params.items()] + list(arguments))
+        if not space:
+            raise ConfigError("hydra/sweeper=optuna needs a search space: add hparams=<model> or "
+                              "hydra.sweeper.params entries such as model.hidden='choice(32,64)'")
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours, below
+        study = optuna.create_study(
+            study_name=self.study_name, storage=self.storage, direction=self.direction, load_if_exists=True,
+            sampler=optuna.samplers.TPESampler(seed=self.seed),
+        )
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        log.info("optuna: %d trials of %s over %s", self.n_trials, self.direction, ", ".join(space))
+
+        best: tuple[float, RunResult, JobReturn, dict[str, Any]] | None = None
+        rows, errors, job_idx = [], [], 0
+        while job_idx < self.n_trials:
+            trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - job_idx))]
+            batch = [[*fixed, *(f"{k}={v}" for k, v in t.params.items())] for t in trials]
+            returns = self.launcher.launch(batch, initial_job_idx=job_idx)
+            job_idx += len(returns)
+            for trial, ret in zip(trials, returns):
+                result = ret._return_value if ret.status == JobStatus.COMPLETED else None
+                if not isinstance(result, RunResult) or not math.isfinite(result.valid):
+                    errors.append(ret._return_value)
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    log.warning("optuna: trial %d failed: %s", trial.number, describe(ret._return_value))
+                    rows.append({"trial": trial.number, "state": "failed", **trial.params})
+                    continue
+                study.tell(trial, result.valid)
+                rows.append({"trial": trial.number, "state": "complete", result.valid_metric: result.valid,
+                             **trial.params, "run_dir": result.run_dir})
+                better = best is None or (result.valid > best[0] if self.direction == "maximize" else result.valid < best[0])
+                if better:
+                    best = (result.valid, result, ret, dict(trial.params))
+                log.info("optuna: trial %d valid %s=%.4f (best %.4f) %s", trial.number, result.valid_metric,
+                         result.valid, best[0], " ".join(f"{k}={v}" for k, v in trial.params.items()))
+        write_trials(sweep_dir / TRIALS_FILE, rows)
+        if best is None:
+            raise BenchmarkError(f"all {self.n_trials} optuna trials failed; first error: {describe(errors[0])}")
+        value, result, ret, params = best
+        choices = {k: v for k, v in ret.hydra_cfg.hydra.runtime.choices.items() if v is not None}
+        path = Path(self.best_config) if self.best_config else sweep_dir / "best" / "experiment" / "best.yaml"
+        write_best_config(path, result, choices, params, self.n_trials, self.rerun_seeds)
+        log.info("optuna: best valid %s=%.4f with %s", result.valid_metric, value,
+                 " ".join(f"{k}={v}" for k, v in params.items()))
+        log.info("optuna: best config written to %s; re-run over seeds with:\n  seqrec --config-dir %s experiment=%s",
+                 path, path.parent.parent, path.stem)
