@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+import yaml
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
@@ -274,3 +275,47 @@ def test_progress_bars_only_on_a_terminal(monkeypatch):
     monkeypatch.setenv(progress.ENV, "1")
     bar = progress.progress(items, 3, "epoch 1")
     assert bar is not items and list(bar) == items
+
+
+def test_optuna_sweeper_batches_trials_marks_failures_and_writes_the_best(tmp_path):
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from benchmark.tuning import RunResult
+    from hydra_plugins.seqrec_optuna.optuna_sweeper import OptunaSweeper
+
+    choices = OmegaConf.create({"hydra": {"runtime": {"choices": {"model": "sasrec", "dataset": "d", "hydra/launcher": "basic"}}}})
+    batches = []
+
+    def launch(batch, initial_job_idx):
+        batches.append((initial_job_idx, [list(overrides) for overrides in batch]))
+        returns = []
+        for overrides in batch:
+            params = dict(o.split("=", 1) for o in overrides)
+            hidden = int(params["model.hidden"])
+            if hidden == 32:  # e.g. a diverged run
+                returns.append(JobReturn(status=JobStatus.FAILED, _return_value=RuntimeError("loss became nan")))
+                continue
+            run_dir = tmp_path / "results" / f"h{hidden}-{len(returns)}-{initial_job_idx}"
+            run_dir.mkdir(parents=True)
+            (run_dir / "config.yaml").write_text(f"model: {{name: sasrec, hidden: {hidden}}}\ntrainer: {{lr: 0.001}}\n")
+            returns.append(JobReturn(status=JobStatus.COMPLETED, hydra_cfg=choices,
+                                     _return_value=RunResult(str(run_dir), hidden / 100, "ndcg@10")))
+        return returns
+
+    best_file = tmp_path / "tuned" / "experiment" / "sasrec-d.yaml"
+    sweeper = OptunaSweeper(params={"model.hidden": "choice(8, 16, 32)"}, n_trials=6, n_jobs=4, best_config=str(best_file))
+    sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}})
+    sweeper.launcher = type("FakeLauncher", (), {"launch": staticmethod(launch)})()
+    sweeper.sweep(["model=sasrec", "trainer.max_epochs=1"])
+
+    assert [(start, len(batch)) for start, batch in batches] == [(0, 4), (4, 2)]
+    assert all(overrides[:2] == ["model=sasrec", "trainer.max_epochs=1"] for _, b in batches for overrides in b)
+    trials = pd.read_csv(tmp_path / "sweep" / "optuna_trials.csv")
+    assert len(trials) == 6
+    assert (trials["state"] == "failed").sum() == (trials["model.hidden"] == 32).sum()
+    done = trials[trials["state"] == "complete"]
+    assert (done["ndcg@10"] == done["model.hidden"] / 100).all()
+    written = yaml.safe_load(best_file.read_text())
+    assert written["model"]["hidden"] == done["model.hidden"].max()
+    assert written["defaults"] == [{"override /dataset": "d"}, {"override /model": "sasrec"}]
+    assert written["hydra"]["sweeper"]["params"]["seed"] == "0,1,2,3,4"
