@@ -6,10 +6,10 @@ any wandb error (not installed, unreachable, quota) is logged as a warning and t
 Where wandb writes. wandb keeps its run directory open until ``finish()``, but the record directory
 only appears at the very end, by an atomic rename of a temp directory. So during the run wandb
 writes into the hidden sibling ``.<run>.wandb/``; after the record's files are written, the logger
-logs the test metrics and the per-user table, finishes wandb and moves that directory into the
-temp record as ``wandb/``, and only then is the record renamed into place: a complete record holds
-its wandb run (``<run>/wandb/offline-run-*``, upload later with ``wandb sync``). A run killed
-before that leaves only the hidden directory, which the next attempt of the run replaces.
+logs the test metrics and the per-user table, finishes wandb and moves wandb's run directories
+into the temp record as ``wandb/``, and only then is the record renamed into place: a complete
+record holds its wandb run (``<run>/wandb/offline-run-*``, upload later with ``wandb sync``). A run
+killed before that leaves only the hidden directory, which the next attempt of the run replaces.
 ``logger.dir`` puts wandb's files in a directory of your choice instead (nothing is moved).
 Artifact files are staged by wandb in its own data directory (``WANDB_DATA_DIR``) until uploaded.
 
