@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.config import TrainerConfig, resolve_device
 from benchmark.data.dataset import DatasetSpec, prepare_split
+from benchmark.errors import BenchmarkError
 from benchmark.evaluation import evaluate
 from benchmark.loggers import RunLogger, make_logger
 from benchmark.models.base import Recommender
@@ -29,6 +31,17 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def build_model(model_config: dict[str, Any]) -> Recommender:
+    """Instantiates ``model._target_``; a model's own ConfigError surfaces as itself (one clear
+    line on the command line), not wrapped in Hydra's InstantiationException."""
+    try:
+        return instantiate(model_config, _convert_="all")
+    except InstantiationException as e:
+        if isinstance(e.__cause__, BenchmarkError):
+            raise e.__cause__ from None
+        raise
 
 
 def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
@@ -69,7 +82,7 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
     prepared = prepare_split(spec, protocol.pop("name"), protocol, cache_dir=config.get("cache_dir"))
     split = prepared.split
 
-    model: Recommender = instantiate(config["model"], _convert_="all")
+    model = build_model(config["model"])
     logger.start(config, run_dir, group=sweep_name())
     start = time.perf_counter()
     EPOCH_HOOKS.append(logger.log_epoch)

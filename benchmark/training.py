@@ -92,11 +92,13 @@ def train_loop(
     return logs
 
 
-def training_windows(items: np.ndarray, offsets: np.ndarray, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every position of every training sequence as a next-item target, once.
+def window_index(offsets: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the next-item targets of every training window lie in the flat ``items`` array.
 
-    A sequence s of length n gives inputs s[:-1] and targets s[1:]; when n - 1 > max_len it is cut
-    into windows of max_len from the end. Returns left-padded (inputs, targets) [W, max_len].
+    A sequence of length n has n - 1 targets (all but its first item), cut into windows of
+    ``max_len`` from the end. Returns ``idx`` [W, max_len] (flat index of each target, right-aligned),
+    ``valid`` [W, max_len] (False on left padding) and ``seq_end`` [W] (exclusive end of the window's
+    sequence in ``items``).
     """
     lengths = np.diff(offsets)
     n_targets = np.maximum(lengths - 1, 0)
@@ -108,6 +110,16 @@ def training_windows(items: np.ndarray, offsets: np.ndarray, max_len: int) -> tu
     start = np.maximum(offsets[user] + 1, end - max_len)
     idx = end[:, None] - max_len + np.arange(max_len)
     valid = idx >= start[:, None]
-    targets = np.where(valid, items[np.where(valid, idx, 0)], 0)
-    inputs = np.where(valid, items[np.where(valid, idx - 1, 0)], 0)
+    return np.where(valid, idx, 0), valid, offsets[user + 1]
+
+
+def training_windows(items: np.ndarray, offsets: np.ndarray, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every position of every training sequence as a next-item target, once.
+
+    A sequence s of length n gives inputs s[:-1] and targets s[1:]; when n - 1 > max_len it is cut
+    into windows of max_len from the end. Returns left-padded (inputs, targets) [W, max_len].
+    """
+    idx, valid, _ = window_index(offsets, max_len)
+    targets = np.where(valid, items[idx], 0)
+    inputs = np.where(valid, items[idx - 1], 0)
     return torch.from_numpy(inputs.astype(np.int64)), torch.from_numpy(targets.astype(np.int64))

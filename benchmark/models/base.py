@@ -39,6 +39,13 @@ class Recommender(ABC):
     def score(self, batch: Batch) -> torch.Tensor:
         """Scores of every item for each user in the batch, [B, n_items + 1]."""
 
+    def recommend(self, batch: Batch, n: int, excluded: torch.Tensor) -> torch.Tensor:
+        """Ordered top-``n`` item ids [B, n], best first, never an item marked in ``excluded``
+        (bool [B, n_items + 1], True = may not be listed). Score-based models take their top-n;
+        generative models override this to emit their own ordered list."""
+        scores = self.score(batch).float().masked_fill(excluded, float("-inf"))
+        return scores.topk(n, dim=1).indices
+
     def n_params(self) -> int:
         """Number of learned parameters (for efficiency tables)."""
         return 0

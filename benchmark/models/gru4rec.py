@@ -1,4 +1,5 @@
-"""GRU4Rec encoder (Hidasi et al., 2016): a recurrent network over the item sequence.
+"""GRU4Rec encoder (Hidasi et al., 2016): a recurrent network over the item sequence
+(`cell: gru`, or `cell: lstm` for an LSTM).
 
 Left padding is removed before the RNN (packed sequences), so padding never enters the state.
 """
@@ -9,11 +10,19 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from benchmark.errors import ConfigError
+
+CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+
 
 class RNNEncoder(nn.Module):
+    causal = True  # the state at t has read items <= t only
+
     def __init__(self, hidden: int, layers: int = 1, dropout: float = 0.0, cell: str = "gru", **_: object) -> None:
         super().__init__()
-        rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[cell]
+        if cell not in CELLS:
+            raise ConfigError(f"model.cell={cell!r} is unknown; choose one of {', '.join(CELLS)}")
+        rnn = CELLS[cell]
         self.dropout = nn.Dropout(dropout)
         self.rnn = rnn(hidden, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
 

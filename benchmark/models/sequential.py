@@ -1,6 +1,15 @@
-"""A neural sequential recommender = item embedding + encoder + tied next-item head + objective.
+"""A neural sequential recommender = item embedding + encoder + head + objective.
 
-The literature models (GRU4Rec, SASRec, ...) are presets of this composition in conf/model/.
+- encoder (`model.encoder`): rnn (GRU/LSTM, gru4rec.py), caser (caser.py), nextitnet (nextitnet.py),
+  attention (causal SASRec or bidirectional BERT4Rec, sasrec.py). All map item embeddings
+  [B, L, H] and a padding mask to states [B, L, H].
+- head (`model.head`): next_item (the state at t scored against the tied item embeddings) or
+  autoregressive (a decoder that writes the next `model.horizon` items, seq2seq.py).
+- objective (`model.objective`): ce (full softmax), bce or sampled_softmax (`model.n_negatives`
+  uniform negatives, objectives.py), or cloze (BERT4Rec: predict randomly masked items).
+
+The literature models (GRU4Rec, Caser, NextItNet, SASRec, BERT4Rec, seq2seq_*) are presets of this
+composition in conf/model/; any part can be swapped on the command line.
 """
 
 from __future__ import annotations
@@ -14,31 +23,45 @@ from benchmark.config import TrainerConfig, resolve_device
 from benchmark.data.split import SplitData
 from benchmark.errors import ConfigError
 from benchmark.models.base import Batch, Recommender
+from benchmark.models.caser import CaserEncoder
 from benchmark.models.gru4rec import RNNEncoder
+from benchmark.models.nextitnet import NextItNetEncoder
+from benchmark.models.objectives import DEFAULT_NEGATIVES, LOSSES, full_softmax
 from benchmark.models.sasrec import AttentionEncoder
+from benchmark.models.seq2seq import AutoregressiveDecoder, generate, next_k_windows
 from benchmark.training import EpochLog, train_loop, training_windows
 
-ENCODERS: dict[str, type[nn.Module]] = {"rnn": RNNEncoder, "attention": AttentionEncoder}
-OBJECTIVES = ("ce",)
+ENCODERS: dict[str, type[nn.Module]] = {
+    "rnn": RNNEncoder, "caser": CaserEncoder, "nextitnet": NextItNetEncoder, "attention": AttentionEncoder,
+}
+HEADS = ("next_item", "autoregressive")
+OBJECTIVES = (*LOSSES, "cloze")
 
 
 class SequenceNet(nn.Module):
-    """Item ids [B, L] -> hidden states [B, L, H]; logits are hidden @ item_embedding.T (tied)."""
+    """Item ids [B, L] -> states [B, L, H]; logits are states @ item_embedding.T (tied weights).
+    With ``mask_token`` the table has one extra row, id n_items + 1, for the cloze [MASK]."""
 
-    def __init__(self, n_items: int, encoder: nn.Module, hidden: int) -> None:
+    def __init__(self, n_items: int, encoder: nn.Module, hidden: int, decoder: nn.Module | None, mask_token: bool) -> None:
         super().__init__()
-        self.item_embedding = nn.Embedding(n_items + 1, hidden, padding_idx=0)
+        self.n_items = n_items
+        self.item_embedding = nn.Embedding(n_items + 1 + int(mask_token), hidden, padding_idx=0)
         nn.init.normal_(self.item_embedding.weight, std=hidden**-0.5)
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
         self.encoder = encoder
+        self.decoder = decoder
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
-        mask = items > 0
-        return self.encoder(self.item_embedding(items), mask)
+        return self.encoder(self.item_embedding(items), items > 0)
+
+    @property
+    def items(self) -> torch.Tensor:
+        """Output embeddings of padding and the real items, [n_items + 1, H] (no [MASK] row)."""
+        return self.item_embedding.weight[: self.n_items + 1]
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        return hidden @ self.item_embedding.weight.T
+        return hidden @ self.items.T
 
 
 class SequentialRecommender(Recommender):
@@ -46,21 +69,39 @@ class SequentialRecommender(Recommender):
         self,
         name: str,
         encoder: str,
+        head: str = "next_item",
+        objective: str = "ce",
         max_len: int = 50,
         hidden: int = 64,
         layers: int = 2,
         heads: int = 2,
         dropout: float = 0.2,
-        objective: str = "ce",
+        causal: bool = True,
+        n_negatives: int | None = None,
+        mask_prob: float = 0.2,
+        horizon: int = 5,
+        decoder_layers: int = 1,
+        beam_size: int = 1,
+        prefixes_per_window: int | None = None,
         **encoder_options: object,
     ) -> None:
         super().__init__(name)
-        if encoder not in ENCODERS:
-            raise ConfigError(f"model.encoder={encoder!r} is unknown; choose one of {', '.join(ENCODERS)}")
-        if objective not in OBJECTIVES:
-            raise ConfigError(f"model.objective={objective!r} is unknown; choose one of {', '.join(OBJECTIVES)}")
-        self.encoder_name, self.objective = encoder, objective
+        check_composition(encoder, head, objective, causal)
+        if n_negatives is not None and n_negatives < 1:
+            raise ConfigError(f"model.n_negatives={n_negatives} must be >= 1 (or null for the objective's default)")
+        for key, value, low in (("max_len", max_len, 2), ("horizon", horizon, 1), ("beam_size", beam_size, 1),
+                                ("prefixes_per_window", prefixes_per_window or 1, 1)):
+            if value < low:
+                raise ConfigError(f"model.{key}={value} must be >= {low}")
+        if not 0.0 < mask_prob < 1.0:
+            raise ConfigError(f"model.mask_prob={mask_prob} must be in (0, 1)")
+        self.encoder_name, self.head, self.objective, self.causal = encoder, head, objective, causal
         self.max_len, self.hidden, self.layers, self.heads, self.dropout = max_len, hidden, layers, heads, dropout
+        self.n_negatives = n_negatives or DEFAULT_NEGATIVES.get(objective, 0)
+        self.mask_prob, self.horizon, self.decoder_layers, self.beam_size = mask_prob, horizon, decoder_layers, beam_size
+        # Teacher forcing continues this many prefixes of each window; the default makes every item
+        # a target about once per epoch (max_len / horizon prefixes x horizon steps), like next-item training.
+        self.prefixes_per_window = min(prefixes_per_window or max(1, max_len // horizon), max_len)
         self.encoder_options = encoder_options
         self.net: SequenceNet | None = None
         self._device = torch.device("cpu")
@@ -69,16 +110,25 @@ class SequentialRecommender(Recommender):
     def device(self) -> torch.device:
         return self._device
 
+    @property
+    def mask_token(self) -> int:
+        assert self.net is not None
+        return self.net.n_items + 1
+
     def build(self, n_items: int) -> SequenceNet:
         encoder = ENCODERS[self.encoder_name](
             hidden=self.hidden, max_len=self.max_len, layers=self.layers, heads=self.heads, dropout=self.dropout,
-            **self.encoder_options,
+            causal=self.causal, **self.encoder_options,
         )
-        return SequenceNet(n_items, encoder, self.hidden)
+        decoder = None
+        if self.head == "autoregressive":
+            decoder = AutoregressiveDecoder(self.hidden, self.horizon, self.max_len, self.decoder_layers, self.heads, self.dropout)
+        return SequenceNet(n_items, encoder, self.hidden, decoder, mask_token=self.objective == "cloze")
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.net.parameters()) if self.net is not None else 0
 
+    # ---- training -------------------------------------------------------------------------
     def fit(self, data: SplitData, trainer: TrainerConfig | None = None) -> list[EpochLog]:
         from benchmark.evaluation import evaluate
 
@@ -86,28 +136,126 @@ class SequentialRecommender(Recommender):
         torch.manual_seed(cfg.seed)
         self._device = torch.device(resolve_device(cfg.device))
         self.net = self.build(data.n_items).to(self._device)
-        inputs, targets = training_windows(data.train.items, data.train.offsets, self.max_len)
-        inputs, targets = inputs.to(self._device), targets.to(self._device)
+        # Whole training set as padded tensors on the device; a batch is an index slice of them.
+        examples = [t.to(self._device) for t in self.training_examples(data)]
+        loss = {"next_item": self.next_item_loss, "autoregressive": self.autoregressive_loss}[self.head]
+        if self.objective == "cloze":
+            loss = self.cloze_loss
 
         def step_loss(idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-            x, y = inputs[idx.to(self._device)], targets[idx.to(self._device)]
-            hidden = self.net(x)
-            real = y > 0
-            logits = self.net.logits(hidden[real])  # only positions with a target
-            return F.cross_entropy(logits, y[real])
+            idx = idx.to(self._device)
+            return loss(*(t[idx] for t in examples), generator=generator)
 
-        metric = cfg.valid_metric
+        cutoff = (int(cfg.valid_metric.rpartition("@")[2]),)  # e.g. ndcg@10 -> (10,)
 
         def validate() -> float:
-            return evaluate(self, data, data.valid, batch_size=cfg.eval_batch_size).aggregate[metric]
+            return evaluate(self, data, data.valid, ks=cutoff, batch_size=cfg.eval_batch_size).aggregate[cfg.valid_metric]
 
-        return train_loop(self.net, step_loss, len(inputs), validate, cfg)
+        return train_loop(self.net, step_loss, len(examples[0]), validate, cfg)
+
+    def training_examples(self, data: SplitData) -> list[torch.Tensor]:
+        items, offsets = data.train.items, data.train.offsets
+        if self.objective == "cloze":
+            # Whole sequences, not (input, next item) pairs: prepend a dummy to every sequence so
+            # that training_windows' targets (all but the first element) are the full sequences.
+            starts = offsets[:-1]
+            _, sequences = training_windows(
+                np.insert(items, starts, 0), offsets + np.arange(len(offsets)), self.max_len
+            )
+            return [sequences]
+        if self.head == "autoregressive":
+            return list(next_k_windows(items, offsets, self.max_len, self.horizon))
+        return list(training_windows(items, offsets, self.max_len))
+
+    def objective_loss(self, hidden: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return LOSSES[self.objective](hidden, targets, self.net.items, generator=generator, n_negatives=self.n_negatives)
+
+    def next_item_loss(self, inputs: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        real = targets > 0
+        return self.objective_loss(self.net(inputs)[real], targets[real], generator)
+
+    def cloze_loss(self, sequences: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        real = sequences > 0
+        masked = (torch.rand(sequences.shape, generator=generator).to(self._device) < self.mask_prob) & real
+        # A window with nothing masked gets its newest item masked: that is also the test-time task.
+        masked[:, -1] |= ~masked.any(1)
+        hidden = self.net(sequences.masked_fill(masked, self.mask_token))
+        return full_softmax(hidden[masked], sequences[masked], self.net.items)
+
+    def autoregressive_loss(self, inputs: torch.Tensor, future: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Teacher forcing on the next-k items after `prefixes_per_window` random prefixes per window."""
+        memory = self.net(inputs)  # causal: the state at t has seen the prefix ending at t only
+        noise = torch.rand(inputs.shape, generator=generator).to(self._device)
+        has_target = future[:, :, 0] > 0
+        split = noise.masked_fill(~has_target, -1.0).topk(self.prefixes_per_window, dim=1).indices  # [B, S]
+        targets = future.gather(1, split[..., None].expand(-1, -1, self.horizon))  # [B, S, k]
+        states = self.net.decoder(memory, inputs > 0, split, self.net.item_embedding(targets[..., :-1]))
+        real = targets > 0
+        return self.objective_loss(states[real], targets[real], generator)
+
+    # ---- inference ------------------------------------------------------------------------
+    def encode(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last max_len items (plus a trailing [MASK] for cloze models), left-padded to max_len
+        -> (encoder states [B, max_len, H], mask [B, max_len])."""
+        assert self.net is not None, "call fit() first"
+        history = history.to(self._device)
+        keep = self.max_len - 1 if self.objective == "cloze" else self.max_len
+        history = history[:, -keep:]
+        history = F.pad(history, (keep - history.shape[1], 0))
+        if self.objective == "cloze":
+            history = torch.cat([history, torch.full_like(history[:, :1], self.mask_token)], dim=1)
+        return self.net(history), history > 0
+
+    def next_scores(self, memory: torch.Tensor, mask: torch.Tensor, prefix: torch.Tensor) -> torch.Tensor:
+        """Decoder logits [B, K, n_items + 1] of the item after each prefix [B, K, j] of generated items."""
+        split = torch.full(prefix.shape[:2], mask.shape[1] - 1, device=mask.device)
+        states = self.net.decoder(memory, mask, split, self.net.item_embedding(prefix))
+        return self.net.logits(states[:, :, -1])
 
     @torch.no_grad()
     def score(self, batch: Batch) -> torch.Tensor:
-        assert self.net is not None, "call fit() first"
-        history = batch.history[:, -self.max_len :]
-        if history.shape[1] < self.max_len:
-            history = F.pad(history, (self.max_len - history.shape[1], 0))
-        hidden = self.net(history.to(self._device))[:, -1]
-        return self.net.logits(hidden)
+        memory, mask = self.encode(batch.history)
+        if self.head == "autoregressive":
+            empty = torch.zeros(len(memory), 1, 0, dtype=torch.long, device=memory.device)
+            return self.next_scores(memory, mask, empty)[:, 0]
+        return self.net.logits(memory[:, -1])
+
+    @torch.no_grad()
+    def recommend(self, batch: Batch, n: int, excluded: torch.Tensor) -> torch.Tensor:
+        """Seq2seq models write their list (greedy, or beam search with model.beam_size > 1) for the
+        first model.horizon places; later places follow the last step's scores. No repeats."""
+        if self.head != "autoregressive":
+            return super().recommend(batch, n, excluded)
+        memory, mask = self.encode(batch.history)
+        excluded = excluded.to(self._device)
+
+        def next_scores(prefix: torch.Tensor) -> torch.Tensor:
+            return self.next_scores(memory, mask, prefix)  # the K hypotheses share the user's states
+
+        depth = min(n, self.horizon)
+        listed = generate(next_scores, excluded, depth, self.beam_size)
+        if n > depth:
+            last = next_scores(listed[:, None, :-1])[:, 0].float()
+            last = last.masked_fill(excluded, float("-inf")).scatter(1, listed, float("-inf"))
+            listed = torch.cat([listed, last.topk(n - depth, dim=1).indices], dim=1)
+        return listed
+
+
+def check_composition(encoder: str, head: str, objective: str, causal: bool) -> None:
+    """Raises ConfigError for unknown parts and for combinations that cannot train correctly."""
+    for key, value, allowed in (("encoder", encoder, ENCODERS), ("head", head, HEADS), ("objective", objective, OBJECTIVES)):
+        if value not in allowed:
+            raise ConfigError(f"model.{key}={value!r} is unknown; choose one of {', '.join(allowed)}")
+    if not causal and encoder != "attention":
+        raise ConfigError(f"model.causal=false needs model.encoder=attention; model.encoder={encoder} is always causal")
+    if head == "autoregressive" and not causal:
+        raise ConfigError(
+            "model.head=autoregressive continues every prefix of a window from one encoder pass and needs a "
+            "causal encoder; set model.causal=true"
+        )
+    if causal:
+        allowed, why = tuple(LOSSES), f"a causal encoder (model.encoder={encoder}, model.head={head}): masked items need a bidirectional one"
+    else:
+        allowed, why = ("cloze",), "a bidirectional encoder (model.causal=false): the state at t has already seen the next item"
+    if objective not in allowed:
+        raise ConfigError(f"model.objective={objective} does not work with {why}; allowed here: {', '.join(allowed)}")

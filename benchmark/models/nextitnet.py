@@ -1,0 +1,60 @@
+"""NextItNet encoder (Yuan et al., 2019): a stack of dilated causal 1-d convolutions.
+
+Each residual block is LayerNorm -> ReLU -> conv(dilation d) -> LayerNorm -> ReLU -> conv(dilation 2d),
+added back to its input. Convolutions are causal (the input is padded on the left by
+(kernel - 1) * dilation), so position t sees positions <= t only; with dilations doubling, the
+receptive field grows exponentially with depth. The `dilations` list is repeated `layers` times.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class CausalConv(nn.Module):
+    def __init__(self, hidden: int, kernel: int, dilation: int) -> None:
+        super().__init__()
+        self.left = (kernel - 1) * dilation
+        self.conv = nn.Conv1d(hidden, hidden, kernel, dilation=dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, W, H] -> [B, W, H]; output t depends on inputs <= t."""
+        return self.conv(F.pad(x.transpose(1, 2), (self.left, 0))).transpose(1, 2)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, hidden: int, kernel: int, dilation: int, dropout: float) -> None:
+        super().__init__()
+        self.norm1, self.conv1 = nn.LayerNorm(hidden), CausalConv(hidden, kernel, dilation)
+        self.norm2, self.conv2 = nn.LayerNorm(hidden), CausalConv(hidden, kernel, 2 * dilation)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # Re-zero padding before each convolution, so the left padding looks exactly like the
+        # convolution's own zero padding and extra padding changes nothing.
+        h = self.conv1(F.relu(self.norm1(x)) * mask)
+        h = self.conv2(F.relu(self.norm2(h)) * mask)
+        return (x + self.dropout(h)) * mask
+
+
+class NextItNetEncoder(nn.Module):
+    causal = True
+
+    def __init__(
+        self, hidden: int, layers: int = 2, dropout: float = 0.2, kernel: int = 3,
+        dilations: tuple[int, ...] = (1, 4), **_: object,
+    ) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            ResidualBlock(hidden, kernel, d, dropout) for _ in range(layers) for d in dilations
+        )
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x [B, W, H] left-padded embeddings, mask [B, W] True on real items -> [B, W, H]."""
+        mask = mask[..., None].to(x.dtype)
+        x = x * mask
+        for block in self.blocks:
+            x = block(x, mask)
+        return x

@@ -1,0 +1,283 @@
+"""Sequence models: they use order, stay causal and padding-blind, compose, refuse impossible
+combinations, generate lists (seq2seq), and every preset in conf/model/ runs through the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import baselines
+from benchmark.config import TrainerConfig
+from benchmark.data.split import Sequences, SplitData, leave_one_out
+from benchmark.errors import ConfigError
+from benchmark.evaluation import evaluate, excluded_mask
+from benchmark.models import Batch, SequentialRecommender
+from benchmark.models.caser import CaserEncoder
+from benchmark.models.gru4rec import RNNEncoder
+from benchmark.models.nextitnet import NextItNetEncoder
+from benchmark.models.sasrec import AttentionEncoder
+from conftest import REPO, permutation_rows, run_cli, write_movielens_csv
+
+N_ITEMS, SEGMENT, SEGMENTS = 40, 4, 3
+
+
+def chain_data(shuffle: bool = False, n_users: int = 160, seed: int = 0) -> tuple[SplitData, np.ndarray]:
+    """Each user's sequence is 3 runs of 4 items x, p(x), p(p(x)), ... for a fixed permutation p of
+    40 items, 12 distinct items per user; the valid and test targets are p(previous item).
+    Order is the signal: the item *set* leaves ~6 equally plausible continuations, so set-based
+    models stay low. With ``shuffle`` every sequence is shuffled and no order signal is left.
+    Returns the split and p (as item ids, p[i] follows item i)."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(N_ITEMS)
+    sequences = []
+    while len(sequences) < n_users:
+        seq = []
+        for _ in range(SEGMENTS):
+            item = int(rng.integers(N_ITEMS))
+            for _ in range(SEGMENT):
+                seq.append(item + 1)
+                item = int(perm[item])
+        if len(set(seq)) == len(seq):
+            if shuffle:
+                rng.shuffle(seq)
+            sequences.append(seq)
+    items = np.concatenate(sequences).astype(np.int64)
+    offsets = np.arange(0, len(items) + 1, len(sequences[0]), dtype=np.int64)
+    seqs = Sequences(items, offsets, np.arange(len(items), dtype=np.int64))
+    item_ids = np.array(["<pad>"] + [f"i{i}" for i in range(N_ITEMS)], dtype=object)
+    next_id = np.concatenate([[0], perm + 1])
+    return leave_one_out(seqs, np.array([f"u{u}" for u in range(n_users)], dtype=object), item_ids), next_id
+
+
+# Tiny versions of the presets (same composition, small sizes so the whole file stays fast).
+TINY = dict(max_len=12, hidden=32, dropout=0.1, layers=1, heads=2)
+SEQ2SEQ = dict(head="autoregressive", horizon=3, prefixes_per_window=12)
+MODELS = {
+    "gru4rec": dict(encoder="rnn"),
+    "lstm": dict(encoder="rnn", cell="lstm"),
+    "caser": dict(encoder="caser"),
+    "nextitnet": dict(encoder="nextitnet", kernel=2),
+    "sasrec": dict(encoder="attention"),
+    "sasrec_bce": dict(encoder="attention", objective="bce", n_negatives=4),
+    "gru4rec_sampled_softmax": dict(encoder="rnn", objective="sampled_softmax", n_negatives=10),
+    "bert4rec": dict(encoder="attention", causal=False, objective="cloze", mask_prob=0.4),
+    "seq2seq_rnn": dict(encoder="rnn", **SEQ2SEQ),
+    "seq2seq_cnn": dict(encoder="nextitnet", kernel=2, **SEQ2SEQ),
+    "seq2seq_attention": dict(encoder="attention", **SEQ2SEQ),
+}
+TRAINER = TrainerConfig(lr=0.01, batch_size=16, max_epochs=12, patience=12, device="cpu", valid_metric="ndcg@10", num_threads=1)
+EPOCHS = {"bert4rec": 20}  # the cloze task learns from fewer positions per window
+
+
+def make(name: str, **overrides) -> SequentialRecommender:
+    return SequentialRecommender(name=name, **{**TINY, **MODELS[name], **overrides})
+
+
+@functools.cache
+def trained(name: str, shuffle: bool = False) -> tuple[SequentialRecommender, SplitData]:
+    data, _ = chain_data(shuffle)
+    model = make(name)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: more threads only add contention on a shared box
+    try:
+        model.fit(data, dataclasses.replace(TRAINER, max_epochs=EPOCHS.get(name, TRAINER.max_epochs)))
+    finally:
+        torch.set_num_threads(threads)
+    return model, data
+
+
+@functools.cache
+def baseline_hr1(shuffle: bool) -> dict[str, float]:
+    data, _ = chain_data(shuffle)
+    out = {}
+    for name in ("MostPop", "ItemKNN", "BPRMF", "EASE"):
+        if hasattr(baselines, name):  # the set-based baselines of baselines/
+            model = getattr(baselines, name)()
+            model.fit(data, TrainerConfig(device="cpu", max_epochs=15))
+            out[name] = evaluate(model, data, data.test, ks=(1,)).aggregate["hr@1"]
+    return out
+
+
+def hr1(model, data: SplitData) -> float:
+    return evaluate(model, data, data.test, ks=(1,)).aggregate["hr@1"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_sequence_models_learn_the_order_that_set_models_cannot_see(name):
+    model, data = trained(name)
+    assert hr1(model, data) >= 0.9
+    assert max(baseline_hr1(False).values()) <= 0.5  # the set-based baselines stay far below
+
+
+@pytest.mark.parametrize("name", ["gru4rec", "caser", "sasrec", "bert4rec", "seq2seq_attention"])
+def test_without_order_the_advantage_disappears(name):
+    model, data = trained(name, shuffle=True)
+    best_baseline = max(baseline_hr1(True).values())
+    assert hr1(model, data) <= max(best_baseline, 0.15) + 0.15
+
+
+def histories(width: int, lengths=(1, 3, 5, 11)) -> torch.Tensor:
+    """Left-padded histories of several lengths, padded to ``width`` (ids are arbitrary items)."""
+    rows = torch.zeros(len(lengths), width, dtype=torch.long)
+    for r, n in enumerate(lengths):
+        rows[r, width - n :] = torch.arange(1, n + 1) * (r + 2) % N_ITEMS + 1
+    return rows
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_left_padding_does_not_change_scores_or_lists(name):
+    model, data = trained(name)
+    users = torch.arange(4)
+    tight, wide = histories(11), histories(30)  # wider than max_len too
+    torch.testing.assert_close(model.score(Batch(users, tight)), model.score(Batch(users, wide)), atol=1e-5, rtol=1e-5)
+    excluded = excluded_mask(data.n_items + 1, tight, tight[:, :0], True)
+    assert torch.equal(model.recommend(Batch(users, tight), 5, excluded), model.recommend(Batch(users, wide), 5, excluded))
+
+
+def causal_encoders() -> dict[str, torch.nn.Module]:
+    return {
+        "gru": RNNEncoder(16, layers=2, cell="gru"),
+        "lstm": RNNEncoder(16, layers=2, cell="lstm"),
+        "caser": CaserEncoder(16, window=3),
+        "nextitnet": NextItNetEncoder(16, layers=2),
+        "sasrec": AttentionEncoder(16, max_len=10, layers=2, heads=2, causal=True),
+    }
+
+
+@pytest.mark.parametrize("name", list(causal_encoders()))
+def test_causal_encoders_ignore_later_items(name):
+    torch.manual_seed(0)
+    encoder = causal_encoders()[name].eval()
+    x, mask = torch.randn(3, 10, 16), torch.ones(3, 10, dtype=torch.bool)
+    mask[0, :4] = False  # one left-padded row
+    t = 6
+    changed = x.clone()
+    changed[:, t + 1 :] = torch.randn(3, 10 - t - 1, 16)
+    before, after = encoder(x * mask[..., None], mask), encoder(changed * mask[..., None], mask)
+    torch.testing.assert_close(before[:, : t + 1], after[:, : t + 1])
+    assert not torch.allclose(before[:, t + 1 :], after[:, t + 1 :])  # later positions do see the change
+
+
+def test_bidirectional_attention_sees_later_items():
+    """The check above can fail: BERT4Rec's encoder is not causal, and it shows."""
+    torch.manual_seed(0)
+    encoder = AttentionEncoder(16, max_len=10, layers=2, heads=2, causal=False).eval()
+    x, mask = torch.randn(2, 10, 16), torch.ones(2, 10, dtype=torch.bool)
+    changed = x.clone()
+    changed[:, 7:] = torch.randn(2, 3, 16)
+    assert not torch.allclose(encoder(x, mask)[:, :7], encoder(changed, mask)[:, :7])
+
+
+@pytest.mark.parametrize("encoder", ["rnn", "nextitnet", "attention"])
+def test_seq2seq_decoder_reads_only_its_prefix(encoder):
+    torch.manual_seed(0)
+    model = SequentialRecommender("s2s", encoder=encoder, head="autoregressive", max_len=10, hidden=16, horizon=3)
+    net = model.build(N_ITEMS).eval()
+    items = torch.randint(1, N_ITEMS + 1, (2, 10))
+    changed = items.clone()
+    changed[:, 6:] = torch.randint(1, N_ITEMS + 1, (2, 4))
+    split = torch.tensor([[2, 5], [5, 2]])  # two prefixes per row, both ending before position 6
+    previous = net.item_embedding(torch.randint(1, N_ITEMS + 1, (2, 2, 2)))
+    before = net.decoder(net(items), items > 0, split, previous)
+    after = net.decoder(net(changed), changed > 0, split, previous)
+    torch.testing.assert_close(before, after)
+    late = net.decoder(net(changed), changed > 0, torch.tensor([[8], [9]]), previous[:, :1])
+    assert not torch.allclose(late, net.decoder(net(items), items > 0, torch.tensor([[8], [9]]), previous[:, :1]))
+
+
+def test_seq2seq_generates_the_chain_without_repeats():
+    model, data = trained("seq2seq_attention")
+    _, next_id = chain_data()
+    test = data.test
+    history = test.histories.padded()
+    users = torch.from_numpy(test.users)
+    excluded = excluded_mask(data.n_items + 1, history, history[:, :0], True)
+    for beam in (1, 3):
+        model.beam_size = beam
+        lists = model.recommend(Batch(users, history), 6, excluded)  # 6 > horizon 3: the tail is filled
+        assert lists.shape == (len(users), 6)
+        assert all(len(set(row.tolist())) == 6 for row in lists)  # no repeats
+        assert not excluded.gather(1, lists).any()  # never history or padding
+        assert (lists[:, 0].numpy() == test.targets[:, 0]).mean() >= 0.9
+        # The next item after the target continues the chain when it is not already in the history.
+        after = next_id[test.targets[:, 0]]
+        fresh = ~excluded[torch.arange(len(users)), torch.from_numpy(after)].numpy()
+        assert (lists[:, 1].numpy() == after)[fresh].mean() >= 0.6
+    model.beam_size = 1
+    scores = model.score(Batch(users, history)).masked_fill(excluded, float("-inf"))
+    assert torch.equal(model.recommend(Batch(users, history), 1, excluded)[:, 0], scores.argmax(1))
+
+
+@pytest.mark.parametrize(
+    "overrides, needles",
+    [
+        (dict(encoder="rnn", objective="cloze"), ["model.objective=cloze", "ce, bce, sampled_softmax"]),
+        (dict(encoder="attention", causal=False, objective="ce"), ["model.objective=ce", "cloze"]),
+        (dict(encoder="attention", head="autoregressive", causal=False, objective="cloze"), ["model.head=autoregressive", "model.causal"]),
+        (dict(encoder="rnn", causal=False, objective="cloze"), ["model.causal=false", "attention"]),
+        (dict(encoder="transformer"), ["model.encoder='transformer'", "rnn, caser, nextitnet, attention"]),
+        (dict(encoder="rnn", objective="hinge"), ["model.objective='hinge'", "cloze"]),
+        (dict(encoder="rnn", head="mlp"), ["model.head='mlp'", "next_item, autoregressive"]),
+        (dict(encoder="rnn", objective="bce", n_negatives=0), ["model.n_negatives=0"]),
+    ],
+)
+def test_impossible_compositions_are_config_errors(overrides, needles):
+    with pytest.raises(ConfigError) as error:
+        SequentialRecommender("bad", **overrides)
+    for needle in needles:
+        assert needle in str(error.value)
+
+
+def test_unknown_rnn_cell_is_a_config_error():
+    with pytest.raises(ConfigError, match="model.cell='rnn'.*gru, lstm"):
+        SequentialRecommender("bad", encoder="rnn", cell="rnn").build(N_ITEMS)
+
+
+PRESETS = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def preset_sweep(tmp_path_factory) -> tuple[Path, str]:
+    """One multirun over every preset (one process start), one epoch each on tiny data."""
+    tmp = tmp_path_factory.mktemp("presets")
+    write_movielens_csv(tmp / "tiny", permutation_rows(n_users=30, n_items=20, length=8))
+    proc = run_cli("hydra.mode=MULTIRUN", f"model={','.join(PRESETS)}", f"dataset.path={tmp / 'tiny'}", "trainer.max_epochs=1",
+                   "dataset.user_core=1", "dataset.item_core=1", "trainer.num_threads=1", tmp=tmp, check=False)
+    return tmp / "results", proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_trains_through_the_cli_and_writes_a_record(preset, preset_sweep):
+    results, output = preset_sweep
+    runs = list(results.glob(f"ml-latest-small/loo/{preset}/seed0-*/metrics.json"))
+    assert len(runs) == 1, output[-3000:]
+    metrics = json.loads(runs[0].read_text())
+    assert metrics["model"] == preset and metrics["n_users"] == 30
+    assert 0.0 <= metrics["test"]["ndcg@10"] <= 1.0
+
+
+def test_encoder_and_objective_are_overridable_on_the_command_line(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from benchmark.run import run_experiment
+
+    write_movielens_csv(tmp_path / "tiny", permutation_rows(n_users=30, n_items=20, length=8))
+    data = [f"dataset.path={tmp_path / 'tiny'}", "dataset.user_core=1", "dataset.item_core=1"]
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("config", [
+            "model=gru4rec", "model.encoder=caser", "model.objective=sampled_softmax", "model.n_negatives=5",
+            "trainer.max_epochs=1", f"results_dir={tmp_path / 'results'}", f"cache_dir={tmp_path / 'cache'}", *data,
+        ])
+    run = run_experiment(cfg)
+    text = (run / "config.yaml").read_text()
+    assert "encoder: caser" in text and "objective: sampled_softmax" in text
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 1
+    bad = run_cli("model=gru4rec", "model.objective=cloze", *data, tmp=tmp_path, check=False)
+    assert bad.returncode == 2 and "model.objective=cloze" in bad.stderr and "Traceback" not in bad.stderr
+    assert not list((tmp_path / "results").glob("ml-latest-small/loo/gru4rec/*/metrics.json"))[1:]
