@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from benchmark.data.split import EvalSet, SplitData
-from benchmark.models.base import Batch, Recommender
+from benchmark.models.base import Batch, Recommender, top_n
 from benchmark.progress import progress
 
 DEFAULT_KS = (5, 10, 20)
@@ -58,13 +58,44 @@ def metrics_from_ranks(ranks: np.ndarray, ks: tuple[int, ...] = DEFAULT_KS) -> d
     return out
 
 
+def list_metrics(lists: np.ndarray, targets: np.ndarray, ks: tuple[int, ...] = DEFAULT_KS,
+                 prefix: str = "") -> dict[str, np.ndarray]:
+    """Per-user Recall@K and NDCG@K of ranked lists [U, n] (0 = no item) against target sets
+    [U, k] (0-padded). Recall@K = hits in the top K / number of distinct targets; NDCG@K divides
+    the DCG of the hits by the DCG of an ideal list (all min(K, #targets) targets first)."""
+    lists, targets = np.asarray(lists), np.asarray(targets)
+    hits = ((lists[:, :, None] == targets[:, None, :]) & (targets[:, None, :] > 0)).any(2)  # [U, n]
+    ordered = np.sort(targets, axis=1)
+    n_targets = ((ordered > 0) & (np.diff(ordered, axis=1, prepend=0) != 0)).sum(1)  # distinct ids
+    discount = 1.0 / np.log2(np.arange(lists.shape[1]) + 2.0)
+    ideal = np.concatenate([[0.0], np.cumsum(discount)])  # ideal[m] = DCG of m hits in the first m slots
+    out: dict[str, np.ndarray] = {}
+    for k in ks:
+        top = hits[:, :k]
+        out[f"{prefix}recall@{k}"] = top.sum(1) / np.maximum(n_targets, 1)
+        out[f"{prefix}ndcg@{k}"] = (top * discount[: top.shape[1]]).sum(1) / np.maximum(ideal[np.minimum(k, n_targets)], 1e-12)
+    return out
+
+
+def sampled_excluded(n_columns: int, candidates: torch.Tensor) -> torch.Tensor:
+    """Bool [B, n_columns]: True everywhere except the given candidate item ids [B, c]."""
+    excluded = torch.ones(len(candidates), n_columns, dtype=torch.bool, device=candidates.device)
+    excluded.scatter_(1, candidates, False)
+    excluded[:, 0] = True
+    return excluded
+
+
 @dataclass
 class EvalResult:
     users: np.ndarray  # internal user ids, [U]
-    ranks: np.ndarray  # [U, k] rank of each target (k = 1 for leave-one-out)
+    ranks: np.ndarray | None  # [U, k] rank of each target (rank protocols); None for list protocols
     per_user: dict[str, np.ndarray]  # metric name -> [U]
     aggregate: dict[str, float] = field(default_factory=dict)  # means, plus coverage@K
     seconds: float = 0.0
+
+
+SAMPLED_PREFIX = "sampled_"  # every metric computed against sampled candidates carries it
+LIST_PROTOCOLS = ("horizon",)  # target sets judged on the model's recommend() list
 
 
 @torch.no_grad()
@@ -75,8 +106,15 @@ def evaluate(
     ks: tuple[int, ...] = DEFAULT_KS,
     batch_size: int = 1024,
     mask_history: bool = True,
+    negatives: np.ndarray | None = None,
 ) -> EvalResult:
-    """Ranks every target of ``eval_set`` against all items; returns per-user metrics."""
+    """Per-user metrics of ``model`` on ``eval_set``, always against all items (full ranking).
+
+    Rank protocols (leave-one-out) rank each target by ``score``: HR/NDCG/MRR@K. List protocols
+    (horizon) judge the ordered list from ``model.recommend`` against the target set: Recall/NDCG@K.
+    ``negatives`` [n_users, n] (sampled candidates, indexed by internal user id) adds the same
+    metrics computed among the targets and those negatives only, named ``sampled_<metric>``.
+    """
     import time
 
     start = time.perf_counter()
@@ -84,29 +122,53 @@ def evaluate(
     n_columns = data.n_items + 1
     popularity = torch.from_numpy(data.item_popularity()).float().to(device)
     max_k = max(ks)
-    ranks, top_items, rec_pop = [], [], []
+    by_list = data.protocol in LIST_PROTOCOLS
+    ranks, sampled_ranks, top_items, sampled_tops = [], [], [], []
     for lo in progress(range(0, len(eval_set), batch_size), -(-len(eval_set) // batch_size), "evaluate"):
         rows = np.arange(lo, min(lo + batch_size, len(eval_set)))
         history = eval_set.histories.padded(rows).to(device)
         targets = torch.from_numpy(eval_set.targets[rows]).to(device)
-        batch = Batch(users=torch.from_numpy(eval_set.users[rows]).to(device), history=history)
+        users = torch.from_numpy(eval_set.users[rows]).to(device)
+        batch = Batch(users=users, history=history)
+        listable = excluded_mask(n_columns, history, targets[:, :0], mask_history)  # padding (+ history)
+        sampled = None if negatives is None else torch.from_numpy(negatives[eval_set.users[rows]]).to(device)
+        if by_list:
+            top_items.append(_checked_list(model, model.recommend(batch, max_k, listable), len(rows), max_k))
+            if sampled is not None:
+                only = sampled_excluded(n_columns, torch.cat([targets, sampled], 1)) | listable
+                sampled_tops.append(_checked_list(model, model.recommend(batch, max_k, only), len(rows), max_k))
+            continue
         scores = model.score(batch)
         if scores.shape != (len(rows), n_columns):
             raise RuntimeError(f"{model.name}.score returned {tuple(scores.shape)}, expected {(len(rows), n_columns)}")
-        excluded = excluded_mask(n_columns, history, targets, mask_history)
-        ranks.append(rank_targets(scores, targets, excluded).cpu())
+        ranks.append(rank_targets(scores, targets, excluded_mask(n_columns, history, targets, mask_history)).cpu())
+        if sampled is not None:
+            sampled_ranks.append(rank_targets(scores, targets, sampled_excluded(n_columns, sampled)).cpu())
         # Top-K lists for coverage and popularity bias: the targets compete here like any item.
-        listable = excluded_mask(n_columns, history, targets[:, :0], mask_history)
-        top = torch.nan_to_num(scores.float(), nan=-math.inf).masked_fill(listable, -math.inf).topk(max_k, dim=1).indices
-        top_items.append(top.cpu())
-        rec_pop.append(popularity[top].cpu())
-    rank_arr = torch.cat(ranks).numpy()
-    per_user = metrics_from_ranks(rank_arr[:, 0], ks)
+        top_items.append(top_n(scores, max_k, listable).cpu())
     tops = torch.cat(top_items)
-    pops = torch.cat(rec_pop)
+    if by_list:
+        rank_arr = None
+        per_user = list_metrics(tops.numpy(), eval_set.targets, ks)
+        if sampled_tops:
+            per_user.update(list_metrics(torch.cat(sampled_tops).numpy(), eval_set.targets, ks, SAMPLED_PREFIX))
+    else:
+        rank_arr = torch.cat(ranks).numpy()
+        per_user = metrics_from_ranks(rank_arr[:, 0], ks)
+        if sampled_ranks:
+            sampled_metrics = metrics_from_ranks(torch.cat(sampled_ranks).numpy()[:, 0], ks)
+            per_user.update({SAMPLED_PREFIX + name: v for name, v in sampled_metrics.items()})
     aggregate = {name: float(v.mean()) for name, v in per_user.items()}
+    pops = popularity.cpu()[tops]
     for k in ks:
-        per_user[f"arp@{k}"] = pops[:, :k].mean(1).numpy().astype(np.float64)
+        listed = tops[:, :k] > 0
+        per_user[f"arp@{k}"] = ((pops[:, :k] * listed).sum(1) / listed.sum(1).clamp(min=1)).numpy().astype(np.float64)
         aggregate[f"arp@{k}"] = float(per_user[f"arp@{k}"].mean())
-        aggregate[f"coverage@{k}"] = float(torch.unique(tops[:, :k]).numel() / data.n_items)
+        aggregate[f"coverage@{k}"] = float(np.setdiff1d(tops[:, :k].unique().numpy(), [0]).size / data.n_items)
     return EvalResult(eval_set.users, rank_arr, per_user, aggregate, time.perf_counter() - start)
+
+
+def _checked_list(model: Recommender, top: torch.Tensor, n_rows: int, n: int) -> torch.Tensor:
+    if top.shape != (n_rows, n):
+        raise RuntimeError(f"{model.name}.recommend returned {tuple(top.shape)}, expected {(n_rows, n)}")
+    return top.cpu()

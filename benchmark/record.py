@@ -84,13 +84,15 @@ def write_record(
     history: list[Any],
     env: dict[str, Any],
     before_publish: Callable[[Path], None] | None = None,
+    extra_tables: dict[str, pd.DataFrame] | None = None,
 ) -> Path:
     """Writes all record files into a temp directory, then renames it to ``run_dir`` (atomic).
 
     ``before_publish(temp_dir)`` runs once the files are written and before the rename (a logger
     adds its files there). If another process published the same run meanwhile, its record is
     kept and ours discarded, so a run is never recorded twice; once published, the run's other
-    temp directories (killed attempts) are removed.
+    temp directories (killed attempts) are removed. ``extra_tables`` maps further parquet file
+    names to tables (e.g. sampled negatives).
     """
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}.", suffix=".tmp"))
@@ -102,8 +104,10 @@ def write_record(
             tmp / "history.csv", index=False
         )
         (tmp / "env.json").write_text(json.dumps(env, indent=2))
+        for name, table in (extra_tables or {}).items():
+            table.to_parquet(tmp / name, index=False)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        for f in RECORD_FILES:
+        for f in (*RECORD_FILES, *(extra_tables or {})):
             with open(tmp / f, "rb") as fh:
                 os.fsync(fh.fileno())
         if before_publish is not None:

@@ -17,14 +17,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from benchmark.config import TrainerConfig, resolve_device
 from benchmark.data.dataset import DatasetSpec, prepare_split
+from benchmark.candidates import NEGATIVES_FILE, Candidates, negatives_frame, sample_negatives
+from benchmark.data.split import EvalSet, SplitData
 from benchmark.errors import BenchmarkError
-from benchmark.evaluation import evaluate
+from benchmark.evaluation import LIST_PROTOCOLS, EvalResult, evaluate
 from benchmark.loggers import RunLogger, make_logger
 from benchmark.models.base import Recommender
 from benchmark.record import config_hash, environment, is_complete, run_dir_for, write_record
 from benchmark.training import EPOCH_HOOKS
 
 log = logging.getLogger("seqrec")
+TIE_POLICY = {False: "ties count against the target", True: "lists from recommend(); score ties go to the lower item id"}
 
 
 def seed_everything(seed: int) -> None:
@@ -79,8 +82,12 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
     spec = DatasetSpec.from_dict(config["dataset"])
     protocol = dict(config["protocol"])
     ks = tuple(protocol.pop("ks", (5, 10, 20)))
+    candidates = Candidates.pop_from(protocol)
     prepared = prepare_split(spec, protocol.pop("name"), protocol, cache_dir=config.get("cache_dir"))
     split = prepared.split
+    negatives = None
+    if candidates.sampled:
+        negatives = sample_negatives(split, candidates.n_negatives, candidates.sampler, candidates.negatives_seed)
 
     model = build_model(config["model"])
     logger.start(config, run_dir, group=sweep_name())
@@ -92,18 +99,12 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
         EPOCH_HOOKS.remove(logger.log_epoch)
     train_seconds = time.perf_counter() - start
 
-    result = evaluate(model, split, split.test, ks=ks, batch_size=trainer.eval_batch_size, mask_history=spec.mask_history)
-    valid = evaluate(model, split, split.valid, ks=ks, batch_size=trainer.eval_batch_size, mask_history=spec.mask_history)
+    def evaluate_on(eval_set: EvalSet) -> EvalResult:
+        return evaluate(model, split, eval_set, ks=ks, batch_size=trainer.eval_batch_size,
+                        mask_history=spec.mask_history, negatives=negatives)
 
-    test = split.test
-    popularity = split.item_popularity()
-    per_user = pd.DataFrame({"user": split.user_ids[result.users], "rank": result.ranks[:, 0]})
-    for name, values in result.per_user.items():
-        per_user[name] = values
-    per_user["history_len"] = split.train.lengths[result.users]
-    per_user["target_item"] = split.item_ids[test.targets[:, 0]]
-    per_user["target_pop"] = popularity[test.targets[:, 0]]
-    per_user["target_time"] = test.target_times[:, 0]
+    result, valid = evaluate_on(split.test), evaluate_on(split.valid)
+    per_user = per_user_frame(split, result)
 
     metrics = {
         "test": result.aggregate,
@@ -120,8 +121,9 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
         "n_interactions": int(prepared.steps[-1][3]) if prepared.steps else None,  # after preprocessing
         "n_evaluated": len(result.users),
         "protocol": split.protocol,
-        "candidates": "full",
-        "tie_policy": "ties count against the target",
+        "candidates": candidates.candidates,  # "full" or "sampled" (then sampled_* metrics exist)
+        **({"sampled_candidates": candidates.describe()} if candidates.sampled else {}),
+        "tie_policy": TIE_POLICY[split.protocol in LIST_PROTOCOLS],
         "mask_history": spec.mask_history,
         "dataset": spec.name,
         "model": model.name,
@@ -131,11 +133,37 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
         "split_key": prepared.split_key,
     }
     env = environment(seed, prepared.dataset_hash, str(model.device))
-    write_record(run_dir, config, metrics, per_user, history, env, before_publish=lambda tmp: logger.finish(tmp, metrics))
+    extra = {NEGATIVES_FILE: negatives_frame(split, negatives)} if negatives is not None else {}
+    write_record(run_dir, config, metrics, per_user, history, env, before_publish=lambda tmp: logger.finish(tmp, metrics),
+                 extra_tables=extra)
+    hit = "hr@10" if "hr@10" in result.aggregate else "recall@10"
     log.info(
-        "done %s seed=%d on %s: valid %s=%.4f | test ndcg@10=%.4f hr@10=%.4f | %d epochs, train %.1fs -> %s",
+        "done %s seed=%d on %s: valid %s=%.4f | test ndcg@10=%.4f %s=%.4f | %d epochs, train %.1fs -> %s",
         model.name, seed, spec.name, trainer.valid_metric, valid.aggregate.get(trainer.valid_metric, float("nan")),
-        result.aggregate.get("ndcg@10", float("nan")), result.aggregate.get("hr@10", float("nan")),
+        result.aggregate.get("ndcg@10", float("nan")), hit, result.aggregate.get(hit, float("nan")),
         len(history), train_seconds, run_dir,
     )
     return run_dir
+
+
+def per_user_frame(split: SplitData, result: EvalResult) -> pd.DataFrame:
+    """One row per evaluated user: id, metric columns, and what the targets were.
+
+    Rank protocols (one target) keep the target's rank and item; list protocols (a target set)
+    keep the number of targets, their mean training popularity and the first target's time."""
+    test, popularity = split.test, split.item_popularity()
+    per_user = pd.DataFrame({"user": split.user_ids[result.users]})
+    if result.ranks is not None:
+        per_user["rank"] = result.ranks[:, 0]
+    for name, values in result.per_user.items():
+        per_user[name] = values
+    per_user["history_len"] = split.train.lengths[result.users]
+    if result.ranks is not None:
+        per_user["target_item"] = split.item_ids[test.targets[:, 0]]
+        per_user["target_pop"] = popularity[test.targets[:, 0]]
+    else:
+        real = test.targets > 0
+        per_user["n_targets"] = real.sum(1)
+        per_user["target_pop"] = (popularity[test.targets] * real).sum(1) / np.maximum(real.sum(1), 1)
+    per_user["target_time"] = test.target_times[:, 0]
+    return per_user

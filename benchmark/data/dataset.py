@@ -7,6 +7,7 @@ reader options, the preprocessing and the protocol, so a second run reuses it.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import tempfile
@@ -19,13 +20,13 @@ import numpy as np
 from benchmark.data.catalog import cache_subdir, fetch_hint
 from benchmark.data.preprocess import PreprocessConfig, preprocess
 from benchmark.data.readers import MissingData, read_interactions
-from benchmark.data.split import EvalSet, Sequences, SplitData, leave_one_out
-from benchmark.errors import DataError
+from benchmark.data.split import EvalSet, Sequences, SplitData, horizon, leave_one_out
+from benchmark.errors import ConfigError, DataError
 
 EMBEDDED = Path(__file__).parent / "embedded"
 CACHE_FORMAT = 1  # bump when the cached arrays change meaning
 
-PROTOCOLS: dict[str, Callable[..., SplitData]] = {"loo": leave_one_out}
+PROTOCOLS: dict[str, Callable[..., SplitData]] = {"loo": leave_one_out, "horizon": horizon}
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,10 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
     protocol_options = dict(protocol_options or {})
     if protocol not in PROTOCOLS:
         raise DataError(f"protocol.name={protocol!r} is unknown; choose one of {', '.join(PROTOCOLS)}")
+    accepted = list(inspect.signature(PROTOCOLS[protocol]).parameters)[3:]  # after sequences, user_ids, item_ids
+    for key in protocol_options:
+        if key not in accepted:
+            raise ConfigError(f"protocol.{key} is not an option of protocol {protocol!r} (options: {', '.join(accepted) or 'none'})")
     directory = dataset_dir(spec)
     if not directory.exists():
         raise DataError(f"dataset directory not found: {directory}; {fetch_hint(spec.name, directory, spec.options)}")

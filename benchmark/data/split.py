@@ -112,15 +112,30 @@ class SplitData:
 
 def leave_one_out(sequences: Sequences, user_ids: np.ndarray, item_ids: np.ndarray) -> SplitData:
     """Last item = test target, second-last = validation target, the rest = training."""
-    short = np.flatnonzero(sequences.lengths < 3)
+    return _hold_out_last(sequences, user_ids, item_ids, k=1, protocol="loo", what="leave-one-out")
+
+
+def horizon(sequences: Sequences, user_ids: np.ndarray, item_ids: np.ndarray, k: int = 5) -> SplitData:
+    """Last ``k`` items = the test target set, the ``k`` before them = the validation target set,
+    the rest = training. Validation histories are the training sequences; test histories also
+    contain the validation targets, as in leave-one-out (which is this protocol with k = 1)."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise DataError(f"protocol.k={k!r} must be a positive integer")
+    return _hold_out_last(sequences, user_ids, item_ids, k=k, protocol="horizon", what=f"horizon with k={k}")
+
+
+def _hold_out_last(sequences: Sequences, user_ids: np.ndarray, item_ids: np.ndarray, k: int, protocol: str,
+                   what: str) -> SplitData:
+    need = 2 * k + 1  # k test + k validation targets + at least one training item
+    short = np.flatnonzero(sequences.lengths < need)
     if len(short):
         raise DataError(
-            f"leave-one-out needs >= 3 interactions per user; user {user_ids[short[0]]!r} has "
-            f"{sequences.lengths[short[0]]} (raise dataset.min_seq_len to 3)"
+            f"{what} needs >= {need} interactions per user; user {str(user_ids[short[0]])!r} has "
+            f"{sequences.lengths[short[0]]} (raise dataset.min_seq_len to {need})"
         )
     users = np.arange(len(sequences), dtype=np.int64)
-    last2_items, last2_times = sequences.last(2)
-    train = sequences.drop_last(2)
-    valid = EvalSet(users, train, last2_items[:, :1].copy(), last2_times[:, :1].copy())
-    test = EvalSet(users, sequences.drop_last(1), last2_items[:, 1:].copy(), last2_times[:, 1:].copy())
-    return SplitData(train, valid, test, user_ids, item_ids, protocol="loo")
+    last_items, last_times = sequences.last(2 * k)
+    train = sequences.drop_last(2 * k)
+    valid = EvalSet(users, train, last_items[:, :k].copy(), last_times[:, :k].copy())
+    test = EvalSet(users, sequences.drop_last(k), last_items[:, k:].copy(), last_times[:, k:].copy())
+    return SplitData(train, valid, test, user_ids, item_ids, protocol=protocol)

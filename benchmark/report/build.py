@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
@@ -24,18 +24,22 @@ from benchmark.report.runs import Group, ReportError, Run, group_runs, load_runs
 from benchmark.report.table import DOWN, UP, Cell, Column, Table, render_csv, render_latex, render_markdown, to_markdown
 
 DEFAULT_METRICS = ("ndcg@10", "hr@10", "mrr@10")
+# Headline metrics per protocol when --metrics is not given; sampled_* versions join when recorded.
+PROTOCOL_METRICS = {"loo": DEFAULT_METRICS, "horizon": ("ndcg@10", "recall@10")}
 # Metrics where more is better: these columns get best/second highlighting.
 HIGHER_IS_BETTER = ("hr@", "ndcg@", "mrr@", "recall@", "precision@", "map@", "coverage@", "sampled_")
 HISTORY_EDGES = (5, 20)  # cold-start buckets: <= 5, 6-20, > 20 training interactions
 SLICES = ("history", "popularity", "time")
 PROTOCOL_TEXT = {
     "loo": "leave-one-out (each user's last interaction is the test target, the second-last the validation target)",
+    "horizon": "horizon-k (each user's last k interactions are the test target set, the k before them the validation "
+               "set; Recall and NDCG of the model's ranked list against the set)",
 }
 
 
 @dataclass
 class ReportOptions:
-    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    metrics: list[str] | None = None  # None: PROTOCOL_METRICS of the runs' protocol
     reference: str | None = None  # model label; None: the best non-sequential baseline per dataset
     test: str = "ttest"
     correction: str = "holm"
@@ -55,7 +59,7 @@ class ReportOptions:
         for s in self.slices:
             if s not in SLICES:
                 raise ReportError(f"--slice {s!r} is unknown; choose from {', '.join(SLICES)}")
-        if not self.metrics:
+        if self.metrics is not None and not self.metrics:
             raise ReportError("--metrics is empty")
         if not 0 < self.alpha < 1:
             raise ReportError(f"--alpha {self.alpha} must be between 0 and 1")
@@ -276,7 +280,7 @@ def caption(groups: list[Group], blocks: list[_Block], options: ReportOptions, r
     if sampled:
         info = sampled[0].metrics.get("sampled_candidates") or {}
         n_neg, sampler = info.get("n_negatives"), info.get("sampler")
-        how = f" among the target and {n_neg} {sampler}-sampled negatives" if n_neg else ""
+        how = f" among the target(s) and {n_neg} {sampler}-sampled negatives per user" if n_neg else ""
         parts.append(f"Candidates: full ranking over all items; sampled_* metrics are SAMPLED{how} "
                      f"({len(sampled)} of {len(runs)} runs) and are not comparable to full-ranking numbers.")
     else:
@@ -422,6 +426,9 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, command: str,
     runs = load_runs(run_dirs, options.protocol)
     groups = group_runs(runs)
     available = {c for r in runs for c in (*r.per_user.columns, *r.metrics.get("test", {}))}
+    if options.metrics is None:
+        headline = PROTOCOL_METRICS.get(runs[0].protocol, DEFAULT_METRICS)
+        options = replace(options, metrics=[m for m in (*headline, *("sampled_" + h for h in headline)) if m in available])
     missing = [m for m in options.metrics if m not in available]
     if missing:
         metric_like = sorted(c for c in available if "@" in c)

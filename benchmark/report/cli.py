@@ -10,7 +10,7 @@ from pathlib import Path
 from benchmark import stats
 from benchmark.errors import BenchmarkError
 from benchmark.record import find_records, is_complete
-from benchmark.report.build import DEFAULT_METRICS, SLICES, ReportOptions, build_report, write_report
+from benchmark.report.build import DEFAULT_METRICS, PROTOCOL_METRICS, SLICES, ReportOptions, build_report, write_report
 from benchmark.report.runs import ReportError
 from benchmark.report.table import render_markdown
 
@@ -20,7 +20,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("results_dir", type=Path, help="folder holding run records (searched recursively), or a file "
                    "listing run directories one per line (a sweep's runs.txt)")
     p.add_argument("--out", type=Path, help="where to write the report (default RESULTS_DIR/report)")
-    p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma-separated metrics, the first ranks models (default %(default)s)")
+    p.add_argument("--metrics", help="comma-separated metrics, the first ranks models (default: "
+                   f"{','.join(DEFAULT_METRICS)} for leave-one-out, {','.join(PROTOCOL_METRICS['horizon'])} for horizon; "
+                   "their sampled_* versions too where recorded)")
     p.add_argument("--reference", help="model to test every other model against (default: best non-sequential baseline per dataset)")
     p.add_argument("--test", choices=stats.TESTS, default="ttest", help="paired test on per-user metrics (default %(default)s)")
     p.add_argument("--correction", choices=stats.CORRECTIONS, default="holm", help="multiple-comparison correction (default %(default)s)")
@@ -37,7 +39,7 @@ def parser() -> argparse.ArgumentParser:
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     options = ReportOptions(
-        metrics=[m.strip() for m in args.metrics.split(",") if m.strip()], reference=args.reference, test=args.test,
+        metrics=None if args.metrics is None else [m.strip() for m in args.metrics.split(",") if m.strip()], reference=args.reference, test=args.test,
         correction=args.correction, alpha=args.alpha, resamples=args.resamples, stat_seed=args.stat_seed,
         slices=[s.strip() for s in args.slice.split(",") if s.strip()], efficiency=args.efficiency,
         setup=args.setup, protocol=args.protocol,
