@@ -1,0 +1,67 @@
+"""ItemKNN (Sarwar et al. 2001; Deshpande & Karypis 2004): item-based collaborative filtering.
+
+sim(i, j) = |U_i ∩ U_j| / (sqrt(|U_i|) sqrt(|U_j|) + shrink)   (cosine over binary user vectors;
+shrinkage damps similarities supported by few users), sim(i, i) = 0. Each item keeps only its
+``k`` most similar items (ties: lower item id). A user scores item j by the sum over the history
+items i of sim(i, j). The history is read at scoring time, so test-time items count too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from baselines.interactions import history_matrix, interaction_matrix
+from benchmark.config import TrainerConfig
+from benchmark.data.split import SplitData
+from benchmark.errors import ConfigError
+from benchmark.models.base import Batch, Recommender
+from benchmark.training import EpochLog
+
+
+def knn_similarities(x: sp.csr_matrix, k: int, shrink: float, block_cells: int = 1 << 23) -> sp.csr_matrix:
+    """Sparse [I, I] top-k shrunk cosine similarities of the columns of user x item ``x``; row i
+    holds item i's neighbours. Computed a block of items at a time (``block_cells`` dense cells)."""
+    x = x.tocsc()
+    norms = np.sqrt(np.asarray(x.sum(0)).ravel())
+    n = x.shape[1]
+    block = max(1, block_cells // n)
+    k = min(k, n - 1)
+    rows, cols, vals = [], [], []
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
+        overlap = (x[:, lo:hi].T @ x).toarray()  # [b, I] co-occurrence counts
+        sim = overlap / (norms[lo:hi, None] * norms[None, :] + shrink + 1e-12)
+        sim[np.arange(hi - lo), np.arange(lo, hi)] = 0.0  # an item is not its own neighbour
+        # Stable sort on -sim: among equal similarities the lower item id wins (deterministic).
+        top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
+        top_sim = np.take_along_axis(sim, top, 1)
+        keep = top_sim > 0
+        rows.append(np.repeat(np.arange(lo, hi), k)[keep.ravel()])
+        cols.append(top[keep])
+        vals.append(top_sim[keep])
+    return sp.csr_matrix((np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+
+
+class ItemKNN(Recommender):
+    def __init__(self, name: str = "itemknn", k: int = 20, shrink: float = 10.0) -> None:
+        super().__init__(name)
+        if k < 1 or shrink < 0:
+            raise ConfigError(f"itemknn needs model.k >= 1 and model.shrink >= 0 (got k={k}, shrink={shrink})")
+        self.k, self.shrink = k, shrink
+        self.similarities: sp.csr_matrix | None = None
+
+    def fit(self, data: SplitData, trainer: TrainerConfig | None = None) -> list[EpochLog]:
+        x = interaction_matrix(data.train, data.n_items + 1)  # column 0 (padding) is empty: no neighbours
+        self.similarities = knn_similarities(x, self.k, self.shrink)
+        return []
+
+    @torch.no_grad()
+    def score(self, batch: Batch) -> torch.Tensor:
+        assert self.similarities is not None, "call fit() first"
+        scores = history_matrix(batch.history, self.similarities.shape[0]) @ self.similarities
+        return torch.from_numpy(scores.toarray())
+
+    def n_params(self) -> int:
+        return 0 if self.similarities is None else int(self.similarities.nnz)

@@ -1,0 +1,133 @@
+"""Non-sequential baselines against brute-force references computed here, and through the CLI."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hydra.core.override_parser.overrides_parser import OverridesParser
+import yaml
+
+from baselines.bprmf import BPRMF
+from baselines.ease import EASE
+from baselines.itemknn import ItemKNN
+from benchmark.config import TrainerConfig
+from benchmark.data.split import Sequences, leave_one_out
+from benchmark.errors import ConfigError
+from benchmark.evaluation import evaluate
+from benchmark.models.base import Batch
+from conftest import REPO, run_cli
+
+
+def split_of(sequences: list[list[int]], n_items: int):
+    """A leave-one-out split of the given item sequences (ids 1..n_items)."""
+    items = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences])
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in sequences])]).astype(np.int64)
+    seqs = Sequences(items, offsets, np.arange(len(items), dtype=np.int64))
+    user_ids = np.array([f"u{u}" for u in range(len(sequences))])
+    item_ids = np.array([""] + [f"i{i}" for i in range(1, n_items + 1)])
+    return leave_one_out(seqs, user_ids, item_ids)
+
+
+def random_split(seed: int = 0, n_users: int = 12, n_items: int = 9):
+    rng = np.random.default_rng(seed)
+    sequences = [list(rng.choice(np.arange(1, n_items + 1), size=rng.integers(4, 8), replace=False)) for _ in range(n_users)]
+    return split_of(sequences, n_items)
+
+
+def dense_train(split) -> np.ndarray:
+    x = np.zeros((split.n_users, split.n_items))
+    for u in range(split.n_users):
+        for i in split.train.items[split.train.offsets[u] : split.train.offsets[u + 1]]:
+            x[u, i - 1] = 1.0
+    return x
+
+
+def test_ease_matches_closed_form():
+    split, l2 = random_split(), 3.0
+    model = EASE(l2=l2)
+    model.fit(split)
+    x = dense_train(split)
+    p = np.linalg.inv(x.T @ x + l2 * np.eye(split.n_items))
+    b = np.eye(split.n_items) - p @ np.diag(1.0 / np.diag(p))
+    np.fill_diagonal(b, 0.0)
+    history = split.test.histories.padded()
+    scores = model.score(Batch(torch.arange(split.n_users), history)).numpy()
+    x_hist = np.zeros((split.n_users, split.n_items))
+    for u, row in enumerate(history.numpy()):
+        x_hist[u, row[row > 0] - 1] = 1.0
+    np.testing.assert_allclose(scores[:, 1:], x_hist @ b, rtol=1e-4, atol=1e-5)
+    assert (scores[:, 0] == 0).all()
+
+
+def test_ease_refuses_a_catalogue_above_max_items():
+    with pytest.raises(ConfigError, match="max_items=5.*itemknn"):
+        EASE(l2=1.0, max_items=5).fit(random_split())
+
+
+@pytest.mark.parametrize("k,shrink", [(2, 0.0), (3, 5.0), (100, 1.0)])
+def test_itemknn_matches_brute_force_cosine(k, shrink):
+    split = random_split(seed=1)
+    model = ItemKNN(k=k, shrink=shrink)
+    model.fit(split)
+    x = dense_train(split)
+    n = split.n_items
+    sim = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                sim[i, j] = x[:, i] @ x[:, j] / (np.sqrt(x[:, i].sum()) * np.sqrt(x[:, j].sum()) + shrink + 1e-12)
+    pruned = np.zeros_like(sim)
+    for i in range(n):
+        neighbours = sorted(range(n), key=lambda j: (-sim[i, j], j))[:k]  # ties: lower id first
+        pruned[i, neighbours] = sim[i, neighbours]
+    history = split.test.histories.padded()
+    scores = model.score(Batch(torch.arange(split.n_users), history)).numpy()
+    expected = np.stack([pruned[row[row > 0] - 1].sum(0) for row in history.numpy()])
+    np.testing.assert_allclose(scores[:, 1:], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_bprmf_learns_co_occurrence():
+    # Two communities: users 0..19 consume items 1..6, users 20..39 items 7..12, in random order.
+    rng = np.random.default_rng(0)
+    sequences = [list(rng.permutation(6) + 1 + 6 * (u >= 20))[:5] for u in range(40)]
+    split = split_of(sequences, 12)
+    model = BPRMF(dim=8, l2=1e-5)
+    trainer = TrainerConfig(lr=0.05, batch_size=32, max_epochs=40, patience=40, device="cpu", valid_metric="hr@5")
+    logs = model.fit(split, trainer)
+    assert logs and logs[-1].loss < 0.5 * logs[0].loss
+    scores = model.score(Batch(torch.arange(40), split.test.histories.padded())).numpy()
+    own = np.where(np.arange(40)[:, None] < 20, scores[:, 1:7].mean(1, keepdims=True), scores[:, 7:13].mean(1, keepdims=True))
+    other = np.where(np.arange(40)[:, None] < 20, scores[:, 7:13].mean(1, keepdims=True), scores[:, 1:7].mean(1, keepdims=True))
+    assert (own > other).all()
+    # 8 candidates per user, 2 of them in-community: chance gives hr@2 = 0.25.
+    assert evaluate(model, split, split.test, ks=(2,)).aggregate["hr@2"] >= 0.9
+
+
+def test_new_baselines_train_through_cli_and_write_records(tiny_ml, tmp_path):
+    run_cli("hydra.mode=MULTIRUN", f"hydra.sweep.dir={tmp_path / 'sweep'}", "model=ease,itemknn,bprmf", "dataset.path=" + str(tiny_ml), "trainer.max_epochs=1",
+            "dataset.user_core=1", "dataset.item_core=1", "trainer.device=cpu", tmp=tmp_path)
+    for name in ("ease", "itemknn", "bprmf"):
+        runs = list((tmp_path / "results").glob(f"ml-latest-small/loo/{name}/seed0-*"))
+        assert len(runs) == 1, name
+        metrics = json.loads((runs[0] / "metrics.json").read_text())
+        assert metrics["model"] == name and metrics["candidates"] == "full"
+        assert 0.0 <= metrics["test"]["ndcg@10"] <= 1.0
+        per_user = pd.read_parquet(runs[0] / "per_user.parquet")
+        assert len(per_user) == 60 and per_user["user"].is_unique
+    assert json.loads(next((tmp_path / "results").glob("ml-latest-small/loo/bprmf/*/metrics.json")).read_text())["epochs"] == 1
+
+
+@pytest.mark.parametrize("model", ["ease", "itemknn", "bprmf"])
+def test_search_space_parses_and_names_existing_keys(model):
+    conf = yaml.safe_load((REPO / "conf/hparams" / f"{model}.yaml").read_text())
+    preset = yaml.safe_load((REPO / "conf/model" / f"{model}.yaml").read_text())
+    trainer = yaml.safe_load((REPO / "conf/trainer/default.yaml").read_text())
+    params = conf["hydra"]["sweeper"]["params"]
+    assert params
+    overrides = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    for override in overrides:
+        assert override.is_sweep_override()
+        group, key = override.key_or_group.split(".", 1)
+        assert key in {"model": preset, "trainer": trainer}[group], override.key_or_group
