@@ -6,8 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hydra.core.override_parser.overrides_parser import OverridesParser
-import yaml
 
 from baselines.bprmf import BPRMF
 from baselines.ease import EASE
@@ -17,7 +15,7 @@ from benchmark.data.split import Sequences, leave_one_out
 from benchmark.errors import ConfigError
 from benchmark.evaluation import evaluate
 from benchmark.models.base import Batch
-from conftest import REPO, run_cli
+from conftest import run_cli
 
 
 def split_of(sequences: list[list[int]], n_items: int):
@@ -117,17 +115,3 @@ def test_new_baselines_train_through_cli_and_write_records(tiny_ml, tmp_path):
         per_user = pd.read_parquet(runs[0] / "per_user.parquet")
         assert len(per_user) == 60 and per_user["user"].is_unique
     assert json.loads(next((tmp_path / "results").glob("ml-latest-small/loo/bprmf/*/metrics.json")).read_text())["epochs"] == 1
-
-
-@pytest.mark.parametrize("model", ["ease", "itemknn", "bprmf"])
-def test_search_space_parses_and_names_existing_keys(model):
-    conf = yaml.safe_load((REPO / "conf/hparams" / f"{model}.yaml").read_text())
-    preset = yaml.safe_load((REPO / "conf/model" / f"{model}.yaml").read_text())
-    trainer = yaml.safe_load((REPO / "conf/trainer/default.yaml").read_text())
-    params = conf["hydra"]["sweeper"]["params"]
-    assert params
-    overrides = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
-    for override in overrides:
-        assert override.is_sweep_override()
-        group, key = override.key_or_group.split(".", 1)
-        assert key in {"model": preset, "trainer": trainer}[group], override.key_or_group
