@@ -18,6 +18,8 @@ class TrainerConfig:
     valid_metric: str = "ndcg@10"  # early stopping / model selection; never a test metric
     grad_clip: float | None = 5.0
     num_threads: int | None = None  # torch intra-op threads (None: torch's default)
+    # Set from dataset.mask_history (like seed from the top level): validation ranks as the test does.
+    mask_history: bool = True
     seed: int = 0
 
     @classmethod

@@ -74,12 +74,12 @@ def sweep_name() -> str | None:
 
 def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
     seed = int(config["seed"])
-    trainer = TrainerConfig.from_dict({**config.get("trainer", {}), "seed": seed})
+    spec = DatasetSpec.from_dict(config["dataset"])
+    trainer = TrainerConfig.from_dict({**config.get("trainer", {}), "seed": seed, "mask_history": spec.mask_history})
     if trainer.num_threads:
         torch.set_num_threads(trainer.num_threads)
     seed_everything(seed)
 
-    spec = DatasetSpec.from_dict(config["dataset"])
     protocol = dict(config["protocol"])
     ks = tuple(protocol.pop("ks", (5, 10, 20)))
     candidates = Candidates.pop_from(protocol)

@@ -149,7 +149,8 @@ class SequentialRecommender(Recommender):
         cutoff = (int(cfg.valid_metric.rpartition("@")[2]),)  # e.g. ndcg@10 -> (10,)
 
         def validate() -> float:
-            return evaluate(self, data, data.valid, ks=cutoff, batch_size=cfg.eval_batch_size).aggregate[cfg.valid_metric]
+            return evaluate(self, data, data.valid, ks=cutoff, batch_size=cfg.eval_batch_size,
+                            mask_history=cfg.mask_history).aggregate[cfg.valid_metric]
 
         return train_loop(self.net, step_loss, len(examples[0]), validate, cfg)
 
