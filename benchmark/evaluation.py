@@ -38,12 +38,14 @@ def rank_targets(scores: torch.Tensor, targets: torch.Tensor, excluded: torch.Te
     scores [B, N] float, targets [B, k] item ids, excluded [B, N] bool -> ranks [B, k] int64.
     NaN scores count as the worst possible score.
     """
-    scores = torch.nan_to_num(scores.float(), nan=-math.inf)
+    scores = torch.nan_to_num(scores.float(), nan=-math.inf)  # a copy: masked in place below
     target_scores = scores.gather(1, targets)  # [B, k]
-    competing = ~excluded
-    # One [B, N] comparison per target column; k is 1 for leave-one-out.
-    ahead = [((scores >= target_scores[:, j : j + 1]) & competing).sum(1) for j in range(targets.shape[1])]
-    return 1 + torch.stack(ahead, dim=1)
+    # NaN compares False with everything, so excluded items never count as ahead, even of a -inf target.
+    scores.masked_fill_(excluded, math.nan)
+    # One [B, N] comparison per target column (k is 1 for leave-one-out); counting bytes as int32
+    # is about twice as fast as summing a bool tensor on CPU.
+    ahead = [(scores >= target_scores[:, j : j + 1]).view(torch.uint8).sum(1, dtype=torch.int32) for j in range(targets.shape[1])]
+    return 1 + torch.stack(ahead, dim=1).long()
 
 
 def metrics_from_ranks(ranks: np.ndarray, ks: tuple[int, ...] = DEFAULT_KS) -> dict[str, np.ndarray]:
@@ -124,8 +126,11 @@ def evaluate(
     max_k = max(ks)
     by_list = data.protocol in LIST_PROTOCOLS
     ranks, sampled_ranks, top_items, sampled_tops = [], [], [], []
+    # Batches of users with similar history lengths: less padding for the model to encode.
+    order = np.argsort(eval_set.histories.lengths, kind="stable")
+    back = torch.from_numpy(np.argsort(order))  # batch order -> eval_set order
     for lo in progress(range(0, len(eval_set), batch_size), -(-len(eval_set) // batch_size), "evaluate"):
-        rows = np.arange(lo, min(lo + batch_size, len(eval_set)))
+        rows = order[lo : lo + batch_size]
         history = eval_set.histories.padded(rows).to(device)
         targets = torch.from_numpy(eval_set.targets[rows]).to(device)
         users = torch.from_numpy(eval_set.users[rows]).to(device)
@@ -146,17 +151,17 @@ def evaluate(
             sampled_ranks.append(rank_targets(scores, targets, sampled_excluded(n_columns, sampled)).cpu())
         # Top-K lists for coverage and popularity bias: the targets compete here like any item.
         top_items.append(top_n(scores, max_k, listable).cpu())
-    tops = torch.cat(top_items)
+    tops = torch.cat(top_items)[back]
     if by_list:
         rank_arr = None
         per_user = list_metrics(tops.numpy(), eval_set.targets, ks)
         if sampled_tops:
-            per_user.update(list_metrics(torch.cat(sampled_tops).numpy(), eval_set.targets, ks, SAMPLED_PREFIX))
+            per_user.update(list_metrics(torch.cat(sampled_tops)[back].numpy(), eval_set.targets, ks, SAMPLED_PREFIX))
     else:
-        rank_arr = torch.cat(ranks).numpy()
+        rank_arr = torch.cat(ranks)[back].numpy()
         per_user = metrics_from_ranks(rank_arr[:, 0], ks)
         if sampled_ranks:
-            sampled_metrics = metrics_from_ranks(torch.cat(sampled_ranks).numpy()[:, 0], ks)
+            sampled_metrics = metrics_from_ranks(torch.cat(sampled_ranks)[back].numpy()[:, 0], ks)
             per_user.update({SAMPLED_PREFIX + name: v for name, v in sampled_metrics.items()})
     aggregate = {name: float(v.mean()) for name, v in per_user.items()}
     pops = popularity.cpu()[tops]

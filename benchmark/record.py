@@ -100,7 +100,7 @@ def write_record(
         (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         per_user.to_parquet(tmp / "per_user.parquet", index=False)
         rows = [asdict(h) if hasattr(h, "__dataclass_fields__") else dict(h) for h in history]
-        pd.DataFrame(rows, columns=["epoch", "loss", "valid_metric", "seconds"] if not rows else None).to_csv(
+        pd.DataFrame(rows, columns=["epoch", "loss", "valid_metric", "seconds", "valid_seconds"] if not rows else None).to_csv(
             tmp / "history.csv", index=False
         )
         (tmp / "env.json").write_text(json.dumps(env, indent=2))

@@ -22,7 +22,7 @@ def test_sasrec_one_epoch_writes_complete_record(tiny_ml, tmp_path):
     assert len(per_user) == 60 and {"user", "rank", "hr@10", "ndcg@10", "mrr@10"} <= set(per_user.columns)
     assert per_user["rank"].between(1, 30).all()
     history = pd.read_csv(run / "history.csv")
-    assert list(history.columns) == ["epoch", "loss", "valid_metric", "seconds"] and len(history) == 1
+    assert list(history.columns) == ["epoch", "loss", "valid_metric", "seconds", "valid_seconds"] and len(history) == 1
     env = json.loads((run / "env.json").read_text())
     assert env["seed"] == 0 and len(env["dataset_hash"]) == 64 and "torch" in env["versions"]
 

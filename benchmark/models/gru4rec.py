@@ -17,6 +17,7 @@ CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
 class RNNEncoder(nn.Module):
     causal = True  # the state at t has read items <= t only
+    left_padding_invariant = True  # padding is packed away before the RNN
 
     def __init__(self, hidden: int, layers: int = 1, dropout: float = 0.0, cell: str = "gru", **_: object) -> None:
         super().__init__()

@@ -29,6 +29,10 @@ class Block(nn.Module):
 
 
 class AttentionEncoder(nn.Module):
+    # Padding is never attended to and positions count back from the newest item, so extra
+    # left padding changes nothing: score() may drop all-padding columns.
+    left_padding_invariant = True
+
     def __init__(
         self, hidden: int, max_len: int, layers: int = 2, heads: int = 2, dropout: float = 0.2, causal: bool = True, **_: object
     ) -> None:

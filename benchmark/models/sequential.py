@@ -199,10 +199,17 @@ class SequentialRecommender(Recommender):
         """The last max_len items (plus a trailing [MASK] for cloze models), left-padded to max_len
         -> (encoder states [B, max_len, H], mask [B, max_len])."""
         assert self.net is not None, "call fit() first"
+        self.net.eval()  # no dropout when ranking, also for a model fitted with max_epochs=0
         history = history.to(self._device)
         keep = self.max_len - 1 if self.objective == "cloze" else self.max_len
         history = history[:, -keep:]
-        history = F.pad(history, (keep - history.shape[1], 0))
+        if self.head == "next_item" and getattr(self.net.encoder, "left_padding_invariant", False):
+            # Columns that are padding in every row change nothing for such encoders: drop them
+            # (short histories are common, and the encoder is most of the cost of ranking).
+            real = (history > 0).any(0).nonzero()
+            history = history[:, int(real[0]) if len(real) else -1 :]
+        else:
+            history = F.pad(history, (keep - history.shape[1], 0))
         if self.objective == "cloze":
             history = torch.cat([history, torch.full_like(history[:, :1], self.mask_token)], dim=1)
         return self.net(history), history > 0

@@ -1,0 +1,465 @@
+"""Side-by-side speed and accuracy against RecBole 1.2.1 on the same leave-one-out split.
+
+    python scripts/bench_vs_recbole.py                      # sasrec, gru4rec, pop x seeds 0,1,2
+    python scripts/bench_vs_recbole.py --models sasrec --seeds 0 --recbole-time-cap 600
+    python scripts/bench_vs_recbole.py --device cuda        # the GPU section of results/perf.md
+    python scripts/bench_vs_recbole.py --skip-recbole       # our side only (no install)
+
+On first use RecBole is installed from PyPI into its own virtual environment (.bench/recbole-venv,
+or --recbole-venv / $SEQREC_RECBOLE_VENV), because it needs its own pins (numpy 1.26, ray 2.6, ...).
+
+What is matched: our split is exported to RecBole's atomic files with rank-transformed timestamps
+(RecBole stores timestamps as float32, which reorders raw unix times less than ~2 minutes apart),
+and the script checks that both frameworks evaluate the same users with the same valid and test
+targets. Hyper-parameters: max length 50, hidden 64, 2 layers / 2 heads (SASRec), dropout 0.2,
+full-softmax CE, batch 256, Adam lr 1e-3, gradient norm clipped at 5, early stopping on valid
+NDCG@10 with the same patience, eval batch 1024. History masking as RecBole does it: sequential
+models rank all items (no masking) on both sides; Pop masks the user's history on both sides and
+is trained with batch size 1 on RecBole's side (its Pop counts an item at most once per batch).
+RecBole's import turns on autograd anomaly detection (recbole/model/sequential_recommender/sine.py);
+the RecBole runner switches it off again (--recbole-anomaly keeps it, as RecBole's own runs have it).
+
+Each (framework, model, seed) runs in its own process; peak RSS is that process's ru_maxrss.
+Both frameworks run in the same invocation, alternating, so machine load affects both alike; the
+load average is recorded. Output: a Markdown table (printed and written into results/perf.md)
+and results/perf.json (key "vs_recbole"; the evaluation-speed target under "eval_target").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from perf_common import (REPO, RESULTS, machine, markdown_table, python_of, run_job, update_json,  # noqa: E402
+                         update_section, write_synthetic_movielens)
+
+RECBOLE_VERSION = "1.2.1"
+# RecBole 1.2.1 with torch 2.13: newer numpy/pandas/ray break it; ray 2.6 imports pkg_resources.
+RECBOLE_PINS = [
+    f"recbole=={RECBOLE_VERSION}", "numpy==1.26.*", "pandas==2.3.*", "scipy", "colorlog", "colorama==0.4.4",
+    "texttable", "thop", "tensorboard", "plotly", "ray==2.6.*", "setuptools<70",
+]
+TORCH_PIN = os.environ.get("TORCH_PIN", "torch==2.13.0")
+DEFAULT_VENV = REPO / ".bench" / "recbole-venv"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One model on both sides: our conf/model preset (+ overrides) and RecBole's model + settings."""
+
+    ours: str
+    recbole: str
+    ours_overrides: dict[str, Any] = field(default_factory=dict)
+    recbole_settings: dict[str, Any] = field(default_factory=dict)
+    mask_history: bool = False  # RecBole masks history for general models only
+    trained: bool = True
+
+
+MODELS: dict[str, Pair] = {
+    "sasrec": Pair("sasrec", "SASRec", {"max_len": 50, "hidden": 64, "layers": 2, "heads": 2, "dropout": 0.2},
+                   {"n_layers": 2, "n_heads": 2, "hidden_size": 64, "inner_size": 64, "hidden_dropout_prob": 0.2,
+                    "attn_dropout_prob": 0.2, "hidden_act": "gelu"}),
+    "gru4rec": Pair("gru4rec", "GRU4Rec", {"max_len": 50, "hidden": 64, "layers": 1, "dropout": 0.2},
+                    {"embedding_size": 64, "hidden_size": 64, "num_layers": 1, "dropout_prob": 0.2}),
+    "pop": Pair("pop", "Pop", {}, {"train_batch_size": 1, "epochs": 1}, mask_history=True, trained=False),
+}
+
+
+def recbole_settings(pair: Pair, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    settings = {
+        "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id", "TIME_FIELD": "timestamp",
+        "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+        "user_inter_num_interval": "[0,inf)", "item_inter_num_interval": "[0,inf)", "rm_dup_inter": None,
+        "MAX_ITEM_LIST_LENGTH": 50,
+        "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "full"},
+        "train_neg_sample_args": None, "loss_type": "CE",
+        "metrics": ["Hit", "NDCG"], "topk": [10], "valid_metric": "NDCG@10",
+        "train_batch_size": 256, "eval_batch_size": 1024, "learning_rate": args.lr, "weight_decay": 0.0,
+        "clip_grad_norm": {"max_norm": 5.0, "norm_type": 2},
+        "epochs": args.max_epochs, "stopping_step": args.patience, "eval_step": 1,
+        "use_gpu": args.device.startswith("cuda"), "device": args.device,
+        "show_progress": False, "state": "ERROR", "worker": 0, "reproducibility": True,
+        "checkpoint_dir": str(work / "saved"), "save_dataset": False, "save_dataloaders": False, "log_wandb": False,
+    }
+    return {**settings, **pair.recbole_settings}
+
+
+# ---------------------------------------------------------------- RecBole's environment
+
+
+def ensure_recbole(venv: Path) -> Path:
+    """The RecBole interpreter, installing RecBole into ``venv`` on first use."""
+    python = python_of(venv)
+    check = [str(python), "-c", f"import recbole, ray; assert recbole.__version__ == '{RECBOLE_VERSION}'"]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    print(f"installing RecBole {RECBOLE_VERSION} into {venv} (first use; a few minutes)", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, TORCH_PIN], check=True)  # first, so pip keeps the CPU wheel
+    subprocess.run([*pip, TORCH_PIN, *RECBOLE_PINS], check=True)
+    subprocess.run(check, check=True)
+    return python
+
+
+# ---------------------------------------------------------------- data: one split, two formats
+
+
+def dataset_config(args: argparse.Namespace) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "dataset" / f"{args.dataset}.yaml"))
+    if args.data_dir:
+        cfg["path"] = str(args.data_dir)
+    return cfg
+
+
+def export_atomic(split: Any, directory: Path, name: str) -> int:
+    """Writes our split's full sequences as RecBole's ``<name>.inter``. Timestamps are positions
+    within each user (0, 1, 2, ...), exact in float32, so RecBole orders items exactly as we do."""
+    import numpy as np
+    import pandas as pd
+
+    full = split.test.histories  # everything before the test target
+    lengths = full.lengths + 1
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    users = np.repeat(np.arange(len(lengths)), lengths)
+    pos = np.arange(int(lengths.sum())) - np.repeat(starts, lengths)
+    items = np.empty(int(lengths.sum()), dtype=np.int64)
+    is_target = pos == lengths[users] - 1
+    items[is_target] = split.test.targets[:, 0]
+    items[~is_target] = full.items
+    frame = pd.DataFrame({"user_id:token": split.user_ids[users], "item_id:token": split.item_ids[items],
+                          "timestamp:float": pos.astype(np.float64)})
+    directory.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(directory / f"{name}.inter", sep="\t", index=False)
+    return len(frame)
+
+
+def split_pairs(split: Any, which: str) -> set[tuple[str, str]]:
+    es = getattr(split, which)
+    return set(zip(split.user_ids[es.users].tolist(), split.item_ids[es.targets[:, 0]].tolist()))
+
+
+# ---------------------------------------------------------------- our side (a subprocess)
+
+
+def run_ours(job_path: str, out_path: str) -> None:
+    """Our side of one comparison run; writes the same result schema as recbole_runner.py."""
+    job = json.loads(Path(job_path).read_text())
+    start = time.perf_counter()
+    import resource
+
+    import torch
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from benchmark.config import TrainerConfig
+    from benchmark.data.dataset import DatasetSpec, prepare_split
+    from benchmark.evaluation import evaluate
+    from benchmark.run import seed_everything
+
+    if job.get("threads"):
+        torch.set_num_threads(int(job["threads"]))
+    with tempfile.TemporaryDirectory() as cache:  # no cache: read and preprocess the raw file, as RecBole does
+        split = prepare_split(DatasetSpec.from_dict(job["dataset"]), "loo", cache_dir=cache).split
+    model_cfg = OmegaConf.merge(OmegaConf.load(REPO / "conf" / "model" / f"{job['model']}.yaml"), job["overrides"])
+    model = instantiate(model_cfg, _convert_="all")
+    trainer = TrainerConfig.from_dict(job["trainer"])
+    seed_everything(trainer.seed)
+    prep_seconds = time.perf_counter() - start
+    t0 = time.perf_counter()
+    logs = model.fit(split, trainer)
+    fit_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    test = evaluate(model, split, split.test, ks=(10,), batch_size=trainer.eval_batch_size, mask_history=job["mask_history"])
+    test_seconds = time.perf_counter() - t0
+    epochs = [{"epoch": log.epoch, "train_seconds": log.seconds - log.valid_seconds, "valid_seconds": log.valid_seconds,
+               "loss": log.loss, "valid_ndcg@10": log.valid_metric} for log in logs]
+    result = {
+        "framework": "ours", "model": job["model"], "seed": trainer.seed, "epochs": epochs,
+        "best_valid_ndcg@10": max((e["valid_ndcg@10"] for e in epochs), default=None), "prep_seconds": prep_seconds,
+        "fit_seconds": fit_seconds, "test": {"hr@10": test.aggregate["hr@10"], "ndcg@10": test.aggregate["ndcg@10"]},
+        "test_eval_seconds": test_seconds, "n_eval_users": len(test.users), "n_items": split.n_items,
+        "threads": torch.get_num_threads(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    Path(out_path).write_text(json.dumps(result))
+
+
+# ---------------------------------------------------------------- orchestration
+
+
+def ours_job(pair: Pair, seed: int, args: argparse.Namespace, dataset: dict[str, Any], max_epochs: int | None = None) -> dict[str, Any]:
+    trainer = {"lr": args.lr, "batch_size": 256, "max_epochs": args.max_epochs if max_epochs is None else max_epochs,
+               "patience": args.patience, "device": args.device, "eval_batch_size": 1024, "grad_clip": 5.0,
+               "seed": seed, "mask_history": pair.mask_history}
+    return {"model": pair.ours, "overrides": pair.ours_overrides, "dataset": dataset, "trainer": trainer,
+            "mask_history": pair.mask_history, "threads": args.threads}
+
+
+def recbole_job(pair: Pair, seed: int, args: argparse.Namespace, data_path: Path, name: str, work: Path,
+                max_epochs: int | None = None, anomaly: bool = False, dump_split: bool = False,
+                time_cap: float | None = None) -> dict[str, Any]:
+    settings = recbole_settings(pair, args, work)
+    epochs = settings["epochs"] if max_epochs is None else max_epochs
+    return {"model": pair.recbole, "seed": seed, "data_path": str(data_path), "dataset": name, "settings": settings,
+            "max_epochs": epochs, "patience": args.patience, "time_cap_s": time_cap, "device": args.device,
+            "anomaly": anomaly, "dump_split": dump_split, "threads": args.threads}
+
+
+def epoch_seconds(run: dict[str, Any]) -> float | None:
+    """Mean training seconds per epoch (Pop on our side has no epochs: its fit time)."""
+    if run["epochs"]:
+        return statistics.fmean(e["train_seconds"] for e in run["epochs"])
+    return run.get("fit_seconds")
+
+
+def time_to(run: dict[str, Any], target: float | None) -> float | None:
+    """Seconds of training + validation until the first epoch whose valid NDCG@10 >= target."""
+    if target is None:
+        return None
+    elapsed = 0.0
+    for e in run["epochs"]:
+        elapsed += e["train_seconds"] + e["valid_seconds"]
+        if e["valid_ndcg@10"] >= target - 1e-12:
+            return elapsed
+    return None
+
+
+def mean(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return statistics.fmean(vals) if vals and len(vals) == len(values) else None
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "–"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.4f} ± {sd:.4f}"
+
+
+def fmt(x: float | None, digits: int = 2, suffix: str = "") -> str:
+    if x is None:
+        return "–"
+    return f"{x:.{digits}f}{suffix}" if abs(x) < 1000 else f"{x:.0f}{suffix}"
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b not in (None, 0) else None
+
+
+def summarise(model: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ours = [r["ours"] for r in runs]
+    rb = [r["recbole"] for r in runs if r.get("recbole")]
+    row: dict[str, Any] = {"model": model, "seeds": [r["seed"] for r in runs]}
+    for side, side_runs in (("ours", ours), ("recbole", rb)):
+        if side_runs:
+            row[f"{side}_epoch_s"] = mean([epoch_seconds(r) for r in side_runs])
+            row[f"{side}_eval_s"] = statistics.fmean(r["test_eval_seconds"] for r in side_runs)
+            row[f"{side}_rss_mb"] = max(r["peak_rss_mb"] for r in side_runs)
+            row[f"{side}_ndcg"] = [r["test"]["ndcg@10"] for r in side_runs]
+            row[f"{side}_hr"] = [r["test"]["hr@10"] for r in side_runs]
+            row[f"{side}_epochs"] = [len(r["epochs"]) for r in side_runs]
+    if rb:
+        targets = [r["best_valid_ndcg@10"] for r in rb]
+        row["recbole_best_valid"] = targets
+        row["recbole_tta_s"] = mean([time_to(r, t) for r, t in zip(rb, targets)])
+        row["ours_tta_s"] = mean([time_to(r, t) for r, t in zip(ours, targets)]) if all(r["epochs"] for r in ours) else None
+        row["ours_reached"] = [time_to(r, t) is not None for r, t in zip(ours, targets)]
+        row["epoch_speedup"] = ratio(row["recbole_epoch_s"], row["ours_epoch_s"])
+        row["tta_speedup"] = ratio(row["recbole_tta_s"], row["ours_tta_s"])
+        row["eval_speedup"] = ratio(row["recbole_eval_s"], row["ours_eval_s"])
+        row["rss_ratio"] = ratio(row["ours_rss_mb"], row["recbole_rss_mb"])
+        row["ndcg_diff"] = statistics.fmean(row["ours_ndcg"]) - statistics.fmean(row["recbole_ndcg"])
+    return row
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    header = ["model", "s/epoch ours", "s/epoch RecBole", "×", "time to RecBole's best valid (s) ours", "RecBole", "×",
+              "test eval s ours", "RecBole", "×", "peak RSS MB ours", "RecBole",
+              "test NDCG@10 ours", "RecBole", "test HR@10 ours", "RecBole"]
+    out = []
+    for r in rows:
+        x = lambda k: fmt(r.get(k), 1, "×")  # noqa: E731
+        tta_ours = fmt(r.get("ours_tta_s"), 1)
+        if r.get("ours_reached") and not all(r["ours_reached"]):
+            tta_ours = f"not reached in {r['ours_reached'].count(False)} of {len(r['ours_reached'])} seeds"
+        out.append([r["model"], fmt(r["ours_epoch_s"]), fmt(r.get("recbole_epoch_s")), x("epoch_speedup"),
+                    tta_ours, fmt(r.get("recbole_tta_s"), 1), x("tta_speedup"),
+                    fmt(r["ours_eval_s"], 3), fmt(r.get("recbole_eval_s"), 3), x("eval_speedup"),
+                    fmt(r["ours_rss_mb"], 0), fmt(r.get("recbole_rss_mb"), 0),
+                    mean_std(r["ours_ndcg"]), mean_std(r.get("recbole_ndcg", [])),
+                    mean_std(r["ours_hr"]), mean_std(r.get("recbole_hr", []))])
+    return markdown_table(header, out)
+
+
+def eval_target(args: argparse.Namespace, work: Path, recbole_python: Path | None) -> dict[str, Any]:
+    """Full-ranking evaluation seconds of an (untrained) SASRec on a synthetic dataset of
+    args.eval_users users x args.eval_items items, ours vs RecBole's full-sort evaluation."""
+    data_dir = work / "eval-target" / "raw"
+    rows = write_synthetic_movielens(data_dir, args.eval_users, args.eval_items, mean_len=8, seed=1)
+    dataset = {"name": "synthetic-eval", "reader": "movielens", "path": str(data_dir), "mask_history": False,
+               "dedupe": True, "user_core": 1, "item_core": 1, "min_seq_len": 3}
+    pair = MODELS["sasrec"]
+    ours = run_job([sys.executable, __file__, "--side", "ours"], ours_job(pair, 0, args, dataset, max_epochs=0),
+                   work, "eval-target-ours")
+    out: dict[str, Any] = {"rows": rows, "users": ours["n_eval_users"], "items": ours["n_items"], "model": "sasrec (untrained)",
+                           "ours_eval_s": ours["test_eval_seconds"], "ours_rss_mb": ours["peak_rss_mb"]}
+    if recbole_python:
+        from benchmark.data.dataset import DatasetSpec, prepare_split
+
+        split = prepare_split(DatasetSpec.from_dict(dataset), "loo", cache_dir=work / "cache").split
+        export_atomic(split, work / "eval-target" / "atomic" / "synthetic", "synthetic")
+        rb = run_job([str(recbole_python), str(REPO / "scripts" / "recbole_runner.py")],
+                     recbole_job(pair, 0, args, work / "eval-target" / "atomic", "synthetic", work, max_epochs=0),
+                     work, "eval-target-recbole")
+        out.update(recbole_eval_s=rb["test_eval_seconds"], recbole_rss_mb=rb["peak_rss_mb"],
+                   recbole_users=rb["n_eval_users"], eval_speedup=ratio(rb["test_eval_seconds"], ours["test_eval_seconds"]))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--side", choices=["ours"], help=argparse.SUPPRESS)
+    p.add_argument("job", nargs="*", help=argparse.SUPPRESS)
+    p.add_argument("--models", default="sasrec,gru4rec,pop", help=f"comma-separated, of {', '.join(MODELS)}")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--dataset", default="ml-latest-small", help="a conf/dataset preset")
+    p.add_argument("--data-dir", type=Path, help="directory of the dataset's native files (default: the preset's)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--max-epochs", type=int, default=200)
+    p.add_argument("--patience", type=int, default=5)
+    p.add_argument("--recbole-time-cap", type=float, help="stop RecBole training after this many training seconds")
+    p.add_argument("--recbole-anomaly", action="store_true", help="also time one RecBole SASRec epoch with anomaly detection on")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads on both sides")
+    p.add_argument("--skip-recbole", action="store_true", help="our side only (no RecBole install)")
+    p.add_argument("--recbole-venv", type=Path, default=Path(os.environ.get("SEQREC_RECBOLE_VENV", DEFAULT_VENV)))
+    p.add_argument("--eval-users", type=int, default=50_000)
+    p.add_argument("--eval-items", type=int, default=20_000)
+    p.add_argument("--skip-eval-target", action="store_true")
+    p.add_argument("--work", type=Path, default=REPO / ".bench" / "work")
+    p.add_argument("--out", type=Path, default=RESULTS, help="folder of perf.md and perf.json")
+    args = p.parse_args(argv)
+    if args.side == "ours":
+        run_ours(*args.job)
+        return 0
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        p.error(f"unknown model {unknown[0]!r}; choose from {', '.join(MODELS)}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    recbole_python = None if args.skip_recbole else ensure_recbole(args.recbole_venv)
+    work = args.work
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    env_start = machine()
+
+    from benchmark.data.dataset import DatasetSpec, prepare_split
+
+    dataset = dataset_config(args)
+    split = prepare_split(DatasetSpec.from_dict(dataset), "loo", cache_dir=work / "cache").split
+    atomic_root, atomic_name = work / "atomic", "bench"
+    export_atomic(split, atomic_root / atomic_name, atomic_name)
+    check: dict[str, Any] = {"users": int(split.n_users), "items": int(split.n_items)}
+
+    results: dict[str, list[dict[str, Any]]] = {}
+    for model in models:
+        pair = MODELS[model]
+        for seed in seeds:
+            run: dict[str, Any] = {"seed": seed}
+            if recbole_python:
+                first = not check.get("same_split_checked")
+                run["recbole"] = rb = run_job(
+                    [str(recbole_python), str(REPO / "scripts" / "recbole_runner.py")],
+                    recbole_job(pair, seed, args, atomic_root, atomic_name, work, dump_split=first, time_cap=args.recbole_time_cap),
+                    work, f"{model}-{seed}-recbole")
+                if first:
+                    for which in ("valid", "test"):
+                        ours_pairs, rb_pairs = split_pairs(split, which), {tuple(x) for x in rb.pop(f"{which}_pairs")}
+                        check[f"same_{which}_users_and_targets"] = ours_pairs == rb_pairs
+                        check[f"{which}_pairs_compared"] = len(ours_pairs)
+                        if ours_pairs != rb_pairs:
+                            raise SystemExit(f"RecBole evaluates different {which} users/targets than we do "
+                                             f"({len(ours_pairs ^ rb_pairs)} pairs differ); comparison aborted")
+                    check["same_split_checked"] = True
+                    check["train_samples_recbole"] = rb["n_train_samples"]
+                check["train_targets_ours"] = int((split.train.lengths - 1).clip(min=0).sum())
+            run["ours"] = run_job([sys.executable, __file__, "--side", "ours"], ours_job(pair, seed, args, dataset),
+                                  work, f"{model}-{seed}-ours")
+            results.setdefault(model, []).append(run)
+            print(f"{model} seed {seed}: " + ", ".join(
+                f"{side} ndcg@10={r['test']['ndcg@10']:.4f} epochs={len(r['epochs'])} s/epoch={fmt(epoch_seconds(r))}"
+                for side, r in run.items() if side != "seed"), flush=True)
+
+    anomaly = None
+    if recbole_python and args.recbole_anomaly:
+        rb = run_job([str(recbole_python), str(REPO / "scripts" / "recbole_runner.py")],
+                     recbole_job(MODELS["sasrec"], 0, args, atomic_root, atomic_name, work, max_epochs=1, anomaly=True),
+                     work, "sasrec-anomaly-recbole")
+        anomaly = {"model": "sasrec", "seconds_per_epoch_with_anomaly_detection": epoch_seconds(rb)}
+
+    target = None if args.skip_eval_target else eval_target(args, work, recbole_python)
+    rows = [summarise(m, runs) for m, runs in results.items()]
+    report = {"machine_at_start": env_start, "machine_at_end": machine(), "device": args.device,
+              "dataset": args.dataset, "split_check": check, "settings": vars(args) | {"work": str(work), "out": str(args.out),
+              "data_dir": str(args.data_dir) if args.data_dir else None, "recbole_venv": str(args.recbole_venv)},
+              "summary": rows, "runs": results, "recbole_anomaly": anomaly, "eval_target": target}
+    text = render(report)
+    print(text)
+    key = "vs_recbole" if args.device == "cpu" else f"vs_recbole_{args.device.replace(':', '')}"
+    update_json(args.out / "perf.json", key, report)
+    update_section(args.out / "perf.md", key, text)
+    return 0
+
+
+def render(report: dict[str, Any]) -> str:
+    m0, m1 = report["machine_at_start"], report["machine_at_end"]
+    s, check = report["settings"], report["split_check"]
+    cap = f"RecBole training capped at {s['recbole_time_cap']:.0f} s per run; " if s.get("recbole_time_cap") else ""
+    lines = [
+        f"## Side by side with RecBole {RECBOLE_VERSION} ({report['device']})", "",
+        f"`python scripts/bench_vs_recbole.py --models {s['models']} --seeds {s['seeds']} --device {report['device']}"
+        + (f" --recbole-time-cap {s['recbole_time_cap']:.0f}" if s.get("recbole_time_cap") else "") + "`",
+        "", f"Measured {m0['date']} on {m0['cpu']} ({m0['cores']} cores, torch {m0['torch']}, {m0['torch_threads']} threads "
+        f"on both sides); load average at start {m0['loadavg'][0]:.2f}, at end {m1['loadavg'][0]:.2f} "
+        "(the machine is shared, so absolute seconds are noisy; both frameworks ran alternately in the same invocation).",
+        "", f"Dataset {report['dataset']}: {check['users']} users, {check['items']} items, leave-one-out. "
+        + (f"Same split on both sides: valid and test users and targets identical ({check.get('test_pairs_compared')} users checked); "
+           f"training targets ours {check.get('train_targets_ours')}, RecBole training samples {check.get('train_samples_recbole')}."
+           if check.get("same_split_checked") else "RecBole side not run."),
+        f"Training: up to {s['max_epochs']} epochs, early stopping patience {s['patience']} on valid NDCG@10, lr {s['lr']}, batch 256; "
+        + cap + "time to accuracy = training + validation seconds until valid NDCG@10 reaches RecBole's best valid NDCG@10 of the same seed. "
+        "Test metrics mean ± std over seeds.", "", table(report["summary"]), "",
+    ]
+    for r in report["summary"]:
+        if "recbole_epochs" in r:
+            lines.append(f"- {r['model']}: epochs run ours {r['ours_epochs']}, RecBole {r['recbole_epochs']}; "
+                         f"RecBole best valid NDCG@10 {[round(v, 4) if v is not None else None for v in r['recbole_best_valid']]}.")
+    if report.get("recbole_anomaly"):
+        lines.append(f"- RecBole SASRec with its import-time autograd anomaly detection left on: "
+                     f"{report['recbole_anomaly']['seconds_per_epoch_with_anomaly_detection']:.1f} s/epoch.")
+    t = report.get("eval_target")
+    if t:
+        lines += ["", f"Full-ranking evaluation target: synthetic dataset, {t['users']} users × {t['items']} items "
+                  f"({t['rows']} rows), SASRec (untrained; timing does not depend on the weights), test set, no history masking: "
+                  f"ours {t['ours_eval_s']:.2f} s (peak RSS {t['ours_rss_mb']:.0f} MB)"
+                  + (f", RecBole {t['recbole_eval_s']:.2f} s (peak RSS {t['recbole_rss_mb']:.0f} MB): {t['eval_speedup']:.1f}× faster."
+                     if "recbole_eval_s" in t else ".")]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The performance scripts run end to end on tiny inputs (timings are never asserted), and their
+data helpers do what the comparison relies on. The RecBole side runs only where RecBole's own
+virtual environment already exists (tests never install anything)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO, permutation_rows, write_movielens_csv
+
+sys.path.insert(0, str(REPO / "scripts"))
+import bench_vs_recbole  # noqa: E402
+import perf_common  # noqa: E402
+
+RECBOLE_VENV = Path(os.environ.get("SEQREC_RECBOLE_VENV", bench_vs_recbole.DEFAULT_VENV))
+
+
+def run_script(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_synthetic_movielens_is_native_format_with_zipf_popularity(tmp_path):
+    n = perf_common.write_synthetic_movielens(tmp_path, n_users=300, n_items=200, mean_len=20, seed=3)
+    text = (tmp_path / "ratings.csv").read_text()
+    assert text.startswith("userId,movieId,rating,timestamp\n")
+    df = pd.read_csv(tmp_path / "ratings.csv")
+    assert len(df) == n and df["userId"].nunique() == 300
+    assert df["movieId"].nunique() == 200  # every item occurs
+    assert not df.duplicated(["userId", "movieId"]).any()
+    assert (df.groupby("userId").size() >= 3).all()
+    assert (df.groupby("userId")["timestamp"].diff().dropna() >= 0).all()  # chronological within a user
+    counts = df["movieId"].value_counts().to_numpy()
+    assert counts[0] > 10 * np.median(counts)  # a popularity head, as with Zipf
+
+
+def test_update_section_rewrites_only_its_own_block(tmp_path):
+    md = tmp_path / "perf.md"
+    perf_common.update_section(md, "a", "first A")
+    perf_common.update_section(md, "b", "only B")
+    perf_common.update_section(md, "a", "second A")
+    text = md.read_text()
+    assert "second A" in text and "first A" not in text and "only B" in text
+    assert text.index("second A") < text.index("only B")
+    perf_common.update_json(tmp_path / "perf.json", "a", {"x": 1})
+    perf_common.update_json(tmp_path / "perf.json", "b", [2])
+    assert json.loads((tmp_path / "perf.json").read_text()) == {"a": {"x": 1}, "b": [2]}
+
+
+def test_atomic_export_keeps_our_order_with_rank_timestamps(tmp_path, tiny_ml):
+    from benchmark.data.dataset import DatasetSpec, prepare_split
+
+    split = prepare_split(DatasetSpec.from_dict({"name": "t", "reader": "movielens", "path": str(tiny_ml)}), "loo",
+                          cache_dir=tmp_path / "cache").split
+    rows = bench_vs_recbole.export_atomic(split, tmp_path / "atomic", "t")
+    inter = pd.read_csv(tmp_path / "atomic" / "t.inter", sep="\t", dtype={"user_id:token": str, "item_id:token": str})
+    assert list(inter.columns) == ["user_id:token", "item_id:token", "timestamp:float"] and len(inter) == rows
+    # Sorting as RecBole does (user, then float32 timestamp) gives back each user's sequence.
+    inter["ts32"] = inter["timestamp:float"].astype(np.float32)
+    inter = inter.sort_values(["user_id:token", "ts32"], kind="stable")
+    for u, group in inter.groupby("user_id:token", sort=False):
+        uid = int(np.flatnonzero(split.user_ids == u)[0])
+        seq = split.test.histories.items[split.test.histories.offsets[uid]:split.test.histories.offsets[uid + 1]]
+        expected = list(split.item_ids[seq]) + [split.item_ids[split.test.targets[uid, 0]]]
+        assert list(group["item_id:token"]) == expected
+    last = inter.groupby("user_id:token").tail(1)
+    assert set(zip(last["user_id:token"], last["item_id:token"])) == bench_vs_recbole.split_pairs(split, "test")
+
+
+def test_bench_vs_recbole_runs_on_a_tiny_dataset(tmp_path, tiny_ml):
+    with_recbole = bench_vs_recbole.python_of(RECBOLE_VENV).exists()
+    args = ["scripts/bench_vs_recbole.py", "--data-dir", str(tiny_ml), "--models", "sasrec,pop", "--seeds", "0",
+            "--max-epochs", "2", "--eval-users", "300", "--eval-items", "100", "--work", str(tmp_path / "work"),
+            "--out", str(tmp_path / "out"), "--recbole-venv", str(RECBOLE_VENV)]
+    proc = run_script(*args, *([] if with_recbole else ["--skip-recbole"]))
+    report = json.loads((tmp_path / "out" / "perf.json").read_text())["vs_recbole"]
+    rows = {r["model"]: r for r in report["summary"]}
+    assert set(rows) == {"sasrec", "pop"}
+    assert len(report["runs"]["sasrec"][0]["ours"]["epochs"]) >= 1
+    assert 0 <= rows["sasrec"]["ours_ndcg"][0] <= 1
+    assert report["eval_target"]["users"] >= 250 and report["eval_target"]["items"] == 100
+    md = (tmp_path / "out" / "perf.md").read_text()
+    assert "| sasrec |" in md and "| pop |" in md and "| sasrec |" in proc.stdout
+    if with_recbole:
+        check = report["split_check"]
+        assert check["same_valid_users_and_targets"] and check["same_test_users_and_targets"]
+        assert check["train_samples_recbole"] == check["train_targets_ours"]
+        assert rows["sasrec"]["recbole_epoch_s"] > 0 and report["runs"]["sasrec"][0]["recbole"]["anomaly"] is False
+
+
+def test_bench_scale_runs_on_tiny_files(tmp_path):
+    run_script("scripts/bench_scale.py", "--rows", "3000,6000", "--train-steps", "1", "--work", str(tmp_path / "work"),
+               "--out", str(tmp_path / "out"))
+    report = json.loads((tmp_path / "out" / "perf.json").read_text())["scaling"]
+    small, large = report["sizes"]
+    assert 0 < small["rows"] < large["rows"] and small["users"] < large["users"]
+    assert all(r["kept_rows"] <= r["rows"] and r["train_windows"] >= r["timed_windows"] > 0 for r in report["sizes"])
+    assert (tmp_path / "out" / "scaling.png").stat().st_size > 1000
+    assert "## Scaling" in (tmp_path / "out" / "perf.md").read_text()
+
+
+def test_bench_vs_recbole_rejects_unknown_model(tmp_path):
+    proc = subprocess.run([sys.executable, "scripts/bench_vs_recbole.py", "--models", "nope", "--skip-recbole",
+                           "--work", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode != 0 and "unknown model 'nope'" in proc.stderr
