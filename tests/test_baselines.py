@@ -1,9 +1,7 @@
-"""Non-sequential baselines against brute-force references computed here, and through the CLI."""
-
-import json
+"""Non-sequential baselines against brute-force references computed here (CLI runs of every
+preset, these included, are in test_models.py)."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -15,7 +13,6 @@ from benchmark.data.split import Sequences, leave_one_out
 from benchmark.errors import ConfigError
 from benchmark.evaluation import evaluate
 from benchmark.models.base import Batch
-from conftest import run_cli
 
 
 def split_of(sequences: list[list[int]], n_items: int):
@@ -101,17 +98,3 @@ def test_bprmf_learns_co_occurrence():
     assert (own > other).all()
     # 8 candidates per user, 2 of them in-community: chance gives hr@2 = 0.25.
     assert evaluate(model, split, split.test, ks=(2,)).aggregate["hr@2"] >= 0.9
-
-
-def test_new_baselines_train_through_cli_and_write_records(tiny_ml, tmp_path):
-    run_cli("hydra.mode=MULTIRUN", f"hydra.sweep.dir={tmp_path / 'sweep'}", "model=ease,itemknn,bprmf", "dataset.path=" + str(tiny_ml), "trainer.max_epochs=1",
-            "dataset.user_core=1", "dataset.item_core=1", "trainer.device=cpu", tmp=tmp_path)
-    for name in ("ease", "itemknn", "bprmf"):
-        runs = list((tmp_path / "results").glob(f"ml-latest-small/loo/{name}/seed0-*"))
-        assert len(runs) == 1, name
-        metrics = json.loads((runs[0] / "metrics.json").read_text())
-        assert metrics["model"] == name and metrics["candidates"] == "full"
-        assert 0.0 <= metrics["test"]["ndcg@10"] <= 1.0
-        per_user = pd.read_parquet(runs[0] / "per_user.parquet")
-        assert len(per_user) == 60 and per_user["user"].is_unique
-    assert json.loads(next((tmp_path / "results").glob("ml-latest-small/loo/bprmf/*/metrics.json")).read_text())["epochs"] == 1
