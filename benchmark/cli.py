@@ -1,8 +1,14 @@
-"""The `seqrec` command: a thin Hydra entry point around run_experiment."""
+"""The `seqrec` command: a thin Hydra entry point around run_experiment.
+
+Every user error ends as one line ``seqrec: error: ...`` on stderr and exit code 2: our own
+BenchmarkErrors, and Hydra's composition errors (unknown override key, unknown config option,
+override syntax), which Hydra would otherwise print as several lines with exit code 1.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -17,10 +23,18 @@ from benchmark.tuning import RunResult, job_result
 # conf/ lives at the repository root (editable installs); a wheel carries it inside the package.
 _ROOT_CONF = Path(__file__).resolve().parent.parent / "conf"
 CONF_DIR = str(_ROOT_CONF if _ROOT_CONF.is_dir() else Path(__file__).resolve().parent / "conf")
+EXIT_USAGE = 2
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def app(cfg: DictConfig) -> RunResult:
+def fail(message: str) -> None:
+    print(f"seqrec: error: {message}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+
+
+def run(cfg: DictConfig) -> RunResult:
+    """What the command does with a composed config (tests call this in-process)."""
+    from omegaconf.errors import OmegaConfBaseException
+
     from benchmark.run import run_experiment
 
     sweeping = in_multirun()
@@ -28,15 +42,40 @@ def app(cfg: DictConfig) -> RunResult:
         os.environ.setdefault(PROGRESS_ENV, "0")  # parallel workers' bars would interleave
     try:
         return job_result(run_experiment(cfg))
-    except BenchmarkError as e:
+    except (BenchmarkError, OmegaConfBaseException) as e:  # OmegaConf: e.g. ${oc.env:VAR} with VAR unset
         if sweeping:  # Hydra marks this job failed; the other runs of the sweep go on
             raise
-        print(f"seqrec: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        fail(str(e) if isinstance(e, BenchmarkError) else hydra_error_line(e))
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def app(cfg: DictConfig) -> RunResult:
+    return run(cfg)
+
+
+def hydra_error_line(error: BaseException) -> str:
+    """One line from Hydra's or OmegaConf's multi-line composition error."""
+    from benchmark.config import static_keys
+
+    cause = error.__cause__
+    if "not in struct" in str(cause) and getattr(cause, "full_key", None):
+        key = cause.full_key
+        group = key.rsplit(".", 1)[0] if "." in key else ""
+        known = static_keys(group)
+        allowed = f"{group or 'the config'} takes: {', '.join(known)}" if known else f"see the keys of {group} with `seqrec --cfg job`"
+        return f"unknown key {key}; {allowed}"
+    text = str(error).split("Config search path:")[0]
+    options = re.search(r"Available options in '([^']+)':\s*\n((?:\s*\S+\n?)+)", text)
+    head = text.split("Available options")[0]
+    lines = [s.strip() for s in head.splitlines() if s.strip() and not s.strip().startswith("object_type=")]
+    line = " ".join(f"(key {s[len('full_key: '):]})" if s.startswith("full_key: ") else s for s in lines)
+    if options:
+        line += f"; available options in '{options.group(1)}': {', '.join(options.group(2).split())}"
+    return re.sub(r"^In '[^']+': ", "", line)
 
 
 def in_multirun() -> bool:
-    return str(HydraConfig.get().mode) == "RunMode.MULTIRUN"
+    return HydraConfig.initialized() and str(HydraConfig.get().mode) == "RunMode.MULTIRUN"
 
 
 def in_launching_process() -> bool:
@@ -45,12 +84,21 @@ def in_launching_process() -> bool:
 
 
 def main() -> None:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    user_wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's multi-line report
     try:
         app()
     except KeyboardInterrupt:  # Ctrl-C: the interrupted run left no record, finished ones are kept
         print("seqrec: interrupted; complete run records are kept, run the same command again to resume",
               file=sys.stderr)
         sys.exit(130)
+    except (BenchmarkError, HydraException, OmegaConfBaseException) as e:  # BenchmarkError: a failed run of a sweep
+        if user_wants_traceback:
+            raise
+        fail(str(e) if isinstance(e, BenchmarkError) else hydra_error_line(e))
 
 
 if __name__ == "__main__":

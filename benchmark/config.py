@@ -1,9 +1,29 @@
-"""Typed records of the configuration groups that code (not just Hydra) consumes."""
+"""Typed records of the configuration groups, and the validation of a whole run config.
+
+``validate_config`` runs before any work (no data read, no model built). A bad key fails with one
+line naming the key and what it allows. Schemas:
+
+- trainer: ``TrainerConfig``; protocol: ``ProtocolConfig`` + the keyword parameters of the protocol
+  function in ``PROTOCOLS``; dataset: ``DatasetSpec`` + ``PreprocessConfig`` + the reader's keyword
+  parameters; top level: ``RunConfig``.
+- model: derived from the ``_target_`` constructor's signature and type hints, so a new model needs no
+  schema of its own. ``**_`` in a signature swallows framework arguments and accepts no user keys; a
+  class whose ``**kwargs`` are passed on declares where with ``keyword_targets(config)``.
+- Values: ``VALUE_RULES`` (by key name, any group) and ``check_combinations`` (rules across groups).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import inspect
+import re
+import types
+import typing
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Callable
+
+from benchmark.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -18,14 +38,41 @@ class TrainerConfig:
     valid_metric: str = "ndcg@10"  # early stopping / model selection; never a test metric
     grad_clip: float | None = 5.0
     num_threads: int | None = None  # torch intra-op threads (None: torch's default)
-    # Set from dataset.mask_history (like seed from the top level): validation ranks as the test does.
-    mask_history: bool = True
+    deterministic: bool = True  # torch deterministic algorithms (identical reruns; may be slower on GPU)
+    resume: bool = False  # checkpoint every epoch and continue from the checkpoint when relaunched
+    # Set by run_experiment, not by users: from the top level / dataset.mask_history / trainer.resume.
+    mask_history: bool = True  # validation ranks as the test does
     seed: int = 0
+    checkpoint_path: str | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainerConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# TrainerConfig fields that code fills in; a user key of that name is an error.
+TRAINER_INTERNAL = ("mask_history", "seed", "checkpoint_path")
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    name: str
+    ks: list[int] = dataclasses.field(default_factory=lambda: [5, 10, 20])  # cut-offs of every @K metric
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The top level of conf/config.yaml; groups are validated by their own schemas."""
+
+    dataset: dict
+    model: dict
+    protocol: dict
+    trainer: dict
+    seed: int = 0
+    results_dir: str = "results"
+    cache_dir: str | None = None
+    logger: Any = None
 
 
 def resolve_device(device: str) -> str:
@@ -34,3 +81,280 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+# ---------------------------------------------------------------------------------------------
+# Value rules: key name -> (check, what is allowed). Applied to that key in any group it appears.
+
+
+def _positive(v: Any) -> bool:
+    return v > 0
+
+
+def _non_negative(v: Any) -> bool:
+    return v >= 0
+
+
+def _probability(v: Any) -> bool:
+    return 0 <= v < 1
+
+
+def _positive_or_none(v: Any) -> bool:
+    return v is None or v > 0
+
+
+def _positive_list(v: Any) -> bool:
+    return len(v) > 0 and all(k > 0 for k in v)
+
+
+def _device(v: Any) -> bool:
+    return v in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", v) is not None
+
+
+def _metric(v: Any) -> bool:
+    return re.fullmatch(r"(hr|ndcg|mrr|recall|precision)@\d+", v) is not None
+
+
+VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    # trainer
+    "lr": (_positive, "a number > 0"),
+    "batch_size": (_positive, "an integer >= 1"),
+    "eval_batch_size": (_positive, "an integer >= 1"),
+    "max_epochs": (_positive, "an integer >= 1"),
+    "patience": (_positive, "an integer >= 1"),
+    "weight_decay": (_non_negative, "a number >= 0"),
+    "grad_clip": (_positive_or_none, "null or a number > 0"),
+    "num_threads": (_positive_or_none, "null or an integer >= 1"),
+    "device": (_device, "auto, cpu, cuda, cuda:N or mps"),
+    "valid_metric": (_metric, "METRIC@K with METRIC one of hr, ndcg, mrr, recall, precision"),
+    # protocol
+    "ks": (_positive_list, "a non-empty list of integers >= 1"),
+    "k": (_positive, "an integer >= 1"),
+    "n_negatives": (_positive, "an integer >= 1"),
+    "candidates": (lambda v: v in ("full", "sampled"), "full or sampled"),
+    "sampler": (lambda v: v in ("uniform", "popularity"), "uniform or popularity"),
+    # dataset
+    "user_core": (_positive, "an integer >= 1"),
+    "item_core": (_positive, "an integer >= 1"),
+    "min_seq_len": (_positive, "an integer >= 1"),
+    # models
+    "max_len": (_positive, "an integer >= 1"),
+    "hidden": (_positive, "an integer >= 1"),
+    "layers": (_positive, "an integer >= 1"),
+    "heads": (_positive, "an integer >= 1"),
+    "horizon": (_positive, "an integer >= 1"),
+    "dropout": (_probability, "a number in [0, 1)"),
+    "cell": (lambda v: v in ("gru", "lstm"), "gru or lstm"),
+    # top level
+    "seed": (_non_negative, "an integer >= 0"),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Types
+
+
+def _type_name(tp: Any) -> str:
+    if tp is type(None):
+        return "null"
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(tp)))
+    if origin in (list, tuple):
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        return f"a list of {_type_name(args[0])}" if args else "a list"
+    if origin is dict or tp is dict:
+        return "a mapping"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    """Whether a YAML/OmegaConf value fits a type hint (ints are accepted where floats are)."""
+    if tp is Any or tp is inspect.Parameter.empty or tp is object:
+        return True
+    if tp is type(None) or tp is None:
+        return value is None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in typing.get_args(tp))
+    if origin is typing.Literal:
+        return value in typing.get_args(tp)
+    if origin in (list, tuple, typing.Sequence) or tp in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        return not args or all(_matches(v, args[0]) for v in value)
+    if origin is dict or tp is dict:
+        return isinstance(value, dict)
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(tp, type):
+        return isinstance(value, tp)
+    return True  # a hint we cannot check (a forward reference, a protocol class)
+
+
+@dataclass(frozen=True)
+class Key:
+    """One allowed key of a group: its type hint (Any when unknown)."""
+
+    name: str
+    hint: Any = Any
+
+
+def _hints(fn: Callable) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn)
+    except Exception:  # unresolvable string annotations: fall back to no types
+        return {}
+
+
+def signature_keys(fn: Callable, skip: int = 0) -> tuple[list[Key], bool]:
+    """The keyword parameters of ``fn`` (after the first ``skip`` positional ones) as Keys, and whether
+    it takes further user keys (a ``**kwargs`` not named ``_``). A parameter without a hint takes the
+    type of its default."""
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    hints = _hints(target)
+    params = list(inspect.signature(fn).parameters.values())
+    keys, open_ended = [], False
+    for p in params[skip:]:
+        if p.kind is p.VAR_KEYWORD:
+            open_ended = p.name != "_"
+        elif p.kind is not p.VAR_POSITIONAL:
+            hint = hints.get(p.name, Any)
+            if hint is Any and p.default not in (inspect.Parameter.empty, None):
+                hint = float if type(p.default) is float else type(p.default)
+            keys.append(Key(p.name, hint))
+    return keys, open_ended
+
+
+def dataclass_keys(cls: type, exclude: tuple[str, ...] = ()) -> list[Key]:
+    hints = _hints(cls)
+    return [Key(f.name, hints.get(f.name, Any)) for f in fields(cls) if f.name not in exclude]
+
+
+def check_group(group: str, values: dict[str, Any], keys: list[Key], open_ended: bool = False, owner: str = "") -> None:
+    """Unknown keys, wrong types and impossible values of one group -> ConfigError naming the key."""
+    allowed = {k.name: k for k in keys}
+    where = f"{group} ({owner})" if owner else group or "the config"
+    for name, value in values.items():
+        full = f"{group}.{name}" if group else name
+        if name not in allowed:
+            if open_ended:
+                continue
+            raise ConfigError(f"unknown key {full}; {where} takes: {', '.join(allowed) or 'no keys'}")
+        hint = allowed[name].hint
+        if not _matches(value, hint):
+            raise ConfigError(f"{full}={value!r} has the wrong type; it must be {_type_name(hint)}")
+        if name in VALUE_RULES:
+            check, text = VALUE_RULES[name]
+            try:
+                ok = check(value)
+            except TypeError:  # null where the hint allows it, or a same-named key of another type
+                ok = True
+            if not ok:
+                raise ConfigError(f"{full}={value!r} is not allowed; it must be {text}")
+
+
+def _import(path: str) -> Any:
+    module, _, attr = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError):
+        raise ConfigError(f"model._target_={path!r} cannot be imported (no such class)") from None
+
+
+def check_model(model: dict[str, Any]) -> None:
+    """The model group against its constructor's signature (plus ``keyword_targets`` if declared)."""
+    if not isinstance(model, dict) or "_target_" not in model:
+        raise ConfigError("model has no _target_; choose a model with model=NAME (see conf/model/)")
+    target = _import(model["_target_"])
+    keys, open_ended = signature_keys(target)
+    if open_ended and hasattr(target, "keyword_targets"):
+        for fn in target.keyword_targets(model):
+            more, open_ended = signature_keys(fn)
+            keys += [k for k in more if k.name not in {k.name for k in keys}]
+    values = {k: v for k, v in model.items() if not k.startswith("_")}
+    check_group("model", values, keys, open_ended, owner=model["_target_"].rsplit(".", 1)[-1])
+    if isinstance(values.get("hidden"), int) and isinstance(values.get("heads"), int) and values["heads"] > 0:
+        if values["hidden"] % values["heads"]:
+            raise ConfigError(
+                f"model.heads={values['heads']} must divide model.hidden={values['hidden']} (attention heads split the hidden size)"
+            )
+
+
+def check_combinations(config: dict[str, Any]) -> None:
+    """Rules across groups: what the protocol needs from the data, the metric the trainer watches."""
+    from benchmark.data.dataset import PROTOCOLS
+
+    protocol, dataset, trainer = config["protocol"], config["dataset"], config.get("trainer", {})
+    # Each user must keep at least one training item besides the validation and test targets.
+    k = protocol.get("k") if isinstance(protocol.get("k"), int) else 1
+    needs = {"loo": 3, "horizon": 2 * k + 1}.get(protocol["name"])
+    horizon = config["model"].get("horizon")
+    if isinstance(horizon, int) and "k" in protocol and isinstance(protocol["k"], int) and horizon > protocol["k"]:
+        raise ConfigError(
+            f"model.horizon={horizon} is larger than what the split keeps (protocol.k={protocol['k']}); "
+            f"use model.horizon <= {protocol['k']}"
+        )
+    min_len = max(int(dataset.get("min_seq_len", 1) or 1), int(dataset.get("user_core", 1) or 1))
+    if needs is not None and protocol["name"] in PROTOCOLS and min_len < needs:
+        raise ConfigError(
+            f"dataset.min_seq_len={dataset.get('min_seq_len')} is too small for protocol {protocol['name']}"
+            f"{' with k=' + str(protocol['k']) if 'k' in protocol else ''}: it keeps every user's last "
+            f"{needs - 1} items for evaluation; use dataset.min_seq_len >= {needs}"
+        )
+    metric = trainer.get("valid_metric")
+    if isinstance(metric, str) and "@" in metric:
+        k = int(metric.rsplit("@", 1)[1])
+        if k not in protocol.get("ks", [k]):
+            ks = ", ".join(f"{metric.split('@')[0]}@{x}" for x in protocol["ks"])
+            raise ConfigError(f"trainer.valid_metric={metric!r} is not computed; protocol.ks gives {ks}")
+
+
+def static_keys(group: str) -> list[str] | None:
+    """The keys of a group whose schema does not depend on other keys ("" is the top level)."""
+    if group == "trainer":
+        return [k.name for k in dataclass_keys(TrainerConfig, exclude=TRAINER_INTERNAL)]
+    if group == "":
+        return [k.name for k in dataclass_keys(RunConfig)]
+    return None
+
+
+def validate_config(config: dict[str, Any]) -> None:
+    """Raises ConfigError (one line naming the key and what is allowed) on any bad key or value."""
+    from benchmark.candidates import Candidates
+    from benchmark.data.dataset import PROTOCOLS, DatasetSpec
+    from benchmark.data.preprocess import PreprocessConfig
+    from benchmark.data.readers import READERS
+
+    check_group("", {k: v for k, v in config.items() if k != "hydra"}, dataclass_keys(RunConfig))
+    for group in ("dataset", "model", "protocol", "trainer"):
+        if not isinstance(config.get(group), dict):
+            raise ConfigError(f"config group {group!r} is missing; choose one with {group}=NAME")
+
+    check_group("trainer", config["trainer"], dataclass_keys(TrainerConfig, exclude=TRAINER_INTERNAL))
+
+    protocol = config["protocol"]
+    name = protocol.get("name")
+    if name not in PROTOCOLS:
+        raise ConfigError(f"protocol.name={name!r} is unknown; choose one of {', '.join(PROTOCOLS)}")
+    keys, open_ended = signature_keys(PROTOCOLS[name], skip=3)  # (sequences, user_ids, item_ids, ...)
+    keys += dataclass_keys(ProtocolConfig) + dataclass_keys(Candidates)
+    check_group("protocol", protocol, keys, open_ended, owner=name)
+
+    dataset = config["dataset"]
+    reader = dataset.get("reader")
+    if reader not in READERS:
+        raise ConfigError(f"dataset.reader={reader!r} is unknown; choose one of {', '.join(sorted(READERS))}")
+    keys, open_ended = signature_keys(READERS[reader], skip=1)  # (directory, ...)
+    spec_keys = dataclass_keys(DatasetSpec, exclude=("options", "preprocess")) + dataclass_keys(PreprocessConfig)
+    check_group("dataset", dataset, spec_keys + keys, open_ended, owner=f"reader {reader}")
+
+    check_model(config["model"])
+    check_combinations(config)

@@ -23,11 +23,15 @@ import yaml
 RECORD_FILES = ("config.yaml", "metrics.json", "per_user.parquet", "history.csv", "env.json")
 # Keys that say where or how to log, not what is computed: they do not change a run's identity.
 NON_IDENTITY_KEYS = ("results_dir", "logger", "cache_dir", "hydra")
+# trainer.resume only decides whether checkpoints are kept: a resumed run is the same run.
+NON_IDENTITY_TRAINER_KEYS = ("resume",)
 
 
 def config_hash(config: dict[str, Any]) -> str:
     """Hash of the resolved config without the keys that do not change results."""
     ident = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS}
+    if isinstance(ident.get("trainer"), dict):
+        ident["trainer"] = {k: v for k, v in ident["trainer"].items() if k not in NON_IDENTITY_TRAINER_KEYS}
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import random
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,11 +19,11 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark.config import TrainerConfig, resolve_device
+from benchmark.config import TrainerConfig, validate_config
 from benchmark.data.dataset import DatasetSpec, prepare_split
 from benchmark.candidates import NEGATIVES_FILE, Candidates, negatives_frame, sample_negatives
 from benchmark.data.split import EvalSet, SplitData
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.evaluation import LIST_PROTOCOLS, EvalResult, evaluate
 from benchmark.loggers import RunLogger, make_logger
 from benchmark.models.base import Recommender
@@ -30,27 +34,47 @@ log = logging.getLogger("seqrec")
 TIE_POLICY = {False: "ties count against the target", True: "lists from recommend(); score ties go to the lower item id"}
 
 
-def seed_everything(seed: int) -> None:
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seeds every RNG; with ``deterministic``, torch uses deterministic kernels (identical reruns)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required for deterministic cuBLAS
+    # warn_only: an op without a deterministic kernel warns instead of failing the run.
+    if "torch._inductor.config" in sys.modules:  # torch.compile in use: set the compiler's flag too
+        torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    else:  # the same switch without importing the compiler stack (seconds per process)
+        torch._C._set_deterministic_algorithms(deterministic, warn_only=True)
 
 
-def build_model(model_config: dict[str, Any]) -> Recommender:
-    """Instantiates ``model._target_``; a model's own ConfigError surfaces as itself (one clear
-    line on the command line), not wrapped in Hydra's InstantiationException."""
+def build_model(model_cfg: dict[str, Any]) -> Recommender:
+    """Instantiates the model (hyper-parameters only; state is created in fit), unwrapping Hydra's
+    wrapper around a constructor's ConfigError."""
     try:
-        return instantiate(model_config, _convert_="all")
+        return instantiate(model_cfg, _convert_="all")
     except InstantiationException as e:
-        if isinstance(e.__cause__, BenchmarkError):
-            raise e.__cause__ from None
-        raise
+        cause = e.__cause__
+        if isinstance(cause, BenchmarkError):
+            raise cause from None
+        raise ConfigError(f"model {model_cfg.get('name')!r} cannot be built: {cause or e}") from None
+
+
+def checkpoint_dir_for(run_dir: Path) -> Path:
+    """Hidden sibling of the run record (ignored by find_records), removed once the record exists."""
+    return run_dir.parent / f".{run_dir.name}.ckpt"
+
+
+def out_of_memory(stage: str, keys: dict[str, int]) -> BenchmarkError:
+    lower = " or ".join(f"{k} (now {v})" for k, v in keys.items())
+    return BenchmarkError(f"out of GPU memory during {stage}; lower {lower}")
 
 
 def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
     """Runs one experiment and returns its record directory (skips work when already complete)."""
     config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     config.pop("hydra", None)
+    validate_config(config)  # before any work: a bad key fails here with one line
     run_dir = run_dir_for(config["results_dir"], config)
     if is_complete(run_dir):
         log.info("skip %s: complete record exists", run_dir)
@@ -76,9 +100,13 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
     seed = int(config["seed"])
     spec = DatasetSpec.from_dict(config["dataset"])
     trainer = TrainerConfig.from_dict({**config.get("trainer", {}), "seed": seed, "mask_history": spec.mask_history})
+    checkpoints = checkpoint_dir_for(run_dir)
+    if trainer.resume:
+        trainer = dataclasses.replace(trainer, checkpoint_path=str(checkpoints / "last.pt"))
     if trainer.num_threads:
         torch.set_num_threads(trainer.num_threads)
-    seed_everything(seed)
+    seed_everything(seed, trainer.deterministic)
+    model = build_model(config["model"])
 
     protocol = dict(config["protocol"])
     ks = tuple(protocol.pop("ks", (5, 10, 20)))
@@ -89,12 +117,14 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
     if candidates.sampled:
         negatives = sample_negatives(split, candidates.n_negatives, candidates.sampler, candidates.negatives_seed)
 
-    model = build_model(config["model"])
     logger.start(config, run_dir, group=sweep_name())
     start = time.perf_counter()
     EPOCH_HOOKS.append(logger.log_epoch)
     try:
         history = model.fit(split, trainer)
+    except torch.OutOfMemoryError:
+        raise out_of_memory("training", {"trainer.batch_size": trainer.batch_size,
+                                         "trainer.eval_batch_size": trainer.eval_batch_size}) from None
     finally:
         EPOCH_HOOKS.remove(logger.log_epoch)
     train_seconds = time.perf_counter() - start
@@ -103,7 +133,11 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
         return evaluate(model, split, eval_set, ks=ks, batch_size=trainer.eval_batch_size,
                         mask_history=spec.mask_history, negatives=negatives)
 
-    result, valid = evaluate_on(split.test), evaluate_on(split.valid)
+    try:
+        result, valid = evaluate_on(split.test), evaluate_on(split.valid)
+    except torch.OutOfMemoryError:
+        raise out_of_memory("evaluation", {"trainer.eval_batch_size": trainer.eval_batch_size}) from None
+
     per_user = per_user_frame(split, result)
 
     metrics = {
@@ -136,6 +170,7 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
     extra = {NEGATIVES_FILE: negatives_frame(split, negatives)} if negatives is not None else {}
     write_record(run_dir, config, metrics, per_user, history, env, before_publish=lambda tmp: logger.finish(tmp, metrics),
                  extra_tables=extra)
+    shutil.rmtree(checkpoints, ignore_errors=True)
     hit = "hr@10" if "hr@10" in result.aggregate else "recall@10"
     log.info(
         "done %s seed=%d on %s: valid %s=%.4f | test ndcg@10=%.4f %s=%.4f | %d epochs, train %.1fs -> %s",

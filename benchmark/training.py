@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import copy
 import math
+import os
+import random
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -77,7 +80,13 @@ def train_loop(
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     generator = torch.Generator().manual_seed(cfg.seed)
     best, best_state, since_best, logs = -math.inf, None, 0, []
-    for epoch in range(1, cfg.max_epochs + 1):
+    checkpoint = Path(cfg.checkpoint_path) if cfg.checkpoint_path else None
+    if checkpoint is not None and checkpoint.is_file():
+        best, best_state, since_best, logs = load_checkpoint(checkpoint, net, optimizer, generator)
+    first = len(logs) + 1
+    if logs and since_best >= cfg.patience:  # the checkpoint of a run that had already stopped early
+        first = cfg.max_epochs + 1
+    for epoch in range(first, cfg.max_epochs + 1):
         start = time.perf_counter()
         net.train()
         total, count = 0.0, 0
@@ -108,11 +117,60 @@ def train_loop(
             best_state = copy.deepcopy(net.state_dict())
         else:
             since_best += 1
-            if since_best >= cfg.patience:
-                break
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, net, optimizer, generator, best, best_state, since_best, logs)
+        if since_best >= cfg.patience:
+            break
     if best_state is not None:
         net.load_state_dict(best_state)
     return logs
+
+
+def save_checkpoint(path: Path, net: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
+                    best: float, best_state: dict | None, since_best: int, logs: list[EpochLog]) -> None:
+    """Everything the loop needs to continue as if never stopped, written atomically (temp + rename).
+    Only tensors and plain containers, so it loads with ``weights_only=True``."""
+    np_state = np.random.get_state()
+    state = {
+        "net": net.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy_rng": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+        "python_rng": random.getstate(),
+        "best": best,
+        "best_state": best_state,
+        "since_best": since_best,
+        "logs": [asdict(log) for log in logs],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, net: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    generator: torch.Generator) -> tuple[float, dict | None, int, list[EpochLog]]:
+    """Restores the state saved by ``save_checkpoint``; returns (best, best_state, since_best, logs)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        net.load_state_dict(state["net"])
+    except Exception as e:  # unsafe pickle content, a truncated file, another model's weights
+        raise BenchmarkError(
+            f"checkpoint {path} cannot be loaded ({str(e).splitlines()[0][:200]}); delete it to start over"
+        ) from None
+    optimizer.load_state_dict(state["optimizer"])
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    kind, keys, *rest = state["numpy_rng"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
+    version, internal, gauss = state["python_rng"]
+    random.setstate((version, tuple(internal), gauss))
+    logs = [EpochLog(**log) for log in state["logs"]]
+    return state["best"], state["best_state"], state["since_best"], logs
 
 
 def window_index(offsets: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

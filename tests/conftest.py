@@ -53,3 +53,15 @@ def run_cli(*overrides: str, tmp: Path, check: bool = True, env: dict | None = N
     if check and proc.returncode != 0:
         raise AssertionError(f"seqrec failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def compose_config(*overrides: str, tmp: Path) -> dict:
+    """The config `seqrec OVERRIDES` would run, composed in-process (results and caches under ``tmp``)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from benchmark.cli import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", [f"results_dir={tmp / 'results'}", f"cache_dir={tmp / 'cache'}", *overrides])
+    return OmegaConf.to_container(cfg, resolve=True)

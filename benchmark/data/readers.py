@@ -95,6 +95,10 @@ def _numbers(values: Any, kind: pa.DataType) -> np.ndarray | None:
             parsed = arr.cast(parse_as) if text else arr
             if parsed.null_count:
                 return None
+            if pa.types.is_floating(parsed.type) and pa.types.is_integer(kind):
+                as_float = parsed.to_numpy()
+                if not (np.abs(as_float) < 2.0**63).all():  # inf, NaN or beyond int64 would wrap silently
+                    return None
             return parsed.cast(kind, safe=False).to_numpy()
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             continue
@@ -111,29 +115,40 @@ def canonical(df: pd.DataFrame, source: Path) -> pd.DataFrame:
     out = pd.DataFrame({"user": _strings(df["user"]), "item": _strings(df["item"])})
     ts = _numbers(df["timestamp"], pa.int64())
     if ts is None:  # slow path, only to name the first bad row
-        num = pd.to_numeric(pd.Series(df["timestamp"]).astype(object), errors="coerce")
-        bad = num.isna().to_numpy()
+        values = pd.Series(df["timestamp"]).astype(object)
+        num = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(num) | (np.abs(num) >= 2.0**63)  # missing, unparsable, inf, beyond int64
         if bad.any():
-            raise DataError(f"{source}: unparsable or missing timestamp in data row {int(np.flatnonzero(bad)[0]) + 1}")
-        ts = num.to_numpy(dtype=np.float64).astype(np.int64)
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{source}: unparsable or missing timestamp {values.iloc[row]!r} in data row {row + 1}")
+        ts = num.astype(np.int64)
     out["timestamp"] = ts.astype(np.int64)
     if "rating" in df:
         rating = _numbers(df["rating"], pa.float64())
-        out["rating"] = rating if rating is not None else \
-            pd.to_numeric(pd.Series(df["rating"]).astype(object), errors="coerce").to_numpy(dtype=np.float64)
+        if rating is None:
+            values = pd.Series(df["rating"]).astype(object)
+            rating = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+            bad = np.isnan(rating) & values.notna().to_numpy()
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise DataError(f"{source}: unparsable rating {values.iloc[row]!r} in data row {row + 1}")
+        out["rating"] = rating
     return out
 
 
 def read_table(path: Path, **kwargs) -> pd.DataFrame:
-    """pandas.read_csv with errors reported as one line naming the file."""
+    """pandas.read_csv with errors reported as one line naming the file. Only an empty field is
+    missing: ids such as "NA", "null" or "nan" are kept as text (pandas would drop them)."""
+    kwargs.setdefault("keep_default_na", False)
+    kwargs.setdefault("na_values", [""])
     try:
         return pd.read_csv(path, **kwargs)
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not valid UTF-8 text ({e.reason} at byte {e.start})") from None
+    except pd.errors.EmptyDataError:  # before ValueError, its base class
+        raise DataError(f"{path}: file is empty") from None
     except (pd.errors.ParserError, ValueError) as e:
         raise DataError(f"{path}: cannot parse: {str(e).splitlines()[0]}") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: file is empty") from None
 
 
 def read_arrow_csv(path: Path, names: list[str] | None = None, *, delimiter: str = ",", header: bool = False,

@@ -106,6 +106,11 @@ class SequentialRecommender(Recommender):
         self.net: SequenceNet | None = None
         self._device = torch.device("cpu")
 
+    @staticmethod
+    def keyword_targets(config: dict) -> list:
+        """Where ``**encoder_options`` go, so config validation can check those keys too."""
+        return [ENCODERS[config["encoder"]]] if config.get("encoder") in ENCODERS else []
+
     @property
     def device(self) -> torch.device:
         return self._device
