@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import tarfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +17,7 @@ import torch
 import yaml
 
 from benchmark import cli, training
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, DataError
 from benchmark.record import find_records, is_complete
 from benchmark.run import run_experiment
 from conftest import REPO, compose_config
@@ -213,3 +216,43 @@ def test_gpu_run_is_deterministic_too(data_dir, tmp_path):  # pragma: no cover -
     a = sasrec_run(data_dir, tmp_path / "a", "trainer.device=cuda")
     b = sasrec_run(data_dir, tmp_path / "b", "trainer.device=cuda")
     pd.testing.assert_frame_equal(pd.read_parquet(a / "per_user.parquet"), pd.read_parquet(b / "per_user.parquet"))
+
+
+def _tar(path: Path, name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname = kind, link
+        data = b"" if link else b"1,2,3,4\n"
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _zip(path: Path, name: str) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(name, "1,2,3,4\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda d: _tar(d / "a.tar.gz", "data/../../evil.csv"), "escapes"),
+        (lambda d: _tar(d / "a.tar.gz", "/tmp/evil.csv"), "absolute path"),
+        (lambda d: _tar(d / "a.tar.gz", "data/link", tarfile.SYMTYPE, "/etc/passwd"), "links"),
+        (lambda d: _tar(d / "a.tar.gz", "data/hard", tarfile.LNKTYPE, "/etc/passwd"), "links"),
+        (lambda d: _zip(d / "a.zip", "data\\..\\..\\evil.csv"), "escapes"),
+        (lambda d: _zip(d / "a.zip", "C:/evil.csv"), "absolute path"),
+        (lambda d: (d / "a.zip").write_bytes(b"PK\x03\x04 truncated") and d / "a.zip", "not a readable archive"),
+    ],
+    ids=["tar parent", "tar absolute", "tar symlink", "tar hardlink", "zip backslash parent", "zip drive letter",
+         "truncated zip"],
+)
+def test_hostile_archives_are_refused_and_nothing_is_extracted(make, words, tmp_path):
+    from benchmark.data.download import safe_extract
+
+    (tmp_path / "in").mkdir()
+    archive = make(tmp_path / "in")
+    with pytest.raises(DataError, match=words):
+        safe_extract(archive, tmp_path / "out" / "data")
+    assert not (tmp_path / "out" / "data").exists() and not list(tmp_path.rglob("evil.csv"))
