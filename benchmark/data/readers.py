@@ -14,6 +14,8 @@ Python loop runs per row. User and item ids are converted to strings once per di
 
 from __future__ import annotations
 
+import codecs
+
 import csv
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -167,7 +169,27 @@ def read_arrow_csv(path: Path, names: list[str] | None = None, *, delimiter: str
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         if "Empty CSV file" in msg:
             raise DataError(f"{path}: file is empty") from None
+        if "invalid UTF8" in msg:
+            raise DataError(f"{path}: not valid UTF-8 text{first_bad_utf8(path)}") from None
         raise DataError(f"{path}: cannot parse: {msg}") from None
+
+
+NEWLINE = b"\n"
+
+
+def first_bad_utf8(path: Path) -> str:
+    """' (line N)' of the first invalid UTF-8 byte of a plain file, read in chunks; '' otherwise."""
+    if path.suffix in (".gz", ".bz2", ".zip"):
+        return ""
+    decoder, line = codecs.getincrementaldecoder("utf-8")(), 1
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as e:
+                return f" (line {line + chunk.count(NEWLINE, 0, e.start)})"
+            line += chunk.count(NEWLINE)
+    return ""
 
 
 def header_of(path: Path, delimiter: str = ",") -> list[str]:
