@@ -143,7 +143,11 @@ VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "layers": (_positive, "an integer >= 1"),
     "heads": (_positive, "an integer >= 1"),
     "horizon": (_positive, "an integer >= 1"),
+    "decoder_layers": (_positive, "an integer >= 1"),
+    "beam_size": (_positive, "an integer >= 1"),
+    "window": (_positive, "an integer >= 1"),
     "dropout": (_probability, "a number in [0, 1)"),
+    "mask_prob": (lambda v: 0 < v < 1, "a number in (0, 1)"),
     "cell": (lambda v: v in ("gru", "lstm"), "gru or lstm"),
     # top level
     "seed": (_non_negative, "an integer >= 0"),

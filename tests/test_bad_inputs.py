@@ -51,6 +51,9 @@ CONFIG_CASES = [
     ("unknown objective", ["model.objective=hinge"], ["model.objective='hinge'", "ce"]),
     ("unknown model key", ["+model.hiden=32"], ["model.hiden", "hidden"]),
     ("unknown rnn cell", ["model=gru4rec", "model.cell=rnn"], ["model.cell='rnn'", "gru or lstm"]),
+    ("typo in a CNN key", ["model=caser", "+model.windw=3"], ["model.windw", "window"]),
+    ("mask probability 1", ["model=bert4rec", "model.mask_prob=1.0"], ["model.mask_prob=1.0", "(0, 1)"]),
+    ("beam size zero", ["model=seq2seq_rnn", "model.beam_size=0"], ["model.beam_size=0", ">= 1"]),
     ("model class missing", ["model._target_=benchmark.models.Nope"], ["model._target_", "Nope"]),
     ("k-core below 1", ["dataset.user_core=0"], ["dataset.user_core=0", ">= 1"]),
     ("item core negative", ["dataset.item_core=-2"], ["dataset.item_core=-2", ">= 1"]),
@@ -165,3 +168,15 @@ def test_command_line_errors_are_one_line_with_exit_code_2(args, words, tmp_path
     proc = run_cli(*args, tmp=tmp_path, check=False)
     assert_one_line_error(proc.returncode, proc.stderr, words)
     assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob("metrics.json"))
+
+
+def test_seq2seq_horizon_beyond_the_protocols_targets_is_refused():
+    """A protocol that keeps k targets per user (horizon-k) cannot score a longer generated list."""
+    from benchmark.config import check_combinations
+    from benchmark.errors import ConfigError
+
+    config = {"protocol": {"name": "horizon", "k": 3, "ks": [3]}, "dataset": {"min_seq_len": 8},
+              "model": {"horizon": 5}, "trainer": {"valid_metric": "ndcg@3"}}
+    with pytest.raises(ConfigError, match=r"model.horizon=5 .*protocol.k=3"):
+        check_combinations(config)
+    check_combinations({**config, "model": {"horizon": 3}})

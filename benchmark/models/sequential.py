@@ -108,8 +108,9 @@ class SequentialRecommender(Recommender):
 
     @staticmethod
     def keyword_targets(config: dict) -> list:
-        """Where ``**encoder_options`` go, so config validation can check those keys too."""
-        return [ENCODERS[config["encoder"]]] if config.get("encoder") in ENCODERS else []
+        """Where ``**encoder_options`` go, so config validation can check those keys too. Every
+        encoder's, so that swapping ``model.encoder`` keeps a preset's other keys (e.g. ``cell``) valid."""
+        return list(ENCODERS.values())
 
     @property
     def device(self) -> torch.device:
