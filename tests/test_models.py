@@ -225,6 +225,8 @@ def test_seq2seq_generates_the_chain_without_repeats():
         (dict(encoder="rnn", objective="hinge"), ["model.objective='hinge'", "cloze"]),
         (dict(encoder="rnn", head="mlp"), ["model.head='mlp'", "next_item, autoregressive"]),
         (dict(encoder="rnn", objective="bce", n_negatives=0), ["model.n_negatives=0"]),
+        (dict(encoder="attention", hidden=30, heads=4), ["model.hidden=30", "model.heads=4"]),
+        (dict(encoder="rnn", head="autoregressive", prefixes_per_window=0), ["model.prefixes_per_window=0"]),
     ],
 )
 def test_impossible_compositions_are_config_errors(overrides, needles):

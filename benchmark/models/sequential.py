@@ -89,10 +89,12 @@ class SequentialRecommender(Recommender):
         check_composition(encoder, head, objective, causal)
         if n_negatives is not None and n_negatives < 1:
             raise ConfigError(f"model.n_negatives={n_negatives} must be >= 1 (or null for the objective's default)")
-        for key, value, low in (("max_len", max_len, 2), ("horizon", horizon, 1), ("beam_size", beam_size, 1),
-                                ("prefixes_per_window", prefixes_per_window or 1, 1)):
-            if value < low:
+        for key, value, low in (("max_len", max_len, 2), ("hidden", hidden, 1), ("horizon", horizon, 1),
+                                ("beam_size", beam_size, 1), ("prefixes_per_window", prefixes_per_window, 1)):
+            if value is not None and value < low:
                 raise ConfigError(f"model.{key}={value} must be >= {low}")
+        if (encoder == "attention" or head == "autoregressive") and hidden % heads:
+            raise ConfigError(f"model.hidden={hidden} must be a multiple of model.heads={heads}")
         if not 0.0 < mask_prob < 1.0:
             raise ConfigError(f"model.mask_prob={mask_prob} must be in (0, 1)")
         self.encoder_name, self.head, self.objective, self.causal = encoder, head, objective, causal
