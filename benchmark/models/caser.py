@@ -18,6 +18,7 @@ from torch import nn
 
 class CaserEncoder(nn.Module):
     causal = True  # position t sees the L items ending at t only
+    left_padding_invariant = True  # windows are zero-filled before the sequence start anyway
 
     def __init__(
         self, hidden: int, dropout: float = 0.2, window: int = 5, horizontal_filters: int = 16,

@@ -41,6 +41,7 @@ class ResidualBlock(nn.Module):
 
 class NextItNetEncoder(nn.Module):
     causal = True
+    left_padding_invariant = True  # padding is re-zeroed before every convolution
 
     def __init__(
         self, hidden: int, layers: int = 2, dropout: float = 0.2, kernel: int = 3,

@@ -211,7 +211,8 @@ class SequentialRecommender(Recommender):
         history = history.to(self._device)
         keep = self.max_len - 1 if self.objective == "cloze" else self.max_len
         history = history[:, -keep:]
-        if self.head == "next_item" and getattr(self.net.encoder, "left_padding_invariant", False):
+        # The decoder reads the states by distance from the newest item: as invariant as the encoder.
+        if getattr(self.net.encoder, "left_padding_invariant", False):
             # Columns that are padding in every row change nothing for such encoders: drop them
             # (short histories are common, and the encoder is most of the cost of ranking).
             real = (history > 0).any(0).nonzero()
@@ -254,7 +255,9 @@ class SequentialRecommender(Recommender):
             last = next_scores(listed[:, None, :-1])[:, 0].float()
             last = last.masked_fill(excluded, float("-inf")).scatter(1, listed, float("-inf"))
             listed = torch.cat([listed, last.topk(n - depth, dim=1).indices], dim=1)
-        return listed
+        # With fewer than n candidates the search runs out; those places are 0 (padding), as in top_n.
+        repeated = (listed[:, :, None] == listed[:, None, :]).tril(-1).any(2)
+        return listed.masked_fill(repeated | excluded.gather(1, listed), 0)
 
 
 def check_composition(encoder: str, head: str, objective: str, causal: bool) -> None:
