@@ -267,19 +267,32 @@ def test_every_preset_trains_through_the_cli_and_writes_a_record(preset, preset_
     assert 0.0 <= metrics["test"]["ndcg@10"] <= 1.0
 
 
-def test_encoder_and_objective_are_overridable_on_the_command_line(tmp_path):
+def run_in_process(tmp_path: Path, *overrides: str) -> Path:
+    """compose + run_experiment: the CLI's overrides and code path without a process start."""
     from hydra import compose, initialize_config_dir
 
     from benchmark.run import run_experiment
 
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("config", [*overrides, "trainer.max_epochs=1", "trainer.num_threads=1",
+                                 f"results_dir={tmp_path / 'results'}", f"cache_dir={tmp_path / 'cache'}"])
+    return run_experiment(cfg)
+
+
+def test_seq2seq_lists_are_judged_by_the_horizon_protocol(tmp_path):
+    write_movielens_csv(tmp_path / "tiny", permutation_rows(n_users=30, n_items=20, length=10))
+    run = run_in_process(tmp_path, "model=seq2seq_rnn", "model.horizon=3", "model.beam_size=2", "protocol=horizon",
+                         "protocol.k=3", f"dataset.path={tmp_path / 'tiny'}", "dataset.user_core=1", "dataset.item_core=1",
+                         "dataset.min_seq_len=7")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["protocol"] == "horizon" and 0.0 <= metrics["test"]["recall@5"] <= 1.0
+
+
+def test_encoder_and_objective_are_overridable_on_the_command_line(tmp_path):
     write_movielens_csv(tmp_path / "tiny", permutation_rows(n_users=30, n_items=20, length=8))
     data = [f"dataset.path={tmp_path / 'tiny'}", "dataset.user_core=1", "dataset.item_core=1"]
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", [
-            "model=gru4rec", "model.encoder=caser", "model.objective=sampled_softmax", "model.n_negatives=5",
-            "trainer.max_epochs=1", f"results_dir={tmp_path / 'results'}", f"cache_dir={tmp_path / 'cache'}", *data,
-        ])
-    run = run_experiment(cfg)
+    run = run_in_process(tmp_path, "model=gru4rec", "model.encoder=caser", "model.objective=sampled_softmax",
+                         "model.n_negatives=5", *data)
     text = (run / "config.yaml").read_text()
     assert "encoder: caser" in text and "objective: sampled_softmax" in text
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 1

@@ -130,7 +130,7 @@ def generate(
         logp = torch.log_softmax(scores, dim=-1)  # [B, K, V]
         banned = excluded[:, None, :].expand_as(logp).scatter(2, prefix, True)  # no repeats
         candidates = (total[..., None] + logp).masked_fill(banned, float("-inf")).flatten(1)
-        total, flat = candidates.topk(beam_size, dim=1)  # [B, K'] best extensions over all hypotheses
+        total, flat = candidates.topk(min(beam_size, candidates.shape[1]), dim=1)  # best extensions of all hypotheses
         parent, item = flat // n_columns, flat % n_columns
         kept = prefix.gather(1, parent[..., None].expand(-1, -1, prefix.shape[2]))
         prefix = torch.cat([kept, item[..., None]], dim=2)

@@ -249,13 +249,15 @@ class SequentialRecommender(Recommender):
         def next_scores(prefix: torch.Tensor) -> torch.Tensor:
             return self.next_scores(memory, mask, prefix)  # the K hypotheses share the user's states
 
-        depth = min(n, self.horizon)
+        n_columns = excluded.shape[1]
+        depth = min(n, self.horizon, n_columns)
         listed = generate(next_scores, excluded, depth, self.beam_size)
         if n > depth:
             last = next_scores(listed[:, None, :-1])[:, 0].float()
             last = last.masked_fill(excluded, float("-inf")).scatter(1, listed, float("-inf"))
-            listed = torch.cat([listed, last.topk(n - depth, dim=1).indices], dim=1)
+            listed = torch.cat([listed, last.topk(min(n - depth, n_columns), dim=1).indices], dim=1)
         # With fewer than n candidates the search runs out; those places are 0 (padding), as in top_n.
+        listed = F.pad(listed, (0, n - listed.shape[1]))
         repeated = (listed[:, :, None] == listed[:, None, :]).tril(-1).any(2)
         return listed.masked_fill(repeated | excluded.gather(1, listed), 0)
 
