@@ -26,7 +26,7 @@ class SweepReport(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         with open(sweep_dir / RUNS_FILE, "a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
-            f.write(str(job_return.return_value) + "\n")
+            f.write(str(Path(str(job_return.return_value)).resolve()) + "\n")  # absolute: readable from anywhere
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         # The full report (tables, pairwise tests, diagrams) of this sweep's runs, in the sweep dir.
@@ -42,9 +42,10 @@ class SweepReport(Callback):
         dirs = [d for d in dirs if (d / "metrics.json").is_file()]
         if not dirs:
             return
-        command = f"seqrec-report {shlex.quote(str(listed))} --out {shlex.quote(str(sweep_dir))}"
+        # Efficiency columns (params, train seconds, ms/user) sit beside accuracy in every sweep table.
+        command = f"seqrec-report {shlex.quote(str(listed))} --out {shlex.quote(str(sweep_dir))} --efficiency"
         try:
-            report = build_report(dirs, ReportOptions(), command, str(sweep_dir))
+            report = build_report(dirs, ReportOptions(efficiency=True), command, str(sweep_dir))
             write_report(report, sweep_dir)
         except BenchmarkError as e:  # a report problem must not turn a finished sweep into a failure
             print(f"seqrec: report skipped: {e}", file=sys.stderr)
