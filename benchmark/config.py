@@ -40,6 +40,8 @@ class TrainerConfig:
     num_threads: int | None = None  # torch intra-op threads (None: torch's default)
     deterministic: bool = True  # torch deterministic algorithms (identical reruns; may be slower on GPU)
     resume: bool = False  # checkpoint every epoch and continue from the checkpoint when relaunched
+    precision: str = "fp32"  # fp32 | bf16 (autocast of the training step) | tf32 (TF32 matmuls, CUDA)
+    compile: bool = False  # torch.compile the training step (first steps compile; CPU needs a C++ compiler)
     # Set by run_experiment, not by users: from the top level / dataset.mask_history / trainer.resume.
     mask_history: bool = True  # validation ranks as the test does
     seed: int = 0

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from benchmark.config import TrainerConfig
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.progress import progress
 
 
@@ -31,6 +31,9 @@ class EpochLog:
 
 # Called with each finished epoch's log (the wandb logger registers here while a model trains).
 EPOCH_HOOKS: list[Callable[[EpochLog], None]] = []
+
+
+PRECISIONS = ("fp32", "bf16", "tf32")
 
 
 class TrainingDiverged(BenchmarkError):
@@ -77,6 +80,12 @@ def train_loop(
     improvement and loads the best weights back into ``net``.
     """
     keep_freed_memory()
+    if cfg.precision not in PRECISIONS:
+        raise ConfigError(f"trainer.precision={cfg.precision!r} is unknown; choose one of {', '.join(PRECISIONS)}")
+    if cfg.precision == "tf32":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    device_type = next(net.parameters()).device.type
+    step = torch.compile(step_loss) if cfg.compile else step_loss
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     generator = torch.Generator().manual_seed(cfg.seed)
     best, best_state, since_best, logs = -math.inf, None, 0, []
@@ -92,7 +101,8 @@ def train_loop(
         total, count = 0.0, 0
         batches = minibatches(n_examples, cfg.batch_size, generator)
         for idx in progress(batches, -(-n_examples // cfg.batch_size), f"epoch {epoch}/{cfg.max_epochs}"):
-            loss = step_loss(idx, generator)
+            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                loss = step(idx, generator)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"loss became {loss.item()} in epoch {epoch}; lower trainer.lr (now {cfg.lr}) "

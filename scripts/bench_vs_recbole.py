@@ -1,6 +1,6 @@
 """Side-by-side speed and accuracy against RecBole 1.2.1 on the same leave-one-out split.
 
-    python scripts/bench_vs_recbole.py                      # sasrec, gru4rec, pop x seeds 0,1,2
+    python scripts/bench_vs_recbole.py                      # all six models x seeds 0,1,2
     python scripts/bench_vs_recbole.py --models sasrec --seeds 0 --recbole-time-cap 600
     python scripts/bench_vs_recbole.py --device cuda        # the GPU section of results/perf.md
     python scripts/bench_vs_recbole.py --skip-recbole       # our side only (no install)
@@ -11,13 +11,18 @@ or --recbole-venv / $SEQREC_RECBOLE_VENV), because it needs its own pins (numpy 
 What is matched: our split is exported to RecBole's atomic files with rank-transformed timestamps
 (RecBole stores timestamps as float32, which reorders raw unix times less than ~2 minutes apart),
 and the script checks that both frameworks evaluate the same users with the same valid and test
-targets. Hyper-parameters: max length 50, hidden 64, 2 layers / 2 heads (SASRec), dropout 0.2,
-full-softmax CE, batch 256, Adam lr 1e-3, gradient norm clipped at 5, early stopping on valid
-NDCG@10 with the same patience, eval batch 1024. History masking as RecBole does it: sequential
-models rank all items (no masking) on both sides; Pop masks the user's history on both sides and
-is trained with batch size 1 on RecBole's side (its Pop counts an item at most once per batch).
+targets. Hyper-parameters: max length 50, hidden 64, 2 layers / 2 heads (SASRec, BERT4Rec),
+dropout 0.2, full-softmax CE (cloze for BERT4Rec), Adam lr 1e-3, gradient norm clipped at 5, early
+stopping on valid NDCG@10 with the same patience, eval batch 1024. Batch: RecBole's 256 samples
+are 256 (prefix, next item) targets; ours trains on windows of up to 50 targets each, so it takes
+the number of windows that hold about 256 targets (--ours-batch to override). Caser uses the
+paper's window L = 5 on both sides. History masking as RecBole does it: sequential models rank all
+items (no masking) on both sides; Pop masks the user's history on both sides and is trained with
+batch size 1 on RecBole's side (its Pop counts an item at most once per batch). Ties: we count them
+against the target; RecBole's top-k breaks them in the model's favour (matters for Pop only).
 RecBole's import turns on autograd anomaly detection (recbole/model/sequential_recommender/sine.py);
-the RecBole runner switches it off again (--recbole-anomaly keeps it, as RecBole's own runs have it).
+the RecBole runner switches it off again (--recbole-anomaly also times one SASRec epoch with it on,
+as RecBole's own runs have it).
 
 Each (framework, model, seed) runs in its own process; peak RSS is that process's ru_maxrss.
 Both frameworks run in the same invocation, alternating, so machine load affects both alike; the
@@ -72,6 +77,15 @@ MODELS: dict[str, Pair] = {
                     "attn_dropout_prob": 0.2, "hidden_act": "gelu"}),
     "gru4rec": Pair("gru4rec", "GRU4Rec", {"max_len": 50, "hidden": 64, "layers": 1, "dropout": 0.2},
                     {"embedding_size": 64, "hidden_size": 64, "num_layers": 1, "dropout_prob": 0.2}),
+    # Caser's input is its window L: both sides use the paper's L = 5 (RecBole reads L from MAX_ITEM_LIST_LENGTH).
+    "caser": Pair("caser", "Caser", {"window": 5, "horizontal_filters": 16, "vertical_filters": 4, "hidden": 64, "dropout": 0.2},
+                  {"MAX_ITEM_LIST_LENGTH": 5, "embedding_size": 64, "nh": 16, "nv": 4, "dropout_prob": 0.2, "reg_weight": 0.0}),
+    # Our `layers` repeats the dilation list like RecBole's block_num.
+    "nextitnet": Pair("nextitnet", "NextItNet", {"max_len": 50, "hidden": 64, "kernel": 3, "dilations": [1, 4], "layers": 2},
+                      {"embedding_size": 64, "kernel_size": 3, "dilations": [1, 4], "block_num": 2, "reg_weight": 0.0}),
+    "bert4rec": Pair("bert4rec", "BERT4Rec", {"max_len": 50, "hidden": 64, "layers": 2, "heads": 2, "dropout": 0.2, "mask_prob": 0.2},
+                     {"n_layers": 2, "n_heads": 2, "hidden_size": 64, "inner_size": 64, "hidden_dropout_prob": 0.2,
+                      "attn_dropout_prob": 0.2, "mask_ratio": 0.2}),
     "pop": Pair("pop", "Pop", {}, {"train_batch_size": 1, "epochs": 1}, mask_history=True, trained=False),
 }
 
@@ -201,7 +215,7 @@ def run_ours(job_path: str, out_path: str) -> None:
 
 
 def ours_job(pair: Pair, seed: int, args: argparse.Namespace, dataset: dict[str, Any], max_epochs: int | None = None) -> dict[str, Any]:
-    trainer = {"lr": args.lr, "batch_size": 256, "max_epochs": args.max_epochs if max_epochs is None else max_epochs,
+    trainer = {"lr": args.lr, "batch_size": args.ours_batch, "max_epochs": args.max_epochs if max_epochs is None else max_epochs,
                "patience": args.patience, "device": args.device, "eval_batch_size": 1024, "grad_clip": 5.0,
                "seed": seed, "mask_history": pair.mask_history}
     return {"model": pair.ours, "overrides": pair.ours_overrides, "dataset": dataset, "trainer": trainer,
@@ -333,11 +347,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--side", choices=["ours"], help=argparse.SUPPRESS)
     p.add_argument("job", nargs="*", help=argparse.SUPPRESS)
-    p.add_argument("--models", default="sasrec,gru4rec,pop", help=f"comma-separated, of {', '.join(MODELS)}")
+    p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--dataset", default="ml-latest-small", help="a conf/dataset preset")
     p.add_argument("--data-dir", type=Path, help="directory of the dataset's native files (default: the preset's)")
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--ours-batch", type=int, default=0,
+                   help="our training windows per step; 0 (default): as many as hold RecBole's 256 targets per step")
+    p.add_argument("--single-seed", default="pop", help="models run with the first seed only (Pop is deterministic)")
     p.add_argument("--max-epochs", type=int, default=200)
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--recbole-time-cap", type=float, help="stop RecBole training after this many training seconds")
@@ -374,11 +391,20 @@ def main(argv: list[str] | None = None) -> int:
     atomic_root, atomic_name = work / "atomic", "bench"
     export_atomic(split, atomic_root / atomic_name, atomic_name)
     check: dict[str, Any] = {"users": int(split.n_users), "items": int(split.n_items)}
+    if not args.ours_batch:
+        # RecBole's batch of 256 is 256 (prefix, next item) samples = 256 targets; one of our
+        # windows holds up to 50 targets, so the same targets per update take fewer windows.
+        from benchmark.training import training_windows
+
+        windows = len(training_windows(split.train.items, split.train.offsets, 50)[0])
+        targets = int(max((split.train.lengths - 1).clip(min=0).sum(), 1))
+        args.ours_batch = max(1, round(256 * windows / targets))
+    single = {m.strip() for m in args.single_seed.split(",")}
 
     results: dict[str, list[dict[str, Any]]] = {}
     for model in models:
         pair = MODELS[model]
-        for seed in seeds:
+        for seed in seeds[:1] if model in single else seeds:
             run: dict[str, Any] = {"seed": seed}
             if recbole_python:
                 first = not check.get("same_split_checked")
@@ -440,7 +466,8 @@ def render(report: dict[str, Any]) -> str:
         + (f"Same split on both sides: valid and test users and targets identical ({check.get('test_pairs_compared')} users checked); "
            f"training targets ours {check.get('train_targets_ours')}, RecBole training samples {check.get('train_samples_recbole')}."
            if check.get("same_split_checked") else "RecBole side not run."),
-        f"Training: up to {s['max_epochs']} epochs, early stopping patience {s['patience']} on valid NDCG@10, lr {s['lr']}, batch 256; "
+        f"Training: up to {s['max_epochs']} epochs, early stopping patience {s['patience']} on valid NDCG@10, lr {s['lr']}; "
+        f"RecBole batch 256 samples (= 256 targets), ours {s['ours_batch']} windows per step (about 256 targets); "
         + cap + "time to accuracy = training + validation seconds until valid NDCG@10 reaches RecBole's best valid NDCG@10 of the same seed. "
         "Test metrics mean ± std over seeds.", "", table(report["summary"]), "",
     ]
