@@ -124,6 +124,15 @@ def run_stage(job_path: str, out_path: str) -> None:
     Path(out_path).write_text(json.dumps(result))
 
 
+def stage(jobs: Path, name: str, job: dict[str, Any], reuse: bool) -> dict[str, Any]:
+    """Runs one stage in its own process, or with --reuse takes the result of an identical earlier job."""
+    job_path, out_path = jobs / f"{name}.job.json", jobs / f"{name}.result.json"
+    if reuse and out_path.is_file() and job_path.is_file() and json.loads(job_path.read_text()) == job:
+        print(f"{name}: reusing {out_path}", flush=True)
+        return json.loads(out_path.read_text())
+    return run_job([sys.executable, __file__, "--stage", "run"], job, jobs, name)
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -160,6 +169,17 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def scale_targets(rows: list[dict[str, Any]], slope: float | None) -> list[str]:
+    out = []
+    big = max(rows, key=lambda r: r["rows"])
+    if big["rows"] >= 19_000_000:
+        out.append(f"{big['rows'] / 1e6:.0f}M rows prepared in {big['prepare_s']:.0f} s (< 60 s {'✓' if big['prepare_s'] < 60 else '✗'}) "
+                   f"with peak RSS {big['prepare_rss_mb'] / 1024:.1f} GB (< 6 GB {'✓' if big['prepare_rss_mb'] < 6 * 1024 else '✗'})")
+    if slope is not None:
+        out.append(f"evaluation linear in users × items: slope {slope:.2f} {'✓' if 0.8 <= slope <= 1.2 else '✗'}")
+    return out
+
+
 def render(report: dict[str, Any]) -> str:
     m = report["machine"]
     rows = report["sizes"]
@@ -180,7 +200,9 @@ def render(report: dict[str, Any]) -> str:
         "evaluation ranks every user's test item against all items (history masked).", "",
         markdown_table(header, body), "",
         (f"Evaluation time vs users × items: log–log slope {slope:.2f} (1 = linear)." if slope is not None else ""),
-        "Targets: 20M rows prepared in under 60 s and under 6 GB; evaluation time linear in users × items.",
+        (f"Where a size has more than {report['settings']['eval_users']:,} users, evaluation was timed on that many and "
+         "scaled linearly in users (marked 'timed')." if report["settings"].get("eval_users") else ""),
+        "", "Targets (measured under the load above): " + "; ".join(scale_targets(rows, slope)) + ".",
         "", "![scaling](scaling.png)",
     ])
 
@@ -191,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("job", nargs="*", help=argparse.SUPPRESS)
     p.add_argument("--rows", default="1e6,5e6,2e7", help="comma-separated file sizes (rows)")
     p.add_argument("--train-steps", type=int, default=8, help="training steps timed per size")
-    p.add_argument("--eval-users", type=int, default=0, help="evaluate only this many users (0: all) and extrapolate")
+    p.add_argument("--eval-users", type=int, default=0,
+                   help="evaluate at most this many users (0: all) and extrapolate linearly in users")
+    p.add_argument("--reuse", action="store_true", help="reuse stage results of identical earlier jobs (same work folder)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--work", type=Path, default=REPO / ".bench" / "scale")
     p.add_argument("--out", type=Path, default=RESULTS)
@@ -207,10 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         directory = dataset_dir(args.work, n)
         split_path = args.work / f"split-{n}.npz"
         base = {"path": str(directory), "split_path": str(split_path)}
-        me = [sys.executable, __file__, "--stage", "run"]
-        prep = run_job(me, {**base, "stage": "prepare"}, args.work / "jobs", f"prepare-{n}")
-        train = run_job(me, {**base, "stage": "train_eval", "train_steps": args.train_steps, "eval_users": args.eval_users,
-                             "device": args.device}, args.work / "jobs", f"train-eval-{n}")
+        prep = stage(args.work / "jobs", f"prepare-{n}", {**base, "stage": "prepare"}, args.reuse)
+        train = stage(args.work / "jobs", f"train-eval-{n}", {**base, "stage": "train_eval", "train_steps": args.train_steps,
+                                                             "eval_users": args.eval_users, "device": args.device}, args.reuse)
         row = {"rows": int((directory / ".rows").read_text()), **prep, **train}
         rows.append(row)
         print(f"{n:>12,} rows: prepare {row['prepare_s']:.1f} s, {row['prepare_rss_mb']:.0f} MB; "
