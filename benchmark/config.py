@@ -128,6 +128,7 @@ VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "grad_clip": (_positive_or_none, "null or a number > 0"),
     "num_threads": (_positive_or_none, "null or an integer >= 1"),
     "device": (_device, "auto, cpu, cuda, cuda:N or mps"),
+    "precision": (lambda v: v in ("fp32", "bf16", "tf32"), "fp32, bf16 or tf32"),
     "valid_metric": (_metric, "METRIC@K with METRIC one of hr, ndcg, mrr, recall, precision"),
     # protocol
     "ks": (_positive_list, "a non-empty list of integers >= 1"),
