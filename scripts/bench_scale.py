@@ -114,7 +114,7 @@ def stage_train_eval(job: dict[str, Any]) -> dict[str, Any]:
     eval_s = time.perf_counter() - t0
     return {"train_windows": windows, "timed_windows": sub_windows, "timed_steps": -(-sub_windows // batch),
             "timed_train_s": train_s, "epoch_s": train_s * windows / sub_windows,
-            "eval_users": len(eval_rows), "eval_s": eval_s, "eval_s_all_users": eval_s * split.n_users / len(eval_rows),
+            "users_total": split.n_users, "eval_users": len(eval_rows), "eval_s": eval_s, "eval_s_all_users": eval_s * split.n_users / len(eval_rows),
             "train_rss_mb": peak_rss_mb(), "threads": torch.get_num_threads()}
 
 
@@ -127,9 +127,14 @@ def run_stage(job_path: str, out_path: str) -> None:
 def stage(jobs: Path, name: str, job: dict[str, Any], reuse: bool) -> dict[str, Any]:
     """Runs one stage in its own process, or with --reuse takes the result of an identical earlier job."""
     job_path, out_path = jobs / f"{name}.job.json", jobs / f"{name}.result.json"
-    if reuse and out_path.is_file() and job_path.is_file() and json.loads(job_path.read_text()) == job:
-        print(f"{name}: reusing {out_path}", flush=True)
-        return json.loads(out_path.read_text())
+    if reuse and out_path.is_file() and job_path.is_file():
+        old, result = json.loads(job_path.read_text()), json.loads(out_path.read_text())
+        cap = job.get("eval_users") or float("inf")
+        # An earlier run that evaluated at least as many users as now asked for answers this job too.
+        covered = "eval_users" not in job or result["eval_users"] >= min(result["users_total"], cap)
+        if {**old, "eval_users": None} == {**job, "eval_users": None} and covered:
+            print(f"{name}: reusing {out_path}", flush=True)
+            return result
     return run_job([sys.executable, __file__, "--stage", "run"], job, jobs, name)
 
 
