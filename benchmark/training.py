@@ -40,21 +40,25 @@ class TrainingDiverged(BenchmarkError):
     """The loss became NaN or infinite."""
 
 
-def keep_freed_memory() -> None:
-    """Lets glibc reuse freed large blocks instead of returning them to the OS.
+def keep_freed_memory(keep: bool = True) -> None:
+    """Lets glibc reuse freed large blocks instead of returning them to the OS (``keep=False``:
+    back to thresholds like glibc's own, and the freed memory is handed back).
 
     Full-softmax logits are ~100 MB per step; by default glibc serves such blocks with fresh mmap
     pages and unmaps them on free, so every step pays page faults to re-zero them (about 40% of a
-    SASRec step on CPU). Raising the mmap and trim thresholds keeps the pages mapped. No-op where
-    the C library is not glibc.
+    SASRec step on CPU). Raising the mmap and trim thresholds keeps the pages mapped, at the price
+    of a fragmented heap, so train_loop turns it on for training only. No-op where the C library
+    is not glibc.
     """
     import ctypes
 
     try:
         libc = ctypes.CDLL("libc.so.6")  # glibc's soname; ctypes.util.find_library runs ldconfig (slow)
         m_trim_threshold, m_mmap_threshold = -1, -3
-        libc.mallopt(m_mmap_threshold, 1 << 30)
-        libc.mallopt(m_trim_threshold, 1 << 30)
+        libc.mallopt(m_mmap_threshold, 1 << 30 if keep else 32 << 20)  # 32 MB: glibc's dynamic maximum
+        libc.mallopt(m_trim_threshold, 1 << 30 if keep else 64 << 20)
+        if not keep:
+            libc.malloc_trim(0)
     except (OSError, AttributeError):
         pass
 
@@ -79,9 +83,9 @@ def train_loop(
     the validation metric (higher is better). Stops after ``cfg.patience`` epochs without
     improvement and loads the best weights back into ``net``.
     """
-    keep_freed_memory()
     if cfg.precision not in PRECISIONS:
         raise ConfigError(f"trainer.precision={cfg.precision!r} is unknown; choose one of {', '.join(PRECISIONS)}")
+    keep_freed_memory()
     if cfg.precision == "tf32":
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     device_type = next(net.parameters()).device.type
@@ -133,6 +137,7 @@ def train_loop(
             break
     if best_state is not None:
         net.load_state_dict(best_state)
+    keep_freed_memory(False)
     return logs
 
 

@@ -307,7 +307,9 @@ def table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         x = lambda k: fmt(r.get(k), 1, "×")  # noqa: E731
         tta_ours = fmt(r.get("ours_tta_s"), 1)
-        if r.get("ours_reached") and not all(r["ours_reached"]):
+        if max(r["ours_epochs"]) == 0:  # not trained (Pop)
+            tta_ours = "–"
+        elif r.get("ours_reached") and not all(r["ours_reached"]):
             tta_ours = f"not reached in {r['ours_reached'].count(False)} of {len(r['ours_reached'])} seeds"
         out.append([r["model"], fmt(r["ours_epoch_s"]), fmt(r.get("recbole_epoch_s")), x("epoch_speedup"),
                     tta_ours, fmt(r.get("recbole_tta_s"), 1), x("tta_speedup"),
