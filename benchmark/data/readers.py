@@ -79,6 +79,16 @@ def _arrow(values: Any) -> pa.ChunkedArray:
     return arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
 
 
+def split_files(directory: Path, name: str) -> list[Path]:
+    """``directory/name`` when present, else ``name`` in every split sub-folder (train/, dev/, ...)."""
+    if (directory / name).is_file():
+        return [directory / name]
+    files = sorted(directory.glob(f"*/{name}"))
+    if not files:
+        raise MissingData(f"data file not found: {directory}/{name} (or {directory}/<split>/{name})")
+    return files
+
+
 def _strings(values: Any) -> pd.Series:
     """The ids as pandas' string dtype, converted in Arrow (no Python object per row)."""
     arr = _arrow(values)
@@ -318,9 +328,7 @@ def read_mind(directory: str | Path, history: bool = True, **_: object) -> pd.Da
     ``dataset.history=false`` drops them.
     """
     directory = Path(directory)
-    files = [directory / "behaviors.tsv"] if (directory / "behaviors.tsv").is_file() else sorted(directory.glob("*/behaviors.tsv"))
-    if not files:
-        raise MissingData(f"data file not found: {directory}/behaviors.tsv (or {directory}/<split>/behaviors.tsv)")
+    files = split_files(directory, "behaviors.tsv")
     parts = []
     for path in files:
         t = read_arrow_csv(path, MIND_COLUMNS, delimiter="\t", quoted=False, types={c: pa.string() for c in MIND_COLUMNS})
@@ -374,9 +382,7 @@ def read_ebnerd(directory: str | Path, behaviors: bool = True, **_: object) -> p
     (the validation history window overlaps the train week) are kept once (same user, article
     and time in milliseconds). ``dataset.behaviors=false`` uses the history files only."""
     directory = Path(directory)
-    histories = [directory / "history.parquet"] if (directory / "history.parquet").is_file() else sorted(directory.glob("*/history.parquet"))
-    if not histories:
-        raise MissingData(f"data file not found: {directory}/history.parquet (or {directory}/train/history.parquet)")
+    histories = split_files(directory, "history.parquet")
     frames = []
     for path in histories:
         t = _parquet(path, ["user_id", "impression_time_fixed", "article_id_fixed"])
