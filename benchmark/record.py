@@ -68,6 +68,8 @@ def environment(seed: int, dataset_hash: str, device: str) -> dict[str, Any]:
         "dataset_hash": dataset_hash,
         "device": device,
         "platform": sys.platform,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),  # seconds in the efficiency columns depend on it
     }
 
 

@@ -48,6 +48,23 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         torch._C._set_deterministic_algorithms(deterministic, warn_only=True)
 
 
+def threads_per_parallel_run() -> int | None:
+    """torch threads for one run of a sweep whose launcher runs several at once on this machine
+    (hydra/launcher=joblib): the cores shared out. With more busy threads than cores, OpenMP
+    threads waiting at barriers make small training steps several times slower. None: not such a
+    run (torch's default, one thread per core)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    n_jobs = OmegaConf.select(HydraConfig.get(), "launcher.n_jobs", default=None)
+    if not isinstance(n_jobs, int) or n_jobs == 1:
+        return None
+    cores = os.cpu_count() or 1
+    parallel = min(n_jobs, cores) if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
+    return max(1, cores // parallel)
+
+
 def build_model(model_cfg: dict[str, Any]) -> Recommender:
     """Instantiates the model (hyper-parameters only; state is created in fit), unwrapping Hydra's
     wrapper around a constructor's ConfigError."""
@@ -103,8 +120,9 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
     checkpoints = checkpoint_dir_for(run_dir)
     if trainer.resume:
         trainer = dataclasses.replace(trainer, checkpoint_path=str(checkpoints / "last.pt"))
-    if trainer.num_threads:
-        torch.set_num_threads(trainer.num_threads)
+    threads = trainer.num_threads or threads_per_parallel_run()
+    if threads:
+        torch.set_num_threads(threads)
     seed_everything(seed, trainer.deterministic)
     model = build_model(config["model"])
 

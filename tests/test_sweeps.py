@@ -101,6 +101,8 @@ def test_grid_through_joblib_logs_to_wandb_offline(tiny_ml, tmp_path):
         summary = {k: v for r in by_kind["summary"] for k, v in values(r.summary.update).items()}
         assert summary["test/ndcg@10"] == pytest.approx(metrics["test"]["ndcg@10"])
         assert [a.artifact.type for a in by_kind["artifact"]] == ["per_user_metrics"]
+        # Two runs at once share the cores instead of each taking all of them.
+        assert json.loads((record / "env.json").read_text())["torch_threads"] == max(1, (os.cpu_count() or 1) // 2)
     assert len({r for r in records if r.parent.name == "gru4rec"}) == 2
 
 
