@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from baselines import BPRMF, EASE, ItemKNN, MostPop
 from benchmark.config import TrainerConfig
@@ -160,6 +161,29 @@ def test_causal_encoders_ignore_later_items(name):
     before, after = encoder(x * mask[..., None], mask), encoder(changed * mask[..., None], mask)
     torch.testing.assert_close(before[:, : t + 1], after[:, : t + 1])
     assert not torch.allclose(before[:, t + 1 :], after[:, t + 1 :])  # later positions do see the change
+
+
+def caser_per_window(encoder: CaserEncoder, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Caser as the paper writes it: cut the [L, H] image ending at every position, convolve each."""
+    batch, width, hidden = x.shape
+    L = encoder.window
+    windows = F.pad(x * mask[..., None], (0, 0, L - 1, 0)).unfold(1, L, 1)  # [B, W, H, L]
+    images = windows.reshape(batch * width, hidden, L)
+    pooled = [F.relu(conv(images)).amax(dim=2) for conv in encoder.horizontal]  # each [B*W, n_h]
+    vertical = torch.einsum("nhl,vl->nvh", images, encoder.vertical).flatten(1)  # [B*W, n_v * H]
+    z = torch.cat([*pooled, vertical], dim=1)
+    return F.relu(encoder.fc(z)).view(batch, width, hidden) * mask[..., None]
+
+
+@pytest.mark.parametrize("window", [1, 3, 8])
+def test_caser_shared_convolutions_equal_per_window_convolutions(window):
+    """The encoder convolves the sequence once and max-pools; that must be the per-window model."""
+    torch.manual_seed(0)
+    encoder = CaserEncoder(16, window=window, horizontal_filters=3, vertical_filters=2).eval()
+    x, mask = torch.randn(3, 12, 16), torch.ones(3, 12, dtype=torch.bool)
+    mask[0, :5] = False
+    mask[1, :11] = False
+    torch.testing.assert_close(encoder(x, mask), caser_per_window(encoder, x, mask), atol=1e-5, rtol=1e-5)
 
 
 def test_bidirectional_attention_sees_later_items():

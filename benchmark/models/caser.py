@@ -2,11 +2,16 @@
 
 For every position t the window of the L items ending at t (an [L, H] matrix) goes through
   - horizontal filters of heights 1..L spanning the full embedding width (union-level patterns:
-    "these h items in a row"), ReLU, max-pooled over time;
+    "these h items in a row"), ReLU, max-pooled over the window;
   - vertical filters of size L x 1 (point-level patterns: weighted sums of the L embeddings);
-and a fully connected layer maps the concatenation back to H. Windows are built for every position
-at once, so one forward pass trains every target, like the other encoders. The per-user embedding
-of the paper is left out: the benchmark scores users by their sequence alone.
+and a fully connected layer maps the concatenation back to H. The per-user embedding of the paper
+is left out: the benchmark scores users by their sequence alone.
+
+Neighbouring windows overlap in L - 1 items, so nothing is computed per window: each filter runs
+once along the whole sequence, and the max over a window is a sliding max (max-pool, stride 1)
+over the L - h + 1 placements of a height-h filter inside it. That is the same function as
+convolving every window separately (tests/test_models.py checks it), about L / 2 times cheaper,
+and one pass trains every target.
 """
 
 from __future__ import annotations
@@ -35,11 +40,24 @@ class CaserEncoder(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x [B, W, H] left-padded embeddings, mask [B, W] True on real items -> [B, W, H]."""
         batch, width, hidden = x.shape
-        x = x * mask[..., None]
-        # windows[b, t] = the L embeddings ending at position t (zeros before the sequence start).
-        windows = F.pad(x, (0, 0, self.window - 1, 0)).unfold(1, self.window, 1)  # [B, W, H, L]
-        images = windows.reshape(batch * width, hidden, self.window)  # [N, H, L]
-        pooled = [F.relu(conv(images)).amax(dim=2) for conv in self.horizontal]  # each [N, n_h]
-        vertical = torch.einsum("nhl,vl->nvh", images, self.vertical).flatten(1)  # [N, n_v * H]
-        z = self.dropout(torch.cat([*pooled, vertical], dim=1))
-        return F.relu(self.fc(z)).view(batch, width, hidden) * mask[..., None]
+        L = self.window
+        # [B, H, L - 1 + W]: the window ending at position t is columns t .. t + L - 1 (zeros before the start).
+        sequence = F.pad((x * mask[..., None]).transpose(1, 2), (L - 1, 0))
+        # Every filter at every start s as one matrix product: the L items from s (zeros past the end)
+        # times all filters, height-h ones zero-padded to L. One large product beats L small
+        # convolutions, most of all in the backward pass.
+        starts = F.pad(sequence, (0, L - 1)).unfold(2, L, 1).permute(0, 2, 3, 1).reshape(batch, -1, L * hidden)  # [B, T, L*H]
+        weight = torch.cat([F.pad(conv.weight, (0, L - h)) for h, conv in enumerate(self.horizontal, start=1)])  # [n_h*L, H, L]
+        bias = torch.cat([conv.bias for conv in self.horizontal])
+        responses = F.relu(starts @ weight.permute(2, 1, 0).reshape(L * hidden, -1) + bias)  # [B, T, n_h*L]
+        by_height = responses.transpose(1, 2).split(len(bias) // L, dim=1)
+        horizontal = [
+            # start s covers columns s .. s + h - 1; the window ending at t holds starts t .. t + L - h.
+            F.max_pool1d(at[:, :, : width + L - h], kernel_size=L - h + 1, stride=1)  # [B, n_h, W]
+            for h, at in enumerate(by_height, start=1)
+        ]
+        # Vertical filter v at t: sum_l w[v, l] * (l-th embedding of the window) = a depthwise convolution.
+        vertical = F.conv1d(sequence.reshape(batch * hidden, 1, -1), self.vertical[:, None, :])  # [B*H, n_v, W]
+        vertical = vertical.view(batch, hidden, -1, width).permute(0, 3, 2, 1).reshape(batch, width, -1)  # [B, W, n_v*H]
+        z = self.dropout(torch.cat([torch.cat(horizontal, dim=1).transpose(1, 2), vertical], dim=2))
+        return F.relu(self.fc(z)) * mask[..., None]
