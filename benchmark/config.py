@@ -34,7 +34,7 @@ class TrainerConfig:
     patience: int = 5  # epochs without a better validation metric before stopping
     weight_decay: float = 0.0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    eval_batch_size: int = 1024  # users per evaluation batch
+    eval_batch_size: int = 256  # users per evaluation batch (a [256, n_items] score block stays in cache)
     valid_metric: str = "ndcg@10"  # early stopping / model selection; never a test metric
     grad_clip: float | None = 5.0
     num_threads: int | None = None  # torch intra-op threads (None: torch's default)

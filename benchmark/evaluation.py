@@ -28,24 +28,61 @@ def excluded_mask(n_columns: int, history: torch.Tensor, targets: torch.Tensor, 
     if mask_history:
         excluded.scatter_(1, history, True)
     excluded.scatter_(1, targets, True)
-    excluded[:, 0] = True
     return excluded
 
 
-def rank_targets(scores: torch.Tensor, targets: torch.Tensor, excluded: torch.Tensor) -> torch.Tensor:
-    """Rank (1 = best) of each target among the non-excluded items, ties counted against it.
+def count_true(mask: torch.Tensor) -> torch.Tensor:
+    """Number of True values in each row of a bool [B, N], int64.
 
-    scores [B, N] float, targets [B, k] item ids, excluded [B, N] bool -> ranks [B, k] int64.
-    NaN scores count as the worst possible score.
+    Summed as int16 over column blocks too narrow to overflow it: the sum of a bool tensor is the
+    hot spot of ranking on CPU, and int16 accumulation is about 2x faster than int32, 4x than int64."""
+    blocks = mask.view(torch.uint8).split(32767, dim=1)
+    return sum(block.sum(1, dtype=torch.int16).long() for block in blocks)
+
+
+def _distinct(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row-wise sorted ids [B, E] and a mask of each id's first occurrence."""
+    ids = ids.sort(dim=1).values
+    first = torch.ones_like(ids, dtype=torch.bool)
+    first[:, 1:] = ids[:, 1:] != ids[:, :-1]
+    return ids, first
+
+
+def rank_targets(scores: torch.Tensor, targets: torch.Tensor, excluded: torch.Tensor) -> torch.Tensor:
+    """Rank (1 = best) of each target among all items but the excluded ones, ties counted against it.
+
+    scores [B, N] float, targets [B, k] item ids, excluded [B, E] item ids that do not compete
+    (repeats allowed; padding 0 and the targets never compete) -> ranks [B, k] int64.
+    NaN scores count as the worst possible score (below -inf).
+
+    One comparison pass over [B, N] per target column, then the few excluded items that compared
+    ahead are subtracted: no copy or masking of the score matrix (k is 1 for leave-one-out).
     """
-    scores = torch.nan_to_num(scores.float(), nan=-math.inf)  # a copy: masked in place below
+    scores = scores.float()
     target_scores = scores.gather(1, targets)  # [B, k]
-    # NaN compares False with everything, so excluded items never count as ahead, even of a -inf target.
-    scores.masked_fill_(excluded, math.nan)
-    # One [B, N] comparison per target column (k is 1 for leave-one-out); counting bytes as int32
-    # is about twice as fast as summing a bool tensor on CPU.
-    ahead = [(scores >= target_scores[:, j : j + 1]).view(torch.uint8).sum(1, dtype=torch.int32) for j in range(targets.shape[1])]
-    return 1 + torch.stack(ahead, dim=1).long()
+    ids, first = _distinct(torch.cat([torch.zeros_like(targets[:, :1]), targets, excluded], dim=1))
+    excluded_scores = scores.gather(1, ids)
+    n_candidates = scores.shape[1] - first.sum(1)
+    ranks = []
+    for j in range(targets.shape[1]):
+        t = target_scores[:, j : j + 1]
+        # NaN compares False, so NaN items are never ahead of a target; a NaN target is behind (or
+        # tied with) every candidate.
+        ahead = count_true(scores >= t) - ((excluded_scores >= t) & first).sum(1)
+        ranks.append(torch.where(t[:, 0].isnan(), n_candidates, ahead))
+    return 1 + torch.stack(ranks, dim=1)
+
+
+def rank_among(scores: torch.Tensor, targets: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    """Rank of each target among the candidate item ids [B, c] only (sampled metrics): 1 + the
+    number of distinct candidates, other than padding and the targets, scoring >= the target.
+    NaN scores count as the worst possible score."""
+    target_scores = scores.gather(1, targets).float()[:, :, None]  # [B, k, 1]
+    ids, first = _distinct(candidates)
+    competing = first & (ids > 0) & ~(ids[:, None, :] == targets[:, :, None]).any(1)
+    candidate_scores = scores.gather(1, ids).float()[:, None, :]  # [B, 1, c]
+    ahead = ((candidate_scores >= target_scores) | target_scores.isnan()) & competing[:, None, :]
+    return 1 + ahead.sum(2)
 
 
 def metrics_from_ranks(ranks: np.ndarray, ks: tuple[int, ...] = DEFAULT_KS) -> dict[str, np.ndarray]:
@@ -106,7 +143,7 @@ def evaluate(
     data: SplitData,
     eval_set: EvalSet,
     ks: tuple[int, ...] = DEFAULT_KS,
-    batch_size: int = 1024,
+    batch_size: int = 256,
     mask_history: bool = True,
     negatives: np.ndarray | None = None,
 ) -> EvalResult:
@@ -146,9 +183,9 @@ def evaluate(
         scores = model.score(batch)
         if scores.shape != (len(rows), n_columns):
             raise RuntimeError(f"{model.name}.score returned {tuple(scores.shape)}, expected {(len(rows), n_columns)}")
-        ranks.append(rank_targets(scores, targets, excluded_mask(n_columns, history, targets, mask_history)).cpu())
+        ranks.append(rank_targets(scores, targets, history if mask_history else history[:, :0]).cpu())
         if sampled is not None:
-            sampled_ranks.append(rank_targets(scores, targets, sampled_excluded(n_columns, sampled)).cpu())
+            sampled_ranks.append(rank_among(scores, targets, sampled).cpu())
         # Top-K lists for coverage and popularity bias: the targets compete here like any item.
         top_items.append(top_n(scores, max_k, listable).cpu())
     tops = torch.cat(top_items)[back]

@@ -17,23 +17,22 @@ from benchmark.training import training_windows
 def test_rank_counts_ties_against_the_target():
     scores = torch.tensor([[0.0, 0.5, 0.9, 0.5, 0.1]])  # column 0 = padding
     targets = torch.tensor([[3]])
-    excluded = excluded_mask(5, torch.tensor([[0]]), targets, mask_history=True)
     # items 2 (0.9) and 1 (0.5, a tie) are at or above 0.5 -> rank 3
-    assert rank_targets(scores, targets, excluded).item() == 3
+    assert rank_targets(scores, targets, torch.tensor([[0]])).item() == 3
 
 
 def test_history_is_masked_unless_repeats_allowed():
     scores = torch.tensor([[0.0, 0.9, 0.8, 0.5, 0.1]])
     history, targets = torch.tensor([[0, 1, 2]]), torch.tensor([[3]])
-    masked = rank_targets(scores, targets, excluded_mask(5, history, targets, mask_history=True))
-    unmasked = rank_targets(scores, targets, excluded_mask(5, history, targets, mask_history=False))
+    masked = rank_targets(scores, targets, history)
+    unmasked = rank_targets(scores, targets, history[:, :0])
     assert masked.item() == 1 and unmasked.item() == 3
 
 
 def test_nan_scores_count_as_worst():
     scores = torch.tensor([[0.0, float("nan"), 0.2, 0.1]])
     targets = torch.tensor([[1]])
-    assert rank_targets(scores, targets, excluded_mask(4, torch.tensor([[0]]), targets, True)).item() == 3
+    assert rank_targets(scores, targets, torch.tensor([[0]])).item() == 3
 
 
 def test_metric_formulas():

@@ -12,8 +12,9 @@ import torch
 from benchmark.config import TrainerConfig
 from benchmark.data.dataset import DatasetSpec, prepare_split
 from benchmark.errors import ConfigError
-from benchmark.evaluation import evaluate, excluded_mask, rank_targets
+from benchmark.evaluation import evaluate, excluded_mask, rank_among, rank_targets
 from benchmark.models import Batch, SequentialRecommender
+from benchmark.models.base import top_n
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def split(tiny_ml, tmp_path):
 def test_rank_counts_only_competing_items_even_for_a_minus_inf_target():
     scores = torch.tensor([[-math.inf, 1.0, -math.inf, 0.5, math.nan, 2.0]])
     targets = torch.tensor([[2]])
-    excluded = excluded_mask(6, torch.tensor([[5]]), targets, mask_history=True)  # padding, item 5, target
+    excluded = torch.tensor([[5]])  # with padding and the target: not competing
     # Competing: items 1, 3, 4. Items 1 and 3 are ahead; NaN (item 4) counts below even -inf; the
     # excluded padding (-inf, a tie) and item 5 (2.0) must not count.
     assert rank_targets(scores, targets, excluded).tolist() == [[3]]
@@ -60,3 +61,58 @@ def test_bf16_training_runs_and_unknown_precision_is_a_config_error(split):
     assert math.isfinite(logs[0].loss) and logs[0].valid_seconds > 0
     with pytest.raises(ConfigError, match="trainer.precision='fp16'"):
         model.fit(split, TrainerConfig(max_epochs=1, device="cpu", precision="fp16"))
+
+
+# ---- ranking and top-n lists against brute force, on scores full of ties, NaN and infinities
+
+SPECIAL = torch.tensor([math.nan, -math.inf, math.inf, -0.0, 0.0, 0.5, 1.0, -1.0])
+
+
+def hostile_scores(seed: int, rows: int = 6, columns: int = 12) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return SPECIAL[torch.randint(len(SPECIAL), (rows, columns), generator=g)]
+
+
+def order_key(score: float) -> tuple[bool, float]:
+    return (not math.isnan(score), 0.0 if math.isnan(score) else score)  # NaN: below -inf
+
+
+def brute_rank(scores: torch.Tensor, target: int, competing: list[int]) -> int:
+    return 1 + sum(1 for i in competing if order_key(scores[i].item()) >= order_key(scores[target].item()))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_rank_targets_equals_brute_force(seed):
+    scores = hostile_scores(seed)
+    g = torch.Generator().manual_seed(100 + seed)
+    targets = torch.randint(1, 12, (6, 2), generator=g)
+    history = torch.randint(0, 12, (6, 5), generator=g)  # repeats and padding 0 included
+    ranks = rank_targets(scores, targets, history)
+    for b in range(6):
+        competing = [i for i in range(1, 12) if i not in history[b].tolist() + targets[b].tolist()]
+        assert ranks[b].tolist() == [brute_rank(scores[b], int(t), competing) for t in targets[b]]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_rank_among_sampled_candidates_equals_brute_force(seed):
+    scores = hostile_scores(seed)
+    g = torch.Generator().manual_seed(200 + seed)
+    targets = torch.randint(1, 12, (6, 1), generator=g)
+    candidates = torch.randint(0, 12, (6, 7), generator=g)  # repeats, padding, even the target
+    ranks = rank_among(scores, targets, candidates)
+    for b in range(6):
+        competing = sorted(set(candidates[b].tolist()) - {0, int(targets[b, 0])})
+        assert ranks[b, 0].item() == brute_rank(scores[b], int(targets[b, 0]), competing)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("n", [1, 3, 11, 12, 15])
+def test_top_n_equals_a_full_stable_sort(seed, n):
+    scores = hostile_scores(seed)
+    excluded = torch.rand(scores.shape, generator=torch.Generator().manual_seed(300 + seed)) < 0.3
+    excluded[:, 0] = True
+    lists = top_n(scores, n, excluded)
+    for b in range(len(scores)):
+        candidates = [i for i in range(scores.shape[1]) if not excluded[b, i]]
+        best_first = sorted(candidates, key=lambda i: (tuple(-v for v in order_key(scores[b, i].item())), i))[:n]
+        assert lists[b].tolist() == best_first + [0] * (n - len(best_first))

@@ -4,7 +4,7 @@ import ir_measures
 import numpy as np
 import torch
 
-from benchmark.evaluation import excluded_mask, metrics_from_ranks, rank_targets
+from benchmark.evaluation import metrics_from_ranks, rank_targets
 
 
 
@@ -17,7 +17,7 @@ def test_per_user_metrics_agree_with_trec_eval_on_random_scores():
     targets = torch.from_numpy(np.array([[rng.choice(np.setdiff1d(np.arange(1, n_items + 1), h))] for h in history.numpy()]))
     # Boost some targets so that hits at every cut-off occur.
     scores[torch.arange(n_users)[:10], targets[:10, 0]] += 0.9
-    ranks = rank_targets(scores, targets, excluded_mask(n_items + 1, history, targets, True))[:, 0].numpy()
+    ranks = rank_targets(scores, targets, history)[:, 0].numpy()
     ours = metrics_from_ranks(ranks, (5, 10, 20))
 
     qrels = {f"q{u}": {f"d{int(targets[u, 0])}": 1} for u in range(n_users)}

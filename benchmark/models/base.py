@@ -62,20 +62,36 @@ def top_n(scores: torch.Tensor, n: int, excluded: torch.Tensor) -> torch.Tensor:
     """Top-``n`` item ids per row of ``scores`` [B, N], best first, never an excluded item.
 
     Ties are broken deterministically by the lower item id (``torch.topk`` leaves tie order
-    unspecified). NaN scores count as the worst. When a row has fewer than ``n`` candidates the
+    unspecified). NaN scores count as the worst (below -inf). When a row has fewer than ``n`` candidates the
     list is filled with 0 (padding), which never matches a target.
-    Cost is O(B * N) plus a sort of the n winners: no full sort of every row.
+    Cost is one masked copy and one top-(n + 1) pass over the scores: no sort of the item axis.
     """
     if n > scores.shape[1]:
         return torch.nn.functional.pad(top_n(scores, scores.shape[1], excluded), (0, n - scores.shape[1]))
-    scores = torch.nan_to_num(scores.float(), nan=-math.inf).masked_fill(excluded, -math.inf)
-    threshold = scores.topk(n, dim=1).values[:, -1:]  # the n-th best score of each row
-    above = scores > threshold
-    # Of the items tied at the threshold, take the lowest ids that fill the list to n.
-    tied = scores == threshold
-    need = n - above.sum(1, keepdim=True)
-    chosen = above | (tied & (tied.cumsum(1) <= need))
-    ids = chosen.nonzero()[:, 1].view(len(scores), n)  # row-major: ascending item id per row
-    order = scores.gather(1, ids).argsort(dim=1, descending=True, stable=True)
-    ids = ids.gather(1, order)
-    return ids.masked_fill(excluded.gather(1, ids), 0)
+    scores = scores.float()
+    if n == scores.shape[1]:
+        return _top_n_exact(scores, n, excluded)
+    values, ids = scores.masked_fill(excluded, -math.inf).topk(n + 1, dim=1)
+    # topk cuts ties at random, and puts NaN first; rows where the cut falls inside a tie, or
+    # where NaN or -inf (also the excluded items) reach the list, take the exact path below.
+    cut = values[:, n - 1]
+    exact = (cut == values[:, n]) | (cut == -math.inf) | values.isnan().any(1)
+    values, ids = values[:, :n], ids[:, :n]
+    # Best first, ties by the lower id: sort by id, then stably by score.
+    ids, by_id = ids.sort(dim=1)
+    ids = ids.gather(1, values.gather(1, by_id).argsort(dim=1, descending=True, stable=True))
+    if exact.any():
+        ids[exact] = _top_n_exact(scores[exact], n, excluded[exact])
+    return ids
+
+
+def _top_n_exact(scores: torch.Tensor, n: int, excluded: torch.Tensor) -> torch.Tensor:
+    """top_n through one int64 key per item that orders by score, then by lower id: exact for
+    ties, NaN and -inf, at a few times the cost of the float path."""
+    bits = (scores + 0.0).view(torch.int32)  # + 0.0: -0.0 becomes +0.0 (they tie)
+    ordered = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # integers in the order of the floats
+    ordered = ordered.masked_fill(scores.isnan(), torch.iinfo(torch.int32).min).long()  # NaN: below -inf
+    ids = torch.arange(scores.shape[1], device=scores.device)
+    key = (ordered * 2**32 + (2**32 - 1 - ids)).masked_fill(excluded, torch.iinfo(torch.int64).min)
+    top = key.topk(n, dim=1).indices
+    return top.masked_fill(excluded.gather(1, top), 0)
