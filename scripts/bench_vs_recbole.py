@@ -13,10 +13,11 @@ What is matched: our split is exported to RecBole's atomic files with rank-trans
 and the script checks that both frameworks evaluate the same users with the same valid and test
 targets. Hyper-parameters: max length 50, hidden 64, 2 layers / 2 heads (SASRec, BERT4Rec),
 dropout 0.2, full-softmax CE (cloze for BERT4Rec), Adam lr 1e-3, gradient norm clipped at 5, early
-stopping on valid NDCG@10 with the same patience, eval batch 1024. Batch: RecBole's 256 samples
+stopping on valid NDCG@10 with the same patience; evaluation batches: RecBole 1024 users, ours
+256 (our default: a [256, n_items] score block stays in cache). Batch: RecBole's 256 samples
 are 256 (prefix, next item) targets; ours trains on windows of up to 50 targets each, so it takes
 the number of windows that hold about 256 targets (--ours-batch to override). Caser uses the
-paper's window L = 5 on both sides. History masking as RecBole does it: sequential models rank all
+window L = 50 (the max length) on both sides. History masking as RecBole does it: sequential models rank all
 items (no masking) on both sides; Pop masks the user's history on both sides and is trained with
 batch size 1 on RecBole's side (its Pop counts an item at most once per batch). Ties: we count them
 against the target; RecBole's top-k breaks them in the model's favour (matters for Pop only).
@@ -77,9 +78,10 @@ MODELS: dict[str, Pair] = {
                     "attn_dropout_prob": 0.2, "hidden_act": "gelu"}),
     "gru4rec": Pair("gru4rec", "GRU4Rec", {"max_len": 50, "hidden": 64, "layers": 1, "dropout": 0.2},
                     {"embedding_size": 64, "hidden_size": 64, "num_layers": 1, "dropout_prob": 0.2}),
-    # Caser's input is its window L: both sides use the paper's L = 5 (RecBole reads L from MAX_ITEM_LIST_LENGTH).
-    "caser": Pair("caser", "Caser", {"window": 5, "horizontal_filters": 16, "vertical_filters": 4, "hidden": 64, "dropout": 0.2},
-                  {"MAX_ITEM_LIST_LENGTH": 5, "embedding_size": 64, "nh": 16, "nv": 4, "dropout_prob": 0.2, "reg_weight": 0.0}),
+    # Caser's input is its window L, which RecBole reads from MAX_ITEM_LIST_LENGTH: L = 50 on both sides.
+    "caser": Pair("caser", "Caser", {"window": 50, "max_len": 50, "horizontal_filters": 16, "vertical_filters": 4, "hidden": 64,
+                                     "dropout": 0.2},
+                  {"embedding_size": 64, "nh": 16, "nv": 4, "dropout_prob": 0.2, "reg_weight": 0.0}),
     # Our `layers` repeats the dilation list like RecBole's block_num.
     "nextitnet": Pair("nextitnet", "NextItNet", {"max_len": 50, "hidden": 64, "kernel": 3, "dilations": [1, 4], "layers": 2},
                       {"embedding_size": 64, "kernel_size": 3, "dilations": [1, 4], "block_num": 2, "reg_weight": 0.0}),
@@ -216,7 +218,7 @@ def run_ours(job_path: str, out_path: str) -> None:
 
 def ours_job(pair: Pair, seed: int, args: argparse.Namespace, dataset: dict[str, Any], max_epochs: int | None = None) -> dict[str, Any]:
     trainer = {"lr": args.lr, "batch_size": args.ours_batch, "max_epochs": args.max_epochs if max_epochs is None else max_epochs,
-               "patience": args.patience, "device": args.device, "eval_batch_size": 1024, "grad_clip": 5.0,
+               "patience": args.patience, "device": args.device, "grad_clip": 5.0,
                "seed": seed, "mask_history": pair.mask_history}
     return {"model": pair.ours, "overrides": pair.ours_overrides, "dataset": dataset, "trainer": trainer,
             "mask_history": pair.mask_history, "threads": args.threads}
