@@ -188,34 +188,42 @@ def load_checkpoint(path: Path, net: torch.nn.Module, optimizer: torch.optim.Opt
     return state["best"], state["best_state"], state["since_best"], logs
 
 
-def window_index(offsets: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def window_index(offsets: np.ndarray, max_len: int, stride: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Where the next-item targets of every training window lie in the flat ``items`` array.
 
-    A sequence of length n has n - 1 targets (all but its first item), cut into windows of
-    ``max_len`` from the end. Returns ``idx`` [W, max_len] (flat index of each target, right-aligned),
-    ``valid`` [W, max_len] (False on left padding) and ``seq_end`` [W] (exclusive end of the window's
-    sequence in ``items``).
+    A sequence of length n has n - 1 targets (all but its first item). Windows of ``max_len``
+    positions end every ``stride`` targets, counted from the end (default ``max_len``: disjoint
+    windows). A window's targets are its last ``stride`` positions; the positions before them are
+    context only, so every target is trained once, with at least max_len - stride + 1 input items
+    (fewer only near the start of its sequence).
+
+    Returns ``idx`` [W, max_len] (flat index of each position's target, right-aligned), ``valid``
+    [W, max_len] (False on left padding), ``trained`` [W, max_len] (the positions whose target
+    counts) and ``seq_end`` [W] (exclusive end of the window's sequence in ``items``).
     """
+    stride = min(stride or max_len, max_len)
     lengths = np.diff(offsets)
     n_targets = np.maximum(lengths - 1, 0)
-    n_windows = -(-n_targets // max_len)  # ceil
+    n_windows = -(-n_targets // stride)  # ceil
     user = np.repeat(np.arange(len(lengths)), n_windows)
     first = np.concatenate([[0], np.cumsum(n_windows)[:-1]])
     j = np.arange(len(user)) - np.repeat(first, n_windows)  # window index counted from the end
-    end = offsets[user + 1] - j * max_len  # exclusive end of the window's targets in `items`
-    start = np.maximum(offsets[user] + 1, end - max_len)
+    end = offsets[user + 1] - j * stride  # exclusive end of the window's targets in `items`
     idx = end[:, None] - max_len + np.arange(max_len)
-    valid = idx >= start[:, None]
-    return np.where(valid, idx, 0), valid, offsets[user + 1]
+    valid = idx >= offsets[user][:, None] + 1
+    trained = valid & (idx >= end[:, None] - stride)
+    return np.where(valid, idx, 0), valid, trained, offsets[user + 1]
 
 
-def training_windows(items: np.ndarray, offsets: np.ndarray, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+def training_windows(items: np.ndarray, offsets: np.ndarray, max_len: int,
+                     stride: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Every position of every training sequence as a next-item target, once.
 
     A sequence s of length n gives inputs s[:-1] and targets s[1:]; when n - 1 > max_len it is cut
-    into windows of max_len from the end. Returns left-padded (inputs, targets) [W, max_len].
+    into windows of max_len, one every ``stride`` targets (see ``window_index``). Returns
+    left-padded (inputs, targets) [W, max_len]; target 0 marks a position without a loss.
     """
-    idx, valid, _ = window_index(offsets, max_len)
-    targets = np.where(valid, items[idx], 0)
+    idx, valid, trained, _ = window_index(offsets, max_len, stride)
+    targets = np.where(trained, items[idx], 0)
     inputs = np.where(valid, items[idx - 1], 0)
     return torch.from_numpy(inputs.astype(np.int64)), torch.from_numpy(targets.astype(np.int64))

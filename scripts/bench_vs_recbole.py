@@ -15,8 +15,9 @@ targets. Hyper-parameters: max length 50, hidden 64, 2 layers / 2 heads (SASRec,
 dropout 0.2, full-softmax CE (cloze for BERT4Rec), Adam lr 1e-3, gradient norm clipped at 5, early
 stopping on valid NDCG@10 with the same patience; evaluation batches: RecBole 1024 users, ours
 256 (our default: a [256, n_items] score block stays in cache). Batch: RecBole's 256 samples
-are 256 (prefix, next item) targets; ours trains on windows of up to 50 targets each, so it takes
-the number of windows that hold about 256 targets (--ours-batch to override). Caser uses the
+are 256 (prefix, next item) targets; ours trains on windows of up to 50 targets each (25 for
+SASRec, whose preset overlaps windows: stride 25), so it takes the number of windows that hold
+about 256 targets (--ours-batch to override). Both sides use their presets' initialisation. Caser uses the
 window L = 50 (the max length) on both sides. History masking as RecBole does it: sequential models rank all
 items (no masking) on both sides; Pop masks the user's history on both sides and is trained with
 batch size 1 on RecBole's side (its Pop counts an item at most once per batch). Ties: we count them
@@ -206,7 +207,7 @@ def run_ours(job_path: str, out_path: str) -> None:
     result = {
         "framework": "ours", "model": job["model"], "seed": trainer.seed, "epochs": epochs,
         "best_valid_ndcg@10": max((e["valid_ndcg@10"] for e in epochs), default=None), "prep_seconds": prep_seconds,
-        "fit_seconds": fit_seconds, "test": {"hr@10": test.aggregate["hr@10"], "ndcg@10": test.aggregate["ndcg@10"]},
+        "fit_seconds": fit_seconds, "batch_size": trainer.batch_size, "stride": getattr(model, "stride", None), "test": {"hr@10": test.aggregate["hr@10"], "ndcg@10": test.aggregate["ndcg@10"]},
         "test_eval_seconds": test_seconds, "n_eval_users": len(test.users), "n_items": split.n_items,
         "threads": torch.get_num_threads(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -216,8 +217,26 @@ def run_ours(job_path: str, out_path: str) -> None:
 # ---------------------------------------------------------------- orchestration
 
 
-def ours_job(pair: Pair, seed: int, args: argparse.Namespace, dataset: dict[str, Any], max_epochs: int | None = None) -> dict[str, Any]:
-    trainer = {"lr": args.lr, "batch_size": args.ours_batch, "max_epochs": args.max_epochs if max_epochs is None else max_epochs,
+def windows_per_step(pair: Pair, split: Any) -> int:
+    """Our training windows per step that hold RecBole's 256 targets per step.
+
+    RecBole's batch of 256 is 256 (prefix, next item) samples = 256 targets; one of our windows
+    trains up to ``stride`` targets (the preset's, or max length 50), so the same targets per update
+    take fewer windows."""
+    from omegaconf import OmegaConf
+
+    from benchmark.training import training_windows
+
+    preset = OmegaConf.load(REPO / "conf" / "model" / f"{pair.ours}.yaml")
+    stride = pair.ours_overrides.get("stride", preset.get("stride"))
+    windows = len(training_windows(split.train.items, split.train.offsets, 50, stride)[0])
+    targets = int(max((split.train.lengths - 1).clip(min=0).sum(), 1))
+    return max(1, round(256 * windows / targets))
+
+
+def ours_job(pair: Pair, seed: int, args: argparse.Namespace, dataset: dict[str, Any], max_epochs: int | None = None,
+             batch_size: int = 256) -> dict[str, Any]:
+    trainer = {"lr": args.lr, "batch_size": args.ours_batch or batch_size, "max_epochs": args.max_epochs if max_epochs is None else max_epochs,
                "patience": args.patience, "device": args.device, "grad_clip": 5.0,
                "seed": seed, "mask_history": pair.mask_history}
     return {"model": pair.ours, "overrides": pair.ours_overrides, "dataset": dataset, "trainer": trainer,
@@ -278,7 +297,8 @@ def ratio(a: float | None, b: float | None) -> float | None:
 def summarise(model: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     ours = [r["ours"] for r in runs]
     rb = [r["recbole"] for r in runs if r.get("recbole")]
-    row: dict[str, Any] = {"model": model, "seeds": [r["seed"] for r in runs]}
+    row: dict[str, Any] = {"model": model, "seeds": [r["seed"] for r in runs],
+                           "ours_batch": ours[0].get("batch_size"), "ours_stride": ours[0].get("stride")}
     for side, side_runs in (("ours", ours), ("recbole", rb)):
         if side_runs:
             row[f"{side}_epoch_s"] = mean([epoch_seconds(r) for r in side_runs])
@@ -402,14 +422,6 @@ def main(argv: list[str] | None = None) -> int:
     atomic_root, atomic_name = work / "atomic", "bench"
     export_atomic(split, atomic_root / atomic_name, atomic_name)
     check: dict[str, Any] = {"users": int(split.n_users), "items": int(split.n_items)}
-    if not args.ours_batch:
-        # RecBole's batch of 256 is 256 (prefix, next item) samples = 256 targets; one of our
-        # windows holds up to 50 targets, so the same targets per update take fewer windows.
-        from benchmark.training import training_windows
-
-        windows = len(training_windows(split.train.items, split.train.offsets, 50)[0])
-        targets = int(max((split.train.lengths - 1).clip(min=0).sum(), 1))
-        args.ours_batch = max(1, round(256 * windows / targets))
     single = {m.strip() for m in args.single_seed.split(",")}
 
     results: dict[str, list[dict[str, Any]]] = {}
@@ -434,7 +446,8 @@ def main(argv: list[str] | None = None) -> int:
                     check["same_split_checked"] = True
                     check["train_samples_recbole"] = rb["n_train_samples"]
                 check["train_targets_ours"] = int((split.train.lengths - 1).clip(min=0).sum())
-            run["ours"] = run_job([sys.executable, __file__, "--side", "ours"], ours_job(pair, seed, args, dataset),
+            run["ours"] = run_job([sys.executable, __file__, "--side", "ours"],
+                                  ours_job(pair, seed, args, dataset, batch_size=windows_per_step(pair, split)),
                                   work, f"{model}-{seed}-ours")
             results.setdefault(model, []).append(run)
             print(f"{model} seed {seed}: " + ", ".join(
@@ -505,13 +518,14 @@ def render(report: dict[str, Any]) -> str:
            f"training targets ours {check.get('train_targets_ours')}, RecBole training samples {check.get('train_samples_recbole')}."
            if check.get("same_split_checked") else "RecBole side not run."),
         f"Training: up to {s['max_epochs']} epochs, early stopping patience {s['patience']} on valid NDCG@10, lr {s['lr']}; "
-        f"RecBole batch 256 samples (= 256 targets), ours {s['ours_batch']} windows per step (about 256 targets); "
+        "RecBole batch 256 samples (= 256 targets), ours as many windows per step as hold about 256 targets (below); "
         + cap + "time to accuracy = training + validation seconds until valid NDCG@10 reaches RecBole's best valid NDCG@10 of the same seed. "
         "Test metrics mean ± std over seeds.", "", table(report["summary"]), "",
     ]
     for r in report["summary"]:
         if "recbole_epochs" in r:
             lines.append(f"- {r['model']}: epochs run ours {r['ours_epochs']}, RecBole {r['recbole_epochs']}; "
+                         f"our windows per step {r.get('ours_batch', '?')} (stride {r.get('ours_stride') or 50}); "
                          f"RecBole best valid NDCG@10 {[round(v, 4) if v is not None else None for v in r['recbole_best_valid']]}.")
     lines += ["", "Targets (a ✗ marks a miss):"] + targets(report)
     if report.get("recbole_anomaly"):

@@ -108,6 +108,27 @@ def test_training_windows_cover_every_position_once():
     assert (inputs[targets == 0] == 0).all()  # padding on the left only
 
 
+@pytest.mark.parametrize("stride", [1, 2, 3, 5])
+def test_overlapping_training_windows_train_every_target_once_with_context(stride):
+    lengths, max_len = (1, 2, 4, 9, 13), 5
+    items = np.arange(1, sum(lengths) + 1)  # distinct ids: item i + 1 sits at flat index i
+    offsets = np.cumsum([0, *lengths])
+    inputs, targets = training_windows(items, offsets, max_len, stride=stride)
+    context_of = {}
+    for row_in, row_out in zip(inputs.tolist(), targets.tolist()):
+        for pos, target in enumerate(row_out):
+            if target:
+                assert target not in context_of  # trained once
+                context_of[target] = [x for x in row_in[: pos + 1] if x]
+    firsts = set((offsets[:-1] + 1).tolist())
+    assert sorted(context_of) == [int(i) for i in items if i not in firsts]  # every target
+    for target, context in context_of.items():
+        start = int(offsets[np.searchsorted(offsets, target - 1, side="right") - 1]) + 1  # first item of its sequence
+        before = list(range(start, target))
+        assert context == before[len(before) - len(context):]  # the items right before it, in order
+        assert len(context) >= min(len(before), max_len - stride + 1)
+
+
 def test_padded_history_is_left_padded_and_cut():
     s = Sequences(np.array([1, 2, 3, 4, 5]), np.array([0, 3, 5]), np.zeros(5, dtype=np.int64))
     assert s.padded().tolist() == [[1, 2, 3], [0, 4, 5]]

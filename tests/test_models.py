@@ -163,6 +163,15 @@ def test_causal_encoders_ignore_later_items(name):
     assert not torch.allclose(before[:, t + 1 :], after[:, t + 1 :])  # later positions do see the change
 
 
+def test_init_std_gives_bert_style_weights():
+    model = SequentialRecommender("m", "attention", init_std=0.02, hidden=32)
+    net = model.build(300)
+    weights = torch.cat([net.item_embedding.weight[1:].flatten(), net.encoder.blocks[0].attn.in_proj_weight.flatten()])
+    assert abs(weights.std().item() - 0.02) < 0.002 and net.item_embedding.weight[0].abs().sum() == 0
+    assert net.encoder.input_scale == 1.0  # small embeddings enter unscaled
+    assert SequentialRecommender("m", "attention", hidden=32).build(5).encoder.input_scale == 32**0.5
+
+
 def caser_per_window(encoder: CaserEncoder, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Caser as the paper writes it: cut the [L, H] image ending at every position, convolve each."""
     batch, width, hidden = x.shape

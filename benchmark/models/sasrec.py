@@ -34,10 +34,14 @@ class AttentionEncoder(nn.Module):
     left_padding_invariant = True
 
     def __init__(
-        self, hidden: int, max_len: int, layers: int = 2, heads: int = 2, dropout: float = 0.2, causal: bool = True, **_: object
+        self, hidden: int, max_len: int, layers: int = 2, heads: int = 2, dropout: float = 0.2, causal: bool = True,
+        scale_input: bool = True, **_: object
     ) -> None:
         super().__init__()
         self.heads, self.causal = heads, causal
+        # The Transformer's sqrt(H) brings embeddings initialised at std H^-1/2 to unit scale; with
+        # BERT-style small weights (model.init_std) the embeddings enter as they are, as in BERT4Rec.
+        self.input_scale = math.sqrt(hidden) if scale_input else 1.0
         self.position = nn.Embedding(max_len, hidden)
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(Block(hidden, heads, dropout) for _ in range(layers))
@@ -48,7 +52,7 @@ class AttentionEncoder(nn.Module):
         batch, width, hidden = x.shape
         # Positions count back from the newest item, so extra left padding changes nothing.
         pos = torch.arange(width - 1, -1, -1, device=x.device).clamp(max=self.position.num_embeddings - 1)
-        x = self.dropout(x * math.sqrt(hidden) + self.position(pos)) * mask[..., None]
+        x = self.dropout(x * self.input_scale + self.position(pos)) * mask[..., None]
         allowed = mask[:, None, :].expand(batch, width, width)  # keys must be real items
         if self.causal:
             allowed = allowed & torch.ones(width, width, dtype=torch.bool, device=x.device).tril()

@@ -102,7 +102,7 @@ class AutoregressiveDecoder(nn.Module):
 def next_k_windows(items: np.ndarray, offsets: np.ndarray, max_len: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The training windows of `training_windows` with the next k items after every position:
     inputs [W, max_len] and future [W, max_len, k] (0 past the end of the sequence)."""
-    idx, valid, seq_end = window_index(offsets, max_len)
+    idx, valid, _, seq_end = window_index(offsets, max_len)
     inputs = np.where(valid, items[idx - 1], 0)
     ahead = idx[..., None] + np.arange(k)
     known = valid[..., None] & (ahead < seq_end[:, None, None])

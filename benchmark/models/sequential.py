@@ -83,6 +83,8 @@ class SequentialRecommender(Recommender):
         decoder_layers: int = 1,
         beam_size: int = 1,
         prefixes_per_window: int | None = None,
+        stride: int | None = None,
+        init_std: float | None = None,
         **encoder_options: object,
     ) -> None:
         super().__init__(name)
@@ -90,11 +92,16 @@ class SequentialRecommender(Recommender):
         if n_negatives is not None and n_negatives < 1:
             raise ConfigError(f"model.n_negatives={n_negatives} must be >= 1 (or null for the objective's default)")
         for key, value, low in (("max_len", max_len, 2), ("hidden", hidden, 1), ("horizon", horizon, 1),
-                                ("beam_size", beam_size, 1), ("prefixes_per_window", prefixes_per_window, 1)):
+                                ("beam_size", beam_size, 1), ("prefixes_per_window", prefixes_per_window, 1), ("stride", stride, 1)):
             if value is not None and value < low:
                 raise ConfigError(f"model.{key}={value} must be >= {low}")
         if (encoder == "attention" or head == "autoregressive") and hidden % heads:
             raise ConfigError(f"model.hidden={hidden} must be a multiple of model.heads={heads}")
+        if stride is not None and (head != "next_item" or objective == "cloze"):
+            raise ConfigError(f"model.stride={stride} applies to next-item training only (head=next_item, not cloze); "
+                              "set model.stride=null")
+        if init_std is not None and init_std <= 0:
+            raise ConfigError(f"model.init_std={init_std} must be > 0 (or null for each layer's default)")
         if not 0.0 < mask_prob < 1.0:
             raise ConfigError(f"model.mask_prob={mask_prob} must be in (0, 1)")
         self.encoder_name, self.head, self.objective, self.causal = encoder, head, objective, causal
@@ -104,6 +111,7 @@ class SequentialRecommender(Recommender):
         # Teacher forcing continues this many prefixes of each window; the default makes every item
         # a target about once per epoch (max_len / horizon prefixes x horizon steps), like next-item training.
         self.prefixes_per_window = min(prefixes_per_window or max(1, max_len // horizon), max_len)
+        self.stride, self.init_std = stride, init_std
         self.encoder_options = encoder_options
         self.net: SequenceNet | None = None
         self._device = torch.device("cpu")
@@ -126,12 +134,15 @@ class SequentialRecommender(Recommender):
     def build(self, n_items: int) -> SequenceNet:
         encoder = ENCODERS[self.encoder_name](
             hidden=self.hidden, max_len=self.max_len, layers=self.layers, heads=self.heads, dropout=self.dropout,
-            causal=self.causal, **self.encoder_options,
+            causal=self.causal, **{"scale_input": self.init_std is None, **self.encoder_options},
         )
         decoder = None
         if self.head == "autoregressive":
             decoder = AutoregressiveDecoder(self.hidden, self.horizon, self.max_len, self.decoder_layers, self.heads, self.dropout)
-        return SequenceNet(n_items, encoder, self.hidden, decoder, mask_token=self.objective == "cloze")
+        net = SequenceNet(n_items, encoder, self.hidden, decoder, mask_token=self.objective == "cloze")
+        if self.init_std is not None:
+            init_normal(net, self.init_std)
+        return net
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.net.parameters()) if self.net is not None else 0
@@ -174,7 +185,7 @@ class SequentialRecommender(Recommender):
             return [sequences]
         if self.head == "autoregressive":
             return list(next_k_windows(items, offsets, self.max_len, self.horizon))
-        return list(training_windows(items, offsets, self.max_len))
+        return list(training_windows(items, offsets, self.max_len, self.stride))
 
     def objective_loss(self, hidden: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return LOSSES[self.objective](hidden, targets, self.net.items, generator=generator, n_negatives=self.n_negatives)
@@ -260,6 +271,21 @@ class SequentialRecommender(Recommender):
         listed = F.pad(listed, (0, n - listed.shape[1]))
         repeated = (listed[:, :, None] == listed[:, None, :]).tril(-1).any(2)
         return listed.masked_fill(repeated | excluded.gather(1, listed), 0)
+
+
+def init_normal(net: nn.Module, std: float) -> None:
+    """BERT-style initialisation (as in BERT4Rec and RecBole's SASRec): every embedding and linear
+    weight ~ N(0, std), biases 0, LayerNorm at identity, the padding row 0."""
+    for module in net.modules():
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=std)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.MultiheadAttention):
+            nn.init.normal_(module.in_proj_weight, std=std)
+            nn.init.zeros_(module.in_proj_bias)
+    with torch.no_grad():
+        net.item_embedding.weight[0].zero_()
 
 
 def check_composition(encoder: str, head: str, objective: str, causal: bool) -> None:
