@@ -166,7 +166,7 @@ def test_causal_encoders_ignore_later_items(name):
 def test_init_std_gives_bert_style_weights():
     model = SequentialRecommender("m", "attention", init_std=0.02, hidden=32)
     net = model.build(300)
-    weights = torch.cat([net.item_embedding.weight[1:].flatten(), net.encoder.blocks[0].attn.in_proj_weight.flatten()])
+    weights = torch.cat([net.item_embedding.weight[1:].flatten(), net.encoder.blocks[0].ffn[0].weight.flatten()])
     assert abs(weights.std().item() - 0.02) < 0.002 and net.item_embedding.weight[0].abs().sum() == 0
     assert net.encoder.input_scale == 1.0  # small embeddings enter unscaled
     assert SequentialRecommender("m", "attention", hidden=32).build(5).encoder.input_scale == 32**0.5
