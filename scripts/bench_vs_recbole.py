@@ -179,9 +179,6 @@ def run_ours(job_path: str, out_path: str) -> None:
     import resource
 
     import torch
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
-
     from benchmark.config import TrainerConfig
     from benchmark.data.dataset import DatasetSpec, prepare_split
     from benchmark.evaluation import evaluate
@@ -191,8 +188,7 @@ def run_ours(job_path: str, out_path: str) -> None:
         torch.set_num_threads(int(job["threads"]))
     with tempfile.TemporaryDirectory() as cache:  # no cache: read and preprocess the raw file, as RecBole does
         split = prepare_split(DatasetSpec.from_dict(job["dataset"]), "loo", cache_dir=cache).split
-    model_cfg = OmegaConf.merge(OmegaConf.load(REPO / "conf" / "model" / f"{job['model']}.yaml"), job["overrides"])
-    model = instantiate(model_cfg, _convert_="all")
+    model = our_model(job["model"], job["overrides"])
     trainer = TrainerConfig.from_dict(job["trainer"])
     seed_everything(trainer.seed)
     prep_seconds = time.perf_counter() - start
@@ -217,21 +213,28 @@ def run_ours(job_path: str, out_path: str) -> None:
 # ---------------------------------------------------------------- orchestration
 
 
-def windows_per_step(pair: Pair, split: Any) -> int:
+def our_model(preset: str, overrides: dict[str, Any]) -> Any:
+    """Our model as conf/model/<preset>.yaml with the comparison's overrides (unfitted)."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    return instantiate(OmegaConf.merge(OmegaConf.load(REPO / "conf" / "model" / f"{preset}.yaml"), overrides), _convert_="all")
+
+
+def windows_per_step(pair: Pair, split: Any, n_targets: int) -> int:
     """Our training windows per step that hold RecBole's 256 targets per step.
 
     RecBole's batch of 256 is 256 (prefix, next item) samples = 256 targets; one of our windows
     trains up to ``stride`` targets (the preset's, or max length 50), so the same targets per update
-    take fewer windows."""
-    from omegaconf import OmegaConf
-
+    take fewer windows. Models without training windows (Pop) are counted with disjoint windows of 50."""
     from benchmark.training import training_windows
 
-    preset = OmegaConf.load(REPO / "conf" / "model" / f"{pair.ours}.yaml")
-    stride = pair.ours_overrides.get("stride", preset.get("stride"))
-    windows = len(training_windows(split.train.items, split.train.offsets, 50, stride)[0])
-    targets = int(max((split.train.lengths - 1).clip(min=0).sum(), 1))
-    return max(1, round(256 * windows / targets))
+    model = our_model(pair.ours, pair.ours_overrides)
+    if hasattr(model, "training_examples"):
+        windows = len(model.training_examples(split)[0])
+    else:
+        windows = len(training_windows(split.train.items, split.train.offsets, 50)[0])
+    return max(1, round(256 * windows / max(n_targets, 1)))
 
 
 def ours_job(pair: Pair, seed: int, args: argparse.Namespace, dataset: dict[str, Any], max_epochs: int | None = None,
@@ -423,10 +426,13 @@ def main(argv: list[str] | None = None) -> int:
     export_atomic(split, atomic_root / atomic_name, atomic_name)
     check: dict[str, Any] = {"users": int(split.n_users), "items": int(split.n_items)}
     single = {m.strip() for m in args.single_seed.split(",")}
+    n_targets = int((split.train.lengths - 1).clip(min=0).sum())
+    check["train_targets_ours"] = n_targets
 
     results: dict[str, list[dict[str, Any]]] = {}
     for model in models:
         pair = MODELS[model]
+        batch_size = windows_per_step(pair, split, n_targets)
         for seed in seeds[:1] if model in single else seeds:
             run: dict[str, Any] = {"seed": seed}
             if recbole_python:
@@ -445,9 +451,8 @@ def main(argv: list[str] | None = None) -> int:
                                              f"({len(ours_pairs ^ rb_pairs)} pairs differ); comparison aborted")
                     check["same_split_checked"] = True
                     check["train_samples_recbole"] = rb["n_train_samples"]
-                check["train_targets_ours"] = int((split.train.lengths - 1).clip(min=0).sum())
             run["ours"] = run_job([sys.executable, __file__, "--side", "ours"],
-                                  ours_job(pair, seed, args, dataset, batch_size=windows_per_step(pair, split)),
+                                  ours_job(pair, seed, args, dataset, batch_size=batch_size),
                                   work, f"{model}-{seed}-ours")
             results.setdefault(model, []).append(run)
             print(f"{model} seed {seed}: " + ", ".join(
