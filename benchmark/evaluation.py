@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from benchmark.data.split import EvalSet, SplitData
-from benchmark.models.base import Batch, Recommender, top_n
+from benchmark.models.base import Batch, Recommender, top_n_excluding
 from benchmark.progress import progress
 
 DEFAULT_KS = (5, 10, 20)
@@ -172,9 +172,9 @@ def evaluate(
         targets = torch.from_numpy(eval_set.targets[rows]).to(device)
         users = torch.from_numpy(eval_set.users[rows]).to(device)
         batch = Batch(users=users, history=history)
-        listable = excluded_mask(n_columns, history, targets[:, :0], mask_history)  # padding (+ history)
         sampled = None if negatives is None else torch.from_numpy(negatives[eval_set.users[rows]]).to(device)
         if by_list:
+            listable = excluded_mask(n_columns, history, targets[:, :0], mask_history)  # padding (+ history)
             top_items.append(_checked_list(model, model.recommend(batch, max_k, listable), len(rows), max_k))
             if sampled is not None:
                 only = sampled_excluded(n_columns, torch.cat([targets, sampled], 1)) | listable
@@ -183,11 +183,12 @@ def evaluate(
         scores = model.score(batch)
         if scores.shape != (len(rows), n_columns):
             raise RuntimeError(f"{model.name}.score returned {tuple(scores.shape)}, expected {(len(rows), n_columns)}")
-        ranks.append(rank_targets(scores, targets, history if mask_history else history[:, :0]).cpu())
+        excluded = history if mask_history else history[:, :0]
+        ranks.append(rank_targets(scores, targets, excluded).cpu())
         if sampled is not None:
             sampled_ranks.append(rank_among(scores, targets, sampled).cpu())
         # Top-K lists for coverage and popularity bias: the targets compete here like any item.
-        top_items.append(top_n(scores, max_k, listable).cpu())
+        top_items.append(top_n_excluding(scores, max_k, excluded).cpu())
     tops = torch.cat(top_items)[back]
     if by_list:
         rank_arr = None

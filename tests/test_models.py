@@ -195,6 +195,16 @@ def test_caser_shared_convolutions_equal_per_window_convolutions(window):
     torch.testing.assert_close(encoder(x, mask), caser_per_window(encoder, x, mask), atol=1e-5, rtol=1e-5)
 
 
+def test_caser_scores_only_its_window_and_equal_the_full_encoding():
+    """score() encodes the last L items only: the same as encoding the whole history."""
+    model, data = trained("caser")
+    history = histories(11)
+    memory, _ = model.encode(history)
+    full = model.net.logits(memory[:, -1])
+    assert model.net.encoder.receptive_field == model.net.encoder.window < history.shape[1]
+    torch.testing.assert_close(model.score(Batch(torch.arange(4), history)), full, atol=1e-5, rtol=1e-5)
+
+
 def test_bidirectional_attention_sees_later_items():
     """The check above can fail: BERT4Rec's encoder is not causal, and it shows."""
     torch.manual_seed(0)

@@ -116,3 +116,49 @@ def test_top_n_equals_a_full_stable_sort(seed, n):
         candidates = [i for i in range(scores.shape[1]) if not excluded[b, i]]
         best_first = sorted(candidates, key=lambda i: (tuple(-v for v in order_key(scores[b, i].item())), i))[:n]
         assert lists[b].tolist() == best_first + [0] * (n - len(best_first))
+
+
+def wide_hostile_scores(seed: int, rows: int = 6, columns: int = 64 * 24 + 17) -> torch.Tensor:
+    """Mostly distinct scores, wide enough for top_k's block path, with specials and ties mixed in."""
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.randn(rows, columns, generator=g).round(decimals=2)  # rounding makes ties
+    special = torch.rand(rows, columns, generator=g) < 0.05
+    scores[special] = SPECIAL[torch.randint(len(SPECIAL), (int(special.sum()),), generator=g)]
+    scores[0] = 0.5  # a row of one tie
+    scores[1, :-3] = -math.inf  # a row with only three finite scores
+    return scores
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("k", [1, 4, 6])
+def test_top_k_finds_the_values_of_a_full_topk(seed, k):
+    from benchmark.models.base import TOP_K_BLOCK, top_k
+
+    scores = wide_hostile_scores(seed)
+    assert scores.shape[1] // TOP_K_BLOCK >= 4 * k  # the block path, not the fallback
+    values, ids = top_k(scores, k)
+    expected = scores.topk(k, dim=1).values
+    torch.testing.assert_close(values, expected, rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(scores.gather(1, ids), values, rtol=0, atol=0, equal_nan=True)
+    assert all(len(set(row)) == k for row in ids.tolist())  # distinct items
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_top_n_on_wide_scores_equals_a_full_stable_sort_and_ids_equal_the_mask(seed, n):
+    from benchmark.models.base import top_n_excluding
+
+    scores = wide_hostile_scores(seed)
+    history = torch.randint(0, scores.shape[1], (len(scores), 40), generator=torch.Generator().manual_seed(400 + seed))
+    history[:, :5] = history[:, 5:10]  # repeats
+    history[:, -3:] = 0  # padding
+    excluded = excluded_mask(scores.shape[1], history, history[:, :0], True)
+    before = scores.clone()
+    by_ids = top_n_excluding(scores, n, history)
+    torch.testing.assert_close(scores, before, rtol=0, atol=0, equal_nan=True)  # restored
+    lists = top_n(scores, n, excluded)
+    assert torch.equal(by_ids, lists)
+    for b in range(len(scores)):
+        candidates = [i for i in range(scores.shape[1]) if not excluded[b, i]]
+        best_first = sorted(candidates, key=lambda i: (tuple(-v for v in order_key(scores[b, i].item())), i))[:n]
+        assert lists[b].tolist() == best_first + [0] * (n - len(best_first))

@@ -64,25 +64,79 @@ def top_n(scores: torch.Tensor, n: int, excluded: torch.Tensor) -> torch.Tensor:
     Ties are broken deterministically by the lower item id (``torch.topk`` leaves tie order
     unspecified). NaN scores count as the worst (below -inf). When a row has fewer than ``n`` candidates the
     list is filled with 0 (padding), which never matches a target.
-    Cost is one masked copy and one top-(n + 1) pass over the scores: no sort of the item axis.
+    Cost is one masked copy and one ``top_k`` pass over the scores: no sort of the item axis.
     """
     if n > scores.shape[1]:
         return torch.nn.functional.pad(top_n(scores, scores.shape[1], excluded), (0, n - scores.shape[1]))
     scores = scores.float()
     if n == scores.shape[1]:
         return _top_n_exact(scores, n, excluded)
-    values, ids = scores.masked_fill(excluded, -math.inf).topk(n + 1, dim=1)
-    # topk cuts ties at random, and puts NaN first; rows where the cut falls inside a tie, or
-    # where NaN or -inf (also the excluded items) reach the list, take the exact path below.
+    ids, exact = _top_n_fast(scores.masked_fill(excluded, -math.inf), n)
+    if exact.any():
+        ids[exact] = _top_n_exact(scores[exact], n, excluded[exact])
+    return ids
+
+
+def top_n_excluding(scores: torch.Tensor, n: int, excluded: torch.Tensor) -> torch.Tensor:
+    """``top_n`` with the excluded items given as ids [B, E] (repeats allowed; padding 0 is always
+    excluded) instead of a mask: no mask and no copy of the score matrix. The excluded entries of
+    ``scores`` are set to -inf for the search and restored before it returns."""
+    if n >= scores.shape[1] or scores.dtype != torch.float32 or not scores.is_contiguous():
+        return top_n(scores, n, _mask_of(scores.shape[1], excluded))
+    excluded = torch.cat([torch.zeros_like(excluded[:, :1]), excluded], dim=1)
+    kept = scores.gather(1, excluded)
+    scores.scatter_(1, excluded, -math.inf)
+    try:
+        ids, exact = _top_n_fast(scores, n)
+    finally:
+        scores.scatter_(1, excluded, kept)  # repeated ids write the same kept value
+    if exact.any():
+        ids[exact] = _top_n_exact(scores[exact], n, _mask_of(scores.shape[1], excluded[exact]))
+    return ids
+
+
+def _mask_of(n_columns: int, ids: torch.Tensor) -> torch.Tensor:
+    mask = torch.zeros(len(ids), n_columns, dtype=torch.bool, device=ids.device)
+    mask[:, 0] = True
+    return mask.scatter_(1, ids, True)
+
+
+def _top_n_fast(masked: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``n`` ids of float scores whose excluded items are -inf, best first and ties by the lower
+    id, and a bool [B] of the rows this cannot settle (the cut falls inside a tie, or NaN or -inf
+    reach the list): those need ``_top_n_exact``."""
+    values, ids = top_k(masked, n + 1)
     cut = values[:, n - 1]
     exact = (cut == values[:, n]) | (cut == -math.inf) | values.isnan().any(1)
     values, ids = values[:, :n], ids[:, :n]
     # Best first, ties by the lower id: sort by id, then stably by score.
     ids, by_id = ids.sort(dim=1)
     ids = ids.gather(1, values.gather(1, by_id).argsort(dim=1, descending=True, stable=True))
-    if exact.any():
-        ids[exact] = _top_n_exact(scores[exact], n, excluded[exact])
-    return ids
+    return ids, exact
+
+
+TOP_K_BLOCK = 64  # columns per block in top_k's first pass
+
+
+def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``scores.topk(k, dim=1)`` (values and ids; NaN counts as the largest, like topk) for [B, N].
+
+    First the maximum of every block of 64 columns (a fast reduction), then topk over the columns
+    of the k blocks with the largest maxima only: an item of the true top k lies in one of those
+    blocks, or k blocks each hold an item at least as large. The values are exactly topk's; among
+    equal values the ids may differ, as they may between topk calls.
+    """
+    batch, width = scores.shape
+    n_blocks = width // TOP_K_BLOCK
+    if n_blocks < 4 * k or scores.stride(1) != 1:
+        return scores.topk(k, dim=1)
+    edge = n_blocks * TOP_K_BLOCK
+    blocks = scores[:, :edge].view(batch, n_blocks, TOP_K_BLOCK).amax(2).topk(k, dim=1).indices  # [B, k]
+    offsets = torch.arange(TOP_K_BLOCK, device=scores.device)
+    columns = (blocks[:, :, None] * TOP_K_BLOCK + offsets).view(batch, -1)
+    columns = torch.cat([columns, torch.arange(edge, width, device=scores.device).expand(batch, -1)], dim=1)
+    values, at = scores.gather(1, columns).topk(k, dim=1)
+    return values, columns.gather(1, at)
 
 
 def _top_n_exact(scores: torch.Tensor, n: int, excluded: torch.Tensor) -> torch.Tensor:

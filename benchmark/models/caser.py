@@ -31,6 +31,7 @@ class CaserEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.window = window
+        self.receptive_field = window  # the state at t depends on the items t - L + 1 .. t only
         # A horizontal filter of height h over an [L, H] image = a 1-d convolution over time with H channels.
         self.horizontal = nn.ModuleList(nn.Conv1d(hidden, horizontal_filters, h) for h in range(1, window + 1))
         self.vertical = nn.Parameter(torch.randn(vertical_filters, window) / window**0.5)

@@ -242,7 +242,12 @@ class SequentialRecommender(Recommender):
 
     @torch.no_grad()
     def score(self, batch: Batch) -> torch.Tensor:
-        memory, mask = self.encode(batch.history)
+        history = batch.history
+        field = getattr(self.net.encoder, "receptive_field", None) if self.net is not None else None
+        if field and self.head == "next_item":
+            # Only the last state is scored, and it sees the last `field` items only (Caser's window).
+            history = history[:, -field:]
+        memory, mask = self.encode(history)
         if self.head == "autoregressive":
             empty = torch.zeros(len(memory), 1, 0, dtype=torch.long, device=memory.device)
             return self.next_scores(memory, mask, empty)[:, 0]
