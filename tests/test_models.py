@@ -205,6 +205,32 @@ def test_caser_scores_only_its_window_and_equal_the_full_encoding():
     torch.testing.assert_close(model.score(Batch(torch.arange(4), history)), full, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("stride", [None, 1, 3, 8])
+def test_cloze_windows_are_slices_of_the_sequences_ending_every_stride_items(stride):
+    from types import SimpleNamespace
+
+    sequences = [np.arange(101, 104), np.arange(201, 221)]  # lengths 3 and 20, max_len 8
+    train = SimpleNamespace(items=np.concatenate(sequences), offsets=np.array([0, 3, 23]))
+    model = SequentialRecommender("m", "attention", causal=False, objective="cloze", max_len=8, stride=stride)
+    windows = model.training_examples(SimpleNamespace(train=train))[0].numpy()
+    seen = []
+    for row in windows:
+        items = row[row > 0]
+        assert (row[: 8 - len(items)] == 0).all()  # left padding only
+        seq = next(s for s in sequences if items[0] in s)
+        start = int(np.flatnonzero(seq == items[0])[0])
+        assert np.array_equal(items, seq[start : start + len(items)])  # a contiguous slice
+        assert len(items) == min(8, start + len(items))  # full unless it starts the sequence
+        seen.extend(items)
+    step = stride or 8
+    for seq in sequences:  # windows end at the newest item, then every `step` items before it
+        ends = sorted(int(row[-1]) for row in windows if row[-1] in seq)
+        assert ends == sorted(seq[::-1][::step].tolist())
+    assert set(seen) == set(np.concatenate(sequences).tolist())
+    if stride is None:
+        assert sorted(seen) == sorted(np.concatenate(sequences).tolist())  # each item once
+
+
 def test_bidirectional_attention_sees_later_items():
     """The check above can fail: BERT4Rec's encoder is not causal, and it shows."""
     torch.manual_seed(0)

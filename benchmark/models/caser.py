@@ -44,14 +44,13 @@ class CaserEncoder(nn.Module):
         L = self.window
         # [B, H, L - 1 + W]: the window ending at position t is columns t .. t + L - 1 (zeros before the start).
         sequence = F.pad((x * mask[..., None]).transpose(1, 2), (L - 1, 0))
-        # Every filter at every start s as one matrix product: the L items from s (zeros past the end)
-        # times all filters, height-h ones zero-padded to L. One large product beats L small
-        # convolutions, most of all in the backward pass.
-        starts = F.pad(sequence, (0, L - 1)).unfold(2, L, 1).permute(0, 2, 3, 1).reshape(batch, -1, L * hidden)  # [B, T, L*H]
+        # Every filter at every start s in one convolution: the L items from s (zeros past the end)
+        # against all filters, height-h ones zero-padded to L. One large convolution beats L small
+        # ones, most of all in the backward pass.
         weight = torch.cat([F.pad(conv.weight, (0, L - h)) for h, conv in enumerate(self.horizontal, start=1)])  # [n_h*L, H, L]
         bias = torch.cat([conv.bias for conv in self.horizontal])
-        responses = F.relu(starts @ weight.permute(2, 1, 0).reshape(L * hidden, -1) + bias)  # [B, T, n_h*L]
-        by_height = responses.transpose(1, 2).split(len(bias) // L, dim=1)
+        responses = F.relu(F.conv1d(F.pad(sequence, (0, L - 1)), weight, bias))  # [B, n_h*L, T]
+        by_height = responses.split(len(bias) // L, dim=1)
         horizontal = [
             # start s covers columns s .. s + h - 1; the window ending at t holds starts t .. t + L - h.
             F.max_pool1d(at[:, :, : width + L - h], kernel_size=L - h + 1, stride=1)  # [B, n_h, W]

@@ -29,7 +29,7 @@ from benchmark.models.nextitnet import NextItNetEncoder
 from benchmark.models.objectives import DEFAULT_NEGATIVES, LOSSES, full_softmax
 from benchmark.models.sasrec import AttentionEncoder
 from benchmark.models.seq2seq import AutoregressiveDecoder, generate, next_k_windows
-from benchmark.training import EpochLog, train_loop, training_windows
+from benchmark.training import EpochLog, train_loop, training_windows, window_index
 
 ENCODERS: dict[str, type[nn.Module]] = {
     "rnn": RNNEncoder, "caser": CaserEncoder, "nextitnet": NextItNetEncoder, "attention": AttentionEncoder,
@@ -97,8 +97,8 @@ class SequentialRecommender(Recommender):
                 raise ConfigError(f"model.{key}={value} must be >= {low}")
         if (encoder == "attention" or head == "autoregressive") and hidden % heads:
             raise ConfigError(f"model.hidden={hidden} must be a multiple of model.heads={heads}")
-        if stride is not None and (head != "next_item" or objective == "cloze"):
-            raise ConfigError(f"model.stride={stride} applies to next-item training only (head=next_item, not cloze); "
+        if stride is not None and head != "next_item":
+            raise ConfigError(f"model.stride={stride} applies to the next-item head only (head=next_item); "
                               "set model.stride=null")
         if init_std is not None and init_std <= 0:
             raise ConfigError(f"model.init_std={init_std} must be > 0 (or null for each layer's default)")
@@ -176,13 +176,12 @@ class SequentialRecommender(Recommender):
     def training_examples(self, data: SplitData) -> list[torch.Tensor]:
         items, offsets = data.train.items, data.train.offsets
         if self.objective == "cloze":
-            # Whole sequences, not (input, next item) pairs: prepend a dummy to every sequence so
-            # that training_windows' targets (all but the first element) are the full sequences.
-            starts = offsets[:-1]
-            _, sequences = training_windows(
-                np.insert(items, starts, 0), offsets + np.arange(len(offsets)), self.max_len
-            )
-            return [sequences]
+            # Whole sequences, not (input, next item) pairs: with a dummy before every sequence, the
+            # windows' target positions (all but a sequence's first element) are the full sequences.
+            # Overlapping windows (stride) mask every item again in each window it is part of.
+            idx, valid, _, _ = window_index(offsets + np.arange(len(offsets)), self.max_len, self.stride)
+            padded = np.insert(items, offsets[:-1], 0)
+            return [torch.from_numpy(np.where(valid, padded[idx], 0).astype(np.int64))]
         if self.head == "autoregressive":
             return list(next_k_windows(items, offsets, self.max_len, self.horizon))
         return list(training_windows(items, offsets, self.max_len, self.stride))
