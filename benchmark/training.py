@@ -90,7 +90,10 @@ def train_loop(
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     device_type = next(net.parameters()).device.type
     step = torch.compile(step_loss) if cfg.compile else step_loss
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # Fused Adam: one kernel over all parameters instead of ~10 small ops per tensor (on CPU about
+    # 1-2 ms of a 15 ms SASRec step); where it is unsupported, the default implementation.
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in net.parameters())
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
     generator = torch.Generator().manual_seed(cfg.seed)
     best, best_state, since_best, logs = -math.inf, None, 0, []
     checkpoint = Path(cfg.checkpoint_path) if cfg.checkpoint_path else None
