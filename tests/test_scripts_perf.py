@@ -87,6 +87,7 @@ def test_bench_vs_recbole_runs_on_a_tiny_dataset(tmp_path, tiny_ml):
     assert set(rows) == {"sasrec", "pop"}
     assert len(report["runs"]["sasrec"][0]["ours"]["epochs"]) >= 1
     assert 0 <= rows["sasrec"]["ours_ndcg"][0] <= 1
+    assert rows["pop"]["ours_ndcg"][0] <= rows["pop"]["ours_ndcg_favourable_ties"][0] <= 1
     assert report["eval_target"]["users"] >= 250 and report["eval_target"]["items"] == 100
     md = (tmp_path / "out" / "perf.md").read_text()
     assert "| sasrec |" in md and "| pop |" in md and "| sasrec |" in proc.stdout
@@ -112,3 +113,27 @@ def test_bench_vs_recbole_rejects_unknown_model(tmp_path):
     proc = subprocess.run([sys.executable, "scripts/bench_vs_recbole.py", "--models", "nope", "--skip-recbole",
                            "--work", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode != 0 and "unknown model 'nope'" in proc.stderr
+
+
+def test_favourable_ties_ndcg_counts_ties_for_the_model(tmp_path, tiny_ml):
+    """A constant-score model ties every item: last under our rule, first with favourable ties."""
+    import torch
+
+    from benchmark.data.dataset import DatasetSpec, prepare_split
+    from benchmark.evaluation import evaluate
+    from benchmark.models.base import Recommender
+
+    class Constant(Recommender):
+        def fit(self, data, trainer=None):
+            self.n = data.n_items + 1
+            return []
+
+        def score(self, batch):
+            return torch.zeros(len(batch.users), self.n)
+
+    split = prepare_split(DatasetSpec.from_dict({"name": "t", "reader": "movielens", "path": str(tiny_ml)}), "loo",
+                          cache_dir=tmp_path).split
+    model = Constant("constant")
+    model.fit(split)
+    assert bench_vs_recbole.favourable_ties_ndcg(model, split, mask_history=True, batch_size=7) == 1.0
+    assert evaluate(model, split, split.test, ks=(10,)).aggregate["ndcg@10"] == 0.0  # more than 10 candidates tie
