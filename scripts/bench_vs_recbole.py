@@ -198,6 +198,7 @@ def run_ours(job_path: str, out_path: str) -> None:
     t0 = time.perf_counter()
     test = evaluate(model, split, split.test, ks=(10,), batch_size=trainer.eval_batch_size, mask_history=job["mask_history"])
     test_seconds = time.perf_counter() - t0
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the measured work ends here
     favourable = favourable_ties_ndcg(model, split, job["mask_history"], trainer.eval_batch_size)
     epochs = [{"epoch": log.epoch, "train_seconds": log.seconds - log.valid_seconds, "valid_seconds": log.valid_seconds,
                "loss": log.loss, "valid_ndcg@10": log.valid_metric} for log in logs]
@@ -206,7 +207,7 @@ def run_ours(job_path: str, out_path: str) -> None:
         "best_valid_ndcg@10": max((e["valid_ndcg@10"] for e in epochs), default=None), "prep_seconds": prep_seconds,
         "fit_seconds": fit_seconds, "batch_size": trainer.batch_size, "stride": getattr(model, "stride", None), "test": {"hr@10": test.aggregate["hr@10"], "ndcg@10": test.aggregate["ndcg@10"]},
         "test_ndcg@10_favourable_ties": favourable, "test_eval_seconds": test_seconds, "n_eval_users": len(test.users), "n_items": split.n_items,
-        "threads": torch.get_num_threads(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "threads": torch.get_num_threads(), "peak_rss_mb": peak_rss_mb,
     }
     Path(out_path).write_text(json.dumps(result))
 
