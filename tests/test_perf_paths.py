@@ -81,6 +81,13 @@ def brute_rank(scores: torch.Tensor, target: int, competing: list[int]) -> int:
     return 1 + sum(1 for i in competing if order_key(scores[i].item()) >= order_key(scores[target].item()))
 
 
+def brute_top_n(scores: torch.Tensor, excluded: torch.Tensor, n: int) -> list[int]:
+    """Best-first ids of one row by a full stable sort (ties by lower id), 0-filled to n."""
+    candidates = [i for i in range(len(scores)) if not excluded[i]]
+    best_first = sorted(candidates, key=lambda i: (tuple(-v for v in order_key(scores[i].item())), i))[:n]
+    return best_first + [0] * (n - len(best_first))
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_rank_targets_equals_brute_force(seed):
     scores = hostile_scores(seed)
@@ -113,9 +120,7 @@ def test_top_n_equals_a_full_stable_sort(seed, n):
     excluded[:, 0] = True
     lists = top_n(scores, n, excluded)
     for b in range(len(scores)):
-        candidates = [i for i in range(scores.shape[1]) if not excluded[b, i]]
-        best_first = sorted(candidates, key=lambda i: (tuple(-v for v in order_key(scores[b, i].item())), i))[:n]
-        assert lists[b].tolist() == best_first + [0] * (n - len(best_first))
+        assert lists[b].tolist() == brute_top_n(scores[b], excluded[b], n)
 
 
 def wide_hostile_scores(seed: int, rows: int = 6, columns: int = 64 * 24 + 17) -> torch.Tensor:
@@ -159,6 +164,4 @@ def test_top_n_on_wide_scores_equals_a_full_stable_sort_and_ids_equal_the_mask(s
     lists = top_n(scores, n, excluded)
     assert torch.equal(by_ids, lists)
     for b in range(len(scores)):
-        candidates = [i for i in range(scores.shape[1]) if not excluded[b, i]]
-        best_first = sorted(candidates, key=lambda i: (tuple(-v for v in order_key(scores[b, i].item())), i))[:n]
-        assert lists[b].tolist() == best_first + [0] * (n - len(best_first))
+        assert lists[b].tolist() == brute_top_n(scores[b], excluded[b], n)

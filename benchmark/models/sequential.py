@@ -242,10 +242,10 @@ class SequentialRecommender(Recommender):
     @torch.no_grad()
     def score(self, batch: Batch) -> torch.Tensor:
         history = batch.history
-        field = getattr(self.net.encoder, "receptive_field", None) if self.net is not None else None
-        if field and self.head == "next_item":
-            # Only the last state is scored, and it sees the last `field` items only (Caser's window).
-            history = history[:, -field:]
+        if self.head == "next_item" and self.net is not None:
+            # Only the last state is scored: an encoder that sees a bounded window (Caser's
+            # receptive_field) needs only that many items.
+            history = history[:, -getattr(self.net.encoder, "receptive_field", history.shape[1]):]
         memory, mask = self.encode(history)
         if self.head == "autoregressive":
             empty = torch.zeros(len(memory), 1, 0, dtype=torch.long, device=memory.device)
