@@ -18,6 +18,7 @@ from baselines.interactions import interaction_matrix
 from benchmark.config import TrainerConfig, resolve_device
 from benchmark.data.split import SplitData
 from benchmark.models.base import Batch, Recommender
+from benchmark.models.kernels import item_scores
 from benchmark.training import EpochLog, train_loop
 
 
@@ -85,7 +86,7 @@ class BPRMF(Recommender):
     def score(self, batch: Batch) -> torch.Tensor:
         assert self.net is not None, "call fit() first"
         users = self.net.users(batch.users.to(self._device))
-        return users @ self.net.items.weight.T + self.net.item_bias.weight.T
+        return item_scores(users, self.net.items.weight, self.net.item_bias.weight[:, 0])
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.net.parameters()) if self.net is not None else 0

@@ -14,6 +14,7 @@ from benchmark.data.dataset import DatasetSpec, prepare_split
 from benchmark.errors import ConfigError
 from benchmark.evaluation import evaluate, excluded_mask, rank_among, rank_targets
 from benchmark.models import Batch, SequentialRecommender
+from benchmark.models import kernels
 from benchmark.models.base import top_n
 
 
@@ -165,3 +166,53 @@ def test_top_n_on_wide_scores_equals_a_full_stable_sort_and_ids_equal_the_mask(s
     assert torch.equal(by_ids, lists)
     for b in range(len(scores)):
         assert lists[b].tolist() == brute_top_n(scores[b], excluded[b], n)
+
+
+@pytest.mark.parametrize("use_onednn", [True, False])
+def test_item_scores_equal_the_matmul_and_its_gradients(monkeypatch, use_onednn):
+    monkeypatch.setattr(kernels, "USE_ONEDNN", use_onednn)
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.randn(3, 7, 16, generator=g)[:, ::2]  # non-contiguous, 3-D
+    items, bias = torch.randn(301, 16, generator=g), torch.randn(301, generator=g)
+    for with_bias in (False, True):
+        plain = [t.clone().requires_grad_() for t in (hidden, items, bias)]
+        fast = [t.clone().requires_grad_() for t in (hidden, items, bias)]
+        expected = plain[0] @ plain[1].T + (plain[2] if with_bias else 0)
+        got = kernels.item_scores(fast[0], fast[1], fast[2] if with_bias else None)
+        assert got.shape == (3, 4, 301)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+        weights = torch.randn(got.shape, generator=g)
+        (expected * weights).sum().backward()
+        (got * weights).sum().backward()
+        for p, f in zip(plain[: 2 + with_bias], fast):
+            torch.testing.assert_close(f.grad, p.grad, rtol=1e-4, atol=1e-4)
+    with torch.no_grad():  # the ranking path: no autograd node
+        assert not kernels.item_scores(hidden, items).requires_grad
+
+
+def test_onednn_item_scores_are_used_on_cpu_float32_only(monkeypatch):
+    calls = []
+    monkeypatch.setattr(kernels, "_onednn_linear", lambda h, w, b: calls.append(h.dtype) or h @ w.T)
+    h, w = torch.randn(4, 8), torch.randn(9, 8)
+    kernels.item_scores(h, w)
+    kernels.item_scores(h.double(), w.double())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        kernels.item_scores(h, w)
+    assert calls == ([torch.float32] if kernels._onednn_available() else [])
+
+
+def test_dropout_zeroes_a_fraction_p_scales_the_rest_and_is_off_in_eval():
+    torch.manual_seed(0)
+    drop = kernels.Dropout(0.2)
+    x = torch.ones(200, 500, requires_grad=True)
+    y = drop(x)
+    kept = y != 0
+    assert abs(1 - kept.float().mean().item() - 0.2) < 0.005
+    assert torch.allclose(y[kept], torch.tensor(1 / 0.8))
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # the gradient goes through the kept values, scaled alike
+    drop.eval()
+    assert drop(x) is x
+    assert kernels.Dropout(0.0)(x) is x
+    with pytest.raises(ValueError, match="1.0"):
+        kernels.Dropout(1.0)

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.models.kernels import Dropout
+
 
 class CaserEncoder(nn.Module):
     causal = True  # position t sees the L items ending at t only
@@ -35,7 +37,7 @@ class CaserEncoder(nn.Module):
         # A horizontal filter of height h over an [L, H] image = a 1-d convolution over time with H channels.
         self.horizontal = nn.ModuleList(nn.Conv1d(hidden, horizontal_filters, h) for h in range(1, window + 1))
         self.vertical = nn.Parameter(torch.randn(vertical_filters, window) / window**0.5)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.fc = nn.Linear(horizontal_filters * window + vertical_filters * hidden, hidden)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

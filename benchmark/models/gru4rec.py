@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from benchmark.errors import ConfigError
+from benchmark.models.kernels import Dropout
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -25,7 +26,7 @@ class RNNEncoder(nn.Module):
         if cell not in CELLS:
             raise ConfigError(f"model.cell={cell!r} is unknown; choose one of {', '.join(CELLS)}")
         rnn = CELLS[cell]
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.rnn = rnn(hidden, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

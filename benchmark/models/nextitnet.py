@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.models.kernels import Dropout
+
 
 class CausalConv(nn.Module):
     def __init__(self, hidden: int, kernel: int, dilation: int) -> None:
@@ -29,7 +31,7 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.norm1, self.conv1 = nn.LayerNorm(hidden), CausalConv(hidden, kernel, dilation)
         self.norm2, self.conv2 = nn.LayerNorm(hidden), CausalConv(hidden, kernel, 2 * dilation)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         # Re-zero padding before each convolution, so the left padding looks exactly like the

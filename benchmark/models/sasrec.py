@@ -11,6 +11,8 @@ import math
 import torch
 from torch import nn
 
+from benchmark.models.kernels import Dropout
+
 
 class Block(nn.Module):
     def __init__(self, hidden: int, heads: int, dropout: float) -> None:
@@ -19,7 +21,7 @@ class Block(nn.Module):
         self.attn = nn.MultiheadAttention(hidden, heads, dropout=dropout, batch_first=True)
         self.norm2 = nn.LayerNorm(hidden)
         self.ffn = nn.Sequential(
-            nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.Dropout(dropout)
+            nn.Linear(hidden, hidden), nn.GELU(), Dropout(dropout), nn.Linear(hidden, hidden), Dropout(dropout)
         )
 
     def forward(self, x: torch.Tensor, blocked: torch.Tensor) -> torch.Tensor:
@@ -43,7 +45,7 @@ class AttentionEncoder(nn.Module):
         # BERT-style small weights (model.init_std) the embeddings enter as they are, as in BERT4Rec.
         self.input_scale = math.sqrt(hidden) if scale_input else 1.0
         self.position = nn.Embedding(max_len, hidden)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.blocks = nn.ModuleList(Block(hidden, heads, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(hidden)
 

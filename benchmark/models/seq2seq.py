@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.models.kernels import Dropout
 from benchmark.training import window_index
 
 
@@ -46,7 +47,7 @@ class DecoderBlock(nn.Module):
         self.norm1, self.self_attn = nn.LayerNorm(hidden), Attention(hidden, heads, dropout)
         self.norm2, self.cross_attn = nn.LayerNorm(hidden), Attention(hidden, heads, dropout)
         self.norm3 = nn.LayerNorm(hidden)
-        self.ffn = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.Dropout(dropout))
+        self.ffn = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), Dropout(dropout), nn.Linear(hidden, hidden), Dropout(dropout))
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, allowed: torch.Tensor, causal: torch.Tensor) -> torch.Tensor:
         """x [N, T, H] decoder steps of N prefixes; memory [N, W, H] the encoder states each may read."""
@@ -65,7 +66,7 @@ class AutoregressiveDecoder(nn.Module):
         # and without it attention cannot tell the newest items from old ones.
         self.distance = nn.Embedding(max_len, hidden)
         self.memory_norm = nn.LayerNorm(hidden)  # encoders differ in scale (GRU in [-1, 1], CNN residual streams)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.blocks = nn.ModuleList(DecoderBlock(hidden, heads, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(hidden)
 

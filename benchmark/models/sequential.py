@@ -28,6 +28,7 @@ from benchmark.models.gru4rec import RNNEncoder
 from benchmark.models.nextitnet import NextItNetEncoder
 from benchmark.models.objectives import DEFAULT_NEGATIVES, LOSSES, full_softmax
 from benchmark.models.sasrec import AttentionEncoder
+from benchmark.models.kernels import item_scores
 from benchmark.models.seq2seq import AutoregressiveDecoder, generate, next_k_windows
 from benchmark.training import EpochLog, train_loop, training_windows, window_index
 
@@ -61,7 +62,7 @@ class SequenceNet(nn.Module):
         return self.item_embedding.weight[: self.n_items + 1]
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        return hidden @ self.items.T
+        return item_scores(hidden, self.items)
 
 
 class SequentialRecommender(Recommender):
