@@ -131,12 +131,13 @@ def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     if n_blocks < 4 * k or scores.stride(1) != 1:
         return scores.topk(k, dim=1)
     edge = n_blocks * TOP_K_BLOCK
-    blocks = scores[:, :edge].view(batch, n_blocks, TOP_K_BLOCK).amax(2).topk(k, dim=1).indices  # [B, k]
-    offsets = torch.arange(TOP_K_BLOCK, device=scores.device)
-    columns = (blocks[:, :, None] * TOP_K_BLOCK + offsets).view(batch, -1)
-    columns = torch.cat([columns, torch.arange(edge, width, device=scores.device).expand(batch, -1)], dim=1)
-    values, at = scores.gather(1, columns).topk(k, dim=1)
-    return values, columns.gather(1, at)
+    view = scores[:, :edge].view(batch, n_blocks, TOP_K_BLOCK)
+    blocks = view.amax(2).topk(k, dim=1).indices  # [B, k]
+    # The candidates: the k blocks' columns (a gather of whole blocks), then the columns past the last block.
+    chosen = view.gather(1, blocks[:, :, None].expand(-1, -1, TOP_K_BLOCK)).view(batch, k * TOP_K_BLOCK)
+    values, at = torch.cat([chosen, scores[:, edge:]], dim=1).topk(k, dim=1)
+    in_block = blocks.gather(1, (at // TOP_K_BLOCK).clamp(max=k - 1)) * TOP_K_BLOCK + at % TOP_K_BLOCK
+    return values, torch.where(at < k * TOP_K_BLOCK, in_block, at - k * TOP_K_BLOCK + edge)
 
 
 def _top_n_exact(scores: torch.Tensor, n: int, excluded: torch.Tensor) -> torch.Tensor:
