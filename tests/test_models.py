@@ -205,6 +205,18 @@ def test_caser_scores_only_its_window_and_equal_the_full_encoding():
     torch.testing.assert_close(model.score(Batch(torch.arange(4), history)), full, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("causal", [True, False])
+def test_attention_newest_only_equals_the_newest_state_of_the_full_encoding(causal):
+    """Ranking computes the last block's query for the newest position only: same states."""
+    torch.manual_seed(0)
+    encoder = AttentionEncoder(16, max_len=10, layers=3, heads=2, causal=causal).eval()
+    x = torch.randn(3, 10, 16)
+    mask = torch.tensor([[False] * 6 + [True] * 4, [True] * 10, [False] * 9 + [True]])
+    newest = encoder(x, mask, newest_only=True)
+    assert newest.shape == (3, 1, 16)
+    torch.testing.assert_close(newest, encoder(x, mask)[:, -1:], atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("stride", [None, 1, 3, 8])
 def test_cloze_windows_are_slices_of_the_sequences_ending_every_stride_items(stride):
     from types import SimpleNamespace

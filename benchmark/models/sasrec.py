@@ -24,9 +24,12 @@ class Block(nn.Module):
             nn.Linear(hidden, hidden), nn.GELU(), Dropout(dropout), nn.Linear(hidden, hidden), Dropout(dropout)
         )
 
-    def forward(self, x: torch.Tensor, blocked: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, blocked: torch.Tensor, newest_only: bool = False) -> torch.Tensor:
+        """newest_only: the newest position's query only (it attends to every key as usual) -> [B, 1, H]."""
         h = self.norm1(x)
-        x = x + self.attn(h, h, h, attn_mask=blocked, need_weights=False)[0]
+        if newest_only:
+            x, blocked = x[:, -1:], blocked[:, -1:]
+        x = x + self.attn(h[:, -x.shape[1] :], h, h, attn_mask=blocked, need_weights=False)[0]
         return x + self.ffn(self.norm2(x))
 
 
@@ -34,6 +37,8 @@ class AttentionEncoder(nn.Module):
     # Padding is never attended to and positions count back from the newest item, so extra
     # left padding changes nothing: score() may drop all-padding columns.
     left_padding_invariant = True
+    # Ranking needs the newest state only: the last block then computes one query per sequence.
+    computes_newest_only = True
 
     def __init__(
         self, hidden: int, max_len: int, layers: int = 2, heads: int = 2, dropout: float = 0.2, causal: bool = True,
@@ -49,8 +54,9 @@ class AttentionEncoder(nn.Module):
         self.blocks = nn.ModuleList(Block(hidden, heads, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(hidden)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x [B, L, H] left-padded embeddings, mask [B, L] True on real items -> [B, L, H]."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, newest_only: bool = False) -> torch.Tensor:
+        """x [B, L, H] left-padded embeddings, mask [B, L] True on real items -> [B, L, H]
+        (with newest_only: [B, 1, H], the newest position's states only)."""
         batch, width, hidden = x.shape
         # Positions count back from the newest item, so extra left padding changes nothing.
         pos = torch.arange(width - 1, -1, -1, device=x.device).clamp(max=self.position.num_embeddings - 1)
@@ -61,6 +67,7 @@ class AttentionEncoder(nn.Module):
         # A padding query has no allowed key; let it see itself so softmax stays finite.
         allowed = allowed | torch.eye(width, dtype=torch.bool, device=x.device)
         blocked = (~allowed).repeat_interleave(self.heads, dim=0)  # [B * heads, L, L]
-        for block in self.blocks:
-            x = block(x, blocked) * mask[..., None]
-        return self.norm(x) * mask[..., None]
+        for i, block in enumerate(self.blocks):
+            x = block(x, blocked, newest_only and i == len(self.blocks) - 1)
+            x = x * mask[:, -x.shape[1] :, None]
+        return self.norm(x) * mask[:, -x.shape[1] :, None]

@@ -53,8 +53,12 @@ class SequenceNet(nn.Module):
         self.encoder = encoder
         self.decoder = decoder
 
-    def forward(self, items: torch.Tensor) -> torch.Tensor:
-        return self.encoder(self.item_embedding(items), items > 0)
+    def forward(self, items: torch.Tensor, newest_only: bool = False) -> torch.Tensor:
+        """States [B, L, H]; with newest_only, the newest position's only, [B, 1, H]."""
+        if newest_only and getattr(self.encoder, "computes_newest_only", False):
+            return self.encoder(self.item_embedding(items), items > 0, newest_only=True)
+        states = self.encoder(self.item_embedding(items), items > 0)
+        return states[:, -1:] if newest_only else states
 
     @property
     def items(self) -> torch.Tensor:
@@ -214,9 +218,9 @@ class SequentialRecommender(Recommender):
         return self.objective_loss(states[real], targets[real], generator)
 
     # ---- inference ------------------------------------------------------------------------
-    def encode(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, history: torch.Tensor, newest_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """The last max_len items (plus a trailing [MASK] for cloze models), left-padded to max_len
-        -> (encoder states [B, max_len, H], mask [B, max_len])."""
+        -> (encoder states [B, max_len, H], mask [B, max_len]); newest_only: states [B, 1, H]."""
         assert self.net is not None, "call fit() first"
         self.net.eval()  # no dropout when ranking, also for a model fitted with max_epochs=0
         history = history.to(self._device)
@@ -232,7 +236,7 @@ class SequentialRecommender(Recommender):
             history = F.pad(history, (keep - history.shape[1], 0))
         if self.objective == "cloze":
             history = torch.cat([history, torch.full_like(history[:, :1], self.mask_token)], dim=1)
-        return self.net(history), history > 0
+        return self.net(history, newest_only), history > 0
 
     def next_scores(self, memory: torch.Tensor, mask: torch.Tensor, prefix: torch.Tensor) -> torch.Tensor:
         """Decoder logits [B, K, n_items + 1] of the item after each prefix [B, K, j] of generated items."""
@@ -247,7 +251,7 @@ class SequentialRecommender(Recommender):
             # Only the last state is scored: an encoder that sees a bounded window (Caser's
             # receptive_field) needs only that many items.
             history = history[:, -getattr(self.net.encoder, "receptive_field", history.shape[1]):]
-        memory, mask = self.encode(history)
+        memory, mask = self.encode(history, newest_only=self.head == "next_item")
         if self.head == "autoregressive":
             empty = torch.zeros(len(memory), 1, 0, dtype=torch.long, device=memory.device)
             return self.next_scores(memory, mask, empty)[:, 0]
