@@ -18,7 +18,7 @@ import functools
 import torch
 from torch import nn
 
-USE_ONEDNN = True  # switch for benchmarks and tests; the result is the same product either way
+USE_ONEDNN = True  # switch for benchmarks and tests; either way the same product, up to rounding
 
 
 class Dropout(nn.Module):
