@@ -191,6 +191,7 @@ def test_item_scores_equal_the_matmul_and_its_gradients(monkeypatch, use_onednn)
 
 
 def test_onednn_item_scores_are_used_on_cpu_float32_only(monkeypatch):
+    available = kernels._onednn_available()  # probed (and cached) before the op is replaced
     calls = []
     monkeypatch.setattr(kernels, "_onednn_linear", lambda h, w, b: calls.append(h.dtype) or h @ w.T)
     h, w = torch.randn(4, 8), torch.randn(9, 8)
@@ -198,7 +199,7 @@ def test_onednn_item_scores_are_used_on_cpu_float32_only(monkeypatch):
     kernels.item_scores(h.double(), w.double())
     with torch.autocast("cpu", dtype=torch.bfloat16):
         kernels.item_scores(h, w)
-    assert calls == ([torch.float32] if kernels._onednn_available() else [])
+    assert calls == ([torch.float32] if available else [])
 
 
 def test_dropout_zeroes_a_fraction_p_scales_the_rest_and_is_off_in_eval():

@@ -45,11 +45,7 @@ def item_scores(hidden: torch.Tensor, items: torch.Tensor, bias: torch.Tensor | 
     if not _use_onednn(hidden, items, bias):
         scores = hidden @ items.T
         return scores if bias is None else scores + bias
-    flat = hidden.reshape(-1, hidden.shape[-1])
-    if torch.is_grad_enabled() and (hidden.requires_grad or items.requires_grad or (bias is not None and bias.requires_grad)):
-        scores = _ItemScores.apply(flat, items, bias)
-    else:
-        scores = _onednn_linear(flat, items, bias)
+    scores = _ItemScores.apply(hidden.reshape(-1, hidden.shape[-1]), items, bias)  # no graph under no_grad
     return scores.view(*hidden.shape[:-1], items.shape[0])
 
 

@@ -25,10 +25,10 @@ from benchmark.errors import ConfigError
 from benchmark.models.base import Batch, Recommender
 from benchmark.models.caser import CaserEncoder
 from benchmark.models.gru4rec import RNNEncoder
+from benchmark.models.kernels import item_scores
 from benchmark.models.nextitnet import NextItNetEncoder
 from benchmark.models.objectives import DEFAULT_NEGATIVES, LOSSES, full_softmax
 from benchmark.models.sasrec import AttentionEncoder
-from benchmark.models.kernels import item_scores
 from benchmark.models.seq2seq import AutoregressiveDecoder, generate, next_k_windows
 from benchmark.training import EpochLog, train_loop, training_windows, window_index
 
