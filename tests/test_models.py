@@ -22,7 +22,7 @@ from benchmark.models import Batch, SequentialRecommender
 from benchmark.models.caser import CaserEncoder
 from benchmark.models.gru4rec import RNNEncoder
 from benchmark.models.nextitnet import NextItNetEncoder
-from benchmark.models.sasrec import AttentionEncoder
+from benchmark.models.sasrec import AttentionEncoder, SelfAttention
 from conftest import REPO, permutation_rows, run_cli, write_movielens_csv
 
 N_ITEMS, SEGMENT, SEGMENTS = 40, 4, 3
@@ -215,6 +215,32 @@ def test_attention_newest_only_equals_the_newest_state_of_the_full_encoding(caus
     newest = encoder(x, mask, newest_only=True)
     assert newest.shape == (3, 1, 16)
     torch.testing.assert_close(newest, encoder(x, mask)[:, -1:], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("n_queries", [7, 1])
+def test_self_attention_computes_what_nn_multihead_attention_computes(n_queries):
+    """The written-out attention is nn.MultiheadAttention's function on the same parameters
+    (state dicts are interchangeable), with a boolean mask, for all or only the newest queries."""
+    torch.manual_seed(0)
+    ours, reference = SelfAttention(12, 3, dropout=0.0), torch.nn.MultiheadAttention(12, 3, batch_first=True)
+    ours.load_state_dict(reference.state_dict())
+    x = torch.randn(4, 7, 12)
+    blocked = torch.rand(4, 7, 7) < 0.4
+    blocked[:, :, -1] = False  # every query keeps one key
+    out = ours(x, blocked[:, None, -n_queries:], n_queries)
+    expected = reference(x[:, -n_queries:], x, x, attn_mask=blocked[:, -n_queries:].repeat_interleave(3, 0), need_weights=False)[0]
+    assert out.shape == (4, n_queries, 12)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_self_attention_drops_attention_weights_in_training_only():
+    torch.manual_seed(0)
+    attention = SelfAttention(8, 2, dropout=0.5)
+    x, blocked = torch.randn(2, 5, 8), torch.zeros(2, 1, 5, 5, dtype=torch.bool)
+    attention.eval()
+    assert torch.equal(attention(x, blocked, 5), attention(x, blocked, 5))
+    attention.train()
+    assert not torch.allclose(attention(x, blocked, 5), attention(x, blocked, 5))
 
 
 @pytest.mark.parametrize("stride", [None, 1, 3, 8])

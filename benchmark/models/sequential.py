@@ -284,7 +284,7 @@ class SequentialRecommender(Recommender):
 
 def init_normal(net: nn.Module, std: float) -> None:
     """BERT-style initialisation (as in BERT4Rec and RecBole's SASRec): every embedding and linear
-    weight ~ N(0, std), biases 0, the padding row 0. nn.MultiheadAttention's fused query/key/value
+    weight ~ N(0, std), biases 0, the padding row 0. The attention's fused query/key/value
     projection keeps PyTorch's Xavier initialisation: SASRec's validation and test NDCG@10 on
     ml-latest-small were higher with it than with N(0, 0.02) there, in both seeds tried."""
     for module in net.modules():
