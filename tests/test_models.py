@@ -21,7 +21,7 @@ from benchmark.evaluation import evaluate, excluded_mask
 from benchmark.models import Batch, SequentialRecommender
 from benchmark.models.caser import CaserEncoder
 from benchmark.models.gru4rec import RNNEncoder
-from benchmark.models.nextitnet import NextItNetEncoder
+from benchmark.models.nextitnet import CausalConv, NextItNetEncoder
 from benchmark.models.sasrec import AttentionEncoder, SelfAttention
 from conftest import REPO, permutation_rows, run_cli, write_movielens_csv
 
@@ -215,6 +215,22 @@ def test_attention_newest_only_equals_the_newest_state_of_the_full_encoding(caus
     newest = encoder(x, mask, newest_only=True)
     assert newest.shape == (3, 1, 16)
     torch.testing.assert_close(newest, encoder(x, mask)[:, -1:], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kernel, dilation", [(3, 1), (3, 4), (2, 8), (1, 1)])
+def test_causal_conv_is_a_left_padded_conv1d(kernel, dilation):
+    """Values and gradients equal nn.Conv1d's on the input padded with (kernel - 1) * dilation zeros."""
+    torch.manual_seed(0)
+    conv = CausalConv(6, kernel, dilation)
+    x = torch.randn(3, 10, 6, requires_grad=True)
+    out = conv(x)
+    expected = conv.conv(F.pad(x.transpose(1, 2), ((kernel - 1) * dilation, 0))).transpose(1, 2)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    grad = torch.randn_like(out)
+    got = torch.autograd.grad(out, [x, conv.conv.weight, conv.conv.bias], grad)
+    want = torch.autograd.grad(expected, [x, conv.conv.weight, conv.conv.bias], grad)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("n_queries", [7, 1])

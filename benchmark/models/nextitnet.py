@@ -16,14 +16,24 @@ from benchmark.models.kernels import Dropout
 
 
 class CausalConv(nn.Module):
+    """out[t] = bias + sum_j W[:, :, j] @ x[t - (kernel - 1 - j) * dilation], zero before the sequence.
+
+    The parameters are an nn.Conv1d's; the product is computed as one matrix product over the
+    kernel's shifted copies of the input, which on CPU is faster than oneDNN's convolution for
+    training batches of a few sequences [6 x 50 x 64, forward + backward: 560 -> 410 us]."""
+
     def __init__(self, hidden: int, kernel: int, dilation: int) -> None:
         super().__init__()
-        self.left = (kernel - 1) * dilation
+        self.dilation = dilation
         self.conv = nn.Conv1d(hidden, hidden, kernel, dilation=dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, W, H] -> [B, W, H]; output t depends on inputs <= t."""
-        return self.conv(F.pad(x.transpose(1, 2), (self.left, 0))).transpose(1, 2)
+        width, kernel = x.shape[1], self.conv.kernel_size[0]
+        padded = F.pad(x, (0, 0, (kernel - 1) * self.dilation, 0))
+        taps = torch.cat([padded[:, j * self.dilation : j * self.dilation + width] for j in range(kernel)], dim=-1)
+        weight = self.conv.weight.permute(0, 2, 1).reshape(len(self.conv.weight), -1)  # [out, (tap, in)]
+        return F.linear(taps, weight, self.conv.bias)
 
 
 class ResidualBlock(nn.Module):
