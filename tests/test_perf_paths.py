@@ -202,6 +202,22 @@ def test_onednn_item_scores_are_used_on_cpu_float32_only(monkeypatch):
     assert calls == ([torch.float32] if available else [])
 
 
+def test_onednn_sees_row_counts_in_a_few_buckets_and_the_rows_come_back_exact(monkeypatch):
+    """Rows are zero-padded to a multiple of ROW_BUCKET (oneDNN caches a primitive per shape), and
+    only the real rows are returned."""
+    if not kernels._onednn_available():
+        pytest.skip("this PyTorch build has no oneDNN linear")
+    op, shapes = torch.ops.mkldnn._linear_pointwise, []
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", lambda h, *rest: shapes.append(h.shape[0]) or op(h, *rest))
+    items = torch.randn(50, 8)
+    for rows in (1, 31, 32, 33, 70):
+        hidden = torch.randn(rows, 8)
+        got = kernels.item_scores(hidden, items)
+        assert got.shape == (rows, 50)
+        torch.testing.assert_close(got, hidden @ items.T, rtol=1e-5, atol=1e-5)
+    assert shapes == [32, 32, 32, 64, 96]
+
+
 def test_dropout_zeroes_a_fraction_p_scales_the_rest_and_is_off_in_eval():
     torch.manual_seed(0)
     drop = kernels.Dropout(0.2)
