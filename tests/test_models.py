@@ -205,6 +205,17 @@ def test_caser_scores_only_its_window_and_equal_the_full_encoding():
     torch.testing.assert_close(model.score(Batch(torch.arange(4), history)), full, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("window, width", [(4, 10), (10, 10), (12, 10)])
+def test_caser_newest_only_equals_the_newest_state_of_the_full_encoding(window, width):
+    torch.manual_seed(0)
+    encoder = CaserEncoder(16, window=window, horizontal_filters=3, vertical_filters=2).eval()
+    x = torch.randn(3, width, 16)
+    mask = torch.arange(width)[None, :] >= torch.tensor([[width - 4], [0], [width - 1]])  # left padding
+    newest = encoder(x, mask, newest_only=True)
+    assert newest.shape == (3, 1, 16)
+    torch.testing.assert_close(newest, encoder(x, mask)[:, -1:], atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("causal", [True, False])
 def test_attention_newest_only_equals_the_newest_state_of_the_full_encoding(causal):
     """Ranking computes the last block's query for the newest position only: same states."""

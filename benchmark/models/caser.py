@@ -26,6 +26,7 @@ from benchmark.models.kernels import Dropout
 class CaserEncoder(nn.Module):
     causal = True  # position t sees the L items ending at t only
     left_padding_invariant = True  # windows are zero-filled before the sequence start anyway
+    computes_newest_only = True  # ranking needs the newest state: one window per sequence
 
     def __init__(
         self, hidden: int, dropout: float = 0.2, window: int = 5, horizontal_filters: int = 16,
@@ -40,18 +41,21 @@ class CaserEncoder(nn.Module):
         self.dropout = Dropout(dropout)
         self.fc = nn.Linear(horizontal_filters * window + vertical_filters * hidden, hidden)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x [B, W, H] left-padded embeddings, mask [B, W] True on real items -> [B, W, H]."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, newest_only: bool = False) -> torch.Tensor:
+        """x [B, W, H] left-padded embeddings, mask [B, W] True on real items -> [B, W, H]
+        (with newest_only: [B, 1, H], the newest position's states only)."""
         batch, width, hidden = x.shape
         L = self.window
         # [B, H, L - 1 + W]: the window ending at position t is columns t .. t + L - 1 (zeros before the start).
         sequence = F.pad((x * mask[..., None]).transpose(1, 2), (L - 1, 0))
+        if newest_only:  # the newest window alone, a sequence of width 1 (half the convolution at W = L)
+            sequence, width, mask = sequence[:, :, -L:], 1, mask[:, -1:]
         # Every filter at every start s in one convolution: the L items from s (zeros past the end)
         # against all filters, height-h ones zero-padded to L. One large convolution beats L small
         # ones, most of all in the backward pass.
         weight = torch.cat([F.pad(conv.weight, (0, L - h)) for h, conv in enumerate(self.horizontal, start=1)])  # [n_h*L, H, L]
         bias = torch.cat([conv.bias for conv in self.horizontal])
-        responses = F.relu(F.conv1d(F.pad(sequence, (0, L - 1)), weight, bias))  # [B, n_h*L, T]
+        responses = F.relu(F.conv1d(F.pad(sequence, (0, L - 1)), weight, bias), inplace=True)  # [B, n_h*L, T]
         by_height = responses.split(len(bias) // L, dim=1)
         horizontal = [
             # start s covers columns s .. s + h - 1; the window ending at t holds starts t .. t + L - h.
