@@ -69,9 +69,9 @@ ROW_BUCKET = 32  # rows are padded to a multiple of this for oneDNN (see _onednn
 
 
 def _onednn_linear(hidden: torch.Tensor, items: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    # oneDNN keeps a cached primitive, with its buffers, per input shape. The
-    # number of targets changes from step to step, so without padding the cache grew by ~150 MB in
-    # one Caser epoch on ml-latest-small; padded, a few row counts recur (zero rows cost <= 31 rows).
+    # oneDNN keeps a cached primitive, with its buffers, per input shape. The number of targets
+    # changes from step to step, so without padding the cache grew by ~150 MB in one Caser epoch
+    # on ml-latest-small; padded, a few row counts recur (at a cost of at most 31 zero rows).
     rows = hidden.shape[0]
     if rows % ROW_BUCKET:
         hidden = torch.nn.functional.pad(hidden, (0, 0, 0, -rows % ROW_BUCKET))

@@ -78,7 +78,7 @@ class AttentionEncoder(nn.Module):
         scale_input: bool = True, **_: object
     ) -> None:
         super().__init__()
-        self.heads, self.causal = heads, causal
+        self.causal = causal
         # The Transformer's sqrt(H) brings embeddings initialised at std H^-1/2 to unit scale; with
         # BERT-style small weights (model.init_std) the embeddings enter as they are, as in BERT4Rec.
         self.input_scale = math.sqrt(hidden) if scale_input else 1.0
