@@ -24,14 +24,13 @@ class CausalConv(nn.Module):
 
     def __init__(self, hidden: int, kernel: int, dilation: int) -> None:
         super().__init__()
-        self.dilation = dilation
         self.conv = nn.Conv1d(hidden, hidden, kernel, dilation=dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, W, H] -> [B, W, H]; output t depends on inputs <= t."""
-        width, kernel = x.shape[1], self.conv.kernel_size[0]
-        padded = F.pad(x, (0, 0, (kernel - 1) * self.dilation, 0))
-        taps = torch.cat([padded[:, j * self.dilation : j * self.dilation + width] for j in range(kernel)], dim=-1)
+        width, kernel, dilation = x.shape[1], self.conv.kernel_size[0], self.conv.dilation[0]
+        padded = F.pad(x, (0, 0, (kernel - 1) * dilation, 0))
+        taps = torch.cat([padded[:, j * dilation : j * dilation + width] for j in range(kernel)], dim=-1)
         weight = self.conv.weight.permute(0, 2, 1).reshape(len(self.conv.weight), -1)  # [out, (tap, in)]
         return F.linear(taps, weight, self.conv.bias)
 
