@@ -20,7 +20,7 @@ from benchmark.errors import ConfigError
 from benchmark.evaluation import evaluate, excluded_mask
 from benchmark.models import Batch, SequentialRecommender
 from benchmark.models.caser import CaserEncoder
-from benchmark.models.gru4rec import RNNEncoder
+from benchmark.models.gru4rec import RNNEncoder, gru_layer
 from benchmark.models.nextitnet import CausalConv, NextItNetEncoder
 from benchmark.models.sasrec import AttentionEncoder, SelfAttention
 from conftest import REPO, permutation_rows, run_cli, write_movielens_csv
@@ -241,6 +241,44 @@ def test_causal_conv_is_a_left_padded_conv1d(kernel, dilation):
     got = torch.autograd.grad(out, [x, conv.conv.weight, conv.conv.bias], grad)
     want = torch.autograd.grad(expected, [x, conv.conv.weight, conv.conv.bias], grad)
     for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("inputs, hidden, width", [(5, 5, 1), (6, 4, 7), (3, 8, 12)])
+def test_gru_layer_computes_what_nn_gru_computes(inputs, hidden, width):
+    """The written-out recurrence and backward equal nn.GRU's outputs and gradients (input and all
+    four parameters) on nn.GRU's own parameters, to float64 rounding."""
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(inputs, hidden, batch_first=True).double()
+    x = torch.randn(3, width, inputs, dtype=torch.float64, requires_grad=True)
+    out, expected = gru_layer(x, *gru.all_weights[0]), gru(x)[0]
+    torch.testing.assert_close(out, expected, atol=1e-12, rtol=1e-12)
+    grad = torch.randn_like(out)
+    got = torch.autograd.grad(out, [x, *gru.all_weights[0]], grad)
+    want = torch.autograd.grad(expected, [x, *gru.all_weights[0]], grad)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, atol=1e-12, rtol=1e-12)
+
+
+def test_gru_encoder_trains_through_gru_layer_and_ranks_through_nn_gru(monkeypatch):
+    """Training (grad enabled, CPU) takes gru_layer for every layer, ranking (no grad) nn.GRU: the
+    same states and gradients either way, with left padding."""
+    torch.manual_seed(0)
+    encoder = RNNEncoder(8, layers=2, dropout=0.0, cell="gru")
+    x, mask = torch.randn(3, 9, 8, requires_grad=True), torch.ones(3, 9, dtype=torch.bool)
+    mask[0, :4] = False
+    calls = []
+    monkeypatch.setattr("benchmark.models.gru4rec.gru_layer", lambda *a: calls.append(1) or gru_layer(*a))
+    out = encoder(x * mask[..., None], mask)
+    assert len(calls) == 2
+    with torch.no_grad():
+        ranked = encoder(x * mask[..., None], mask)
+    assert len(calls) == 2
+    torch.testing.assert_close(out, ranked, atol=1e-5, rtol=1e-5)
+    grads = torch.autograd.grad(out.square().sum(), [x, *encoder.rnn.parameters()])
+    monkeypatch.setattr(RNNEncoder, "written_out", lambda self, x: False)
+    reference = encoder(x * mask[..., None], mask)
+    for g, w in zip(grads, torch.autograd.grad(reference.square().sum(), [x, *encoder.rnn.parameters()])):
         torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
 
 
