@@ -218,14 +218,17 @@ def test_onednn_sees_row_counts_in_a_few_buckets_and_the_rows_come_back_exact(mo
     assert shapes == [32, 32, 32, 64, 96]
 
 
-def test_dropout_zeroes_a_fraction_p_scales_the_rest_and_is_off_in_eval():
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.05])
+def test_dropout_zeroes_a_fraction_p_scales_the_rest_and_is_off_in_eval(p):
     torch.manual_seed(0)
-    drop = kernels.Dropout(0.2)
-    x = torch.ones(200, 500, requires_grad=True)
+    drop = kernels.Dropout(p)
+    x = torch.ones(400, 1000, requires_grad=True)
     y = drop(x)
     kept = y != 0
-    assert abs(1 - kept.float().mean().item() - 0.2) < 0.005
-    assert torch.allclose(y[kept], torch.tensor(1 / 0.8))
+    # Every one of the four 16-bit lanes of a 64-bit draw drops p of its values (std ~0.001 here).
+    for lane in range(4):
+        assert abs(1 - kept.flatten()[lane::4].float().mean().item() - p) < 0.005
+    assert torch.allclose(y[kept], torch.tensor(1 / (1 - p)), rtol=1e-4)
     y.sum().backward()
     assert torch.equal(x.grad, y.detach())  # the gradient goes through the kept values, scaled alike
     drop.eval()

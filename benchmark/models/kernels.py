@@ -8,7 +8,7 @@ against 20,001 items: 11.0 vs 4.6 ms; 275 against 3,650: 1.3 vs 0.9 ms]. So the 
 goes through oneDNN where this PyTorch build has it; the backward products, which MKL does well,
 stay matmuls. Elsewhere (CUDA, autocast, torch.compile, other dtypes) it is the plain product.
 
-``Dropout``: the mask drawn with ``torch.rand`` instead of ``bernoulli_``.
+``Dropout``: the mask drawn from 16 random bits per value instead of ``bernoulli_``.
 """
 
 from __future__ import annotations
@@ -22,19 +22,28 @@ USE_ONEDNN = True  # switch for benchmarks and tests; either way the same produc
 
 
 class Dropout(nn.Module):
-    """``nn.Dropout`` with the mask drawn by ``torch.rand``: ``bernoulli_`` is slower on CPU
-    [11 x 50 x 64 values, forward + backward: 326 -> 197 us]."""
+    """``nn.Dropout`` with a cheaper mask: 16 random bits per value, four values from each 64-bit
+    draw of the generator, so ``p`` is rounded to a multiple of 2^-16 (0.2 -> 0.199997; the kept
+    values are scaled by the rounded 1 / (1 - p)). On CPU ``bernoulli_`` and ``torch.rand`` pay
+    the generator once per value [11 x 50 x 64 values, forward + backward: bernoulli 326 us,
+    rand 200-216 us, this 159-174 us]."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout probability {p} must be in [0, 1)")
         self.p = p
+        dropped = round(p * 2**16)  # of the 2^16 values of a random int16
+        self.threshold = dropped - 2**15  # keep where bits >= threshold
+        self.scale = 2**16 / (2**16 - dropped)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
-        return x * ((torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))).to(x.dtype)
+        n = x.numel()
+        bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), None)
+        keep = bits.view(torch.int16)[:n].view(x.shape) >= self.threshold
+        return x * (keep * self.scale).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
