@@ -33,17 +33,15 @@ class Dropout(nn.Module):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout probability {p} must be in [0, 1)")
         self.p = p
-        dropped = round(p * 2**16)  # of the 2^16 values of a random int16
-        self.threshold = dropped - 2**15  # keep where bits >= threshold
-        self.scale = 2**16 / (2**16 - dropped)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
+        dropped = min(round(self.p * 2**16), 2**16 - 1)  # of the 2^16 values of a random int16
         n = x.numel()
         bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), None)
-        keep = bits.view(torch.int16)[:n].view(x.shape) >= self.threshold
-        return x * (keep * self.scale).to(x.dtype)
+        keep = bits.view(torch.int16)[:n].view(x.shape) >= dropped - 2**15
+        return x * (keep * (2**16 / (2**16 - dropped))).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
