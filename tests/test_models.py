@@ -231,20 +231,23 @@ def test_attention_newest_only_equals_the_newest_state_of_the_full_encoding(caus
     torch.testing.assert_close(newest, encoder(x, mask)[:, -1:], atol=1e-5, rtol=1e-5)
 
 
+def assert_same_values_and_gradients(out, expected, inputs, tol=1e-5):
+    """``out`` equals ``expected``, and so do their gradients with respect to ``inputs`` for one
+    random output gradient."""
+    torch.testing.assert_close(out, expected, atol=tol, rtol=tol)
+    grad = torch.randn_like(out)
+    for g, w in zip(torch.autograd.grad(out, inputs, grad), torch.autograd.grad(expected, inputs, grad)):
+        torch.testing.assert_close(g, w, atol=tol, rtol=tol)
+
+
 @pytest.mark.parametrize("kernel, dilation", [(3, 1), (3, 4), (2, 8), (1, 1)])
 def test_causal_conv_is_a_left_padded_conv1d(kernel, dilation):
     """Values and gradients equal nn.Conv1d's on the input padded with (kernel - 1) * dilation zeros."""
     torch.manual_seed(0)
     conv = CausalConv(6, kernel, dilation)
     x = torch.randn(3, 10, 6, requires_grad=True)
-    out = conv(x)
     expected = conv.conv(F.pad(x.transpose(1, 2), ((kernel - 1) * dilation, 0))).transpose(1, 2)
-    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
-    grad = torch.randn_like(out)
-    got = torch.autograd.grad(out, [x, conv.conv.weight, conv.conv.bias], grad)
-    want = torch.autograd.grad(expected, [x, conv.conv.weight, conv.conv.bias], grad)
-    for g, w in zip(got, want):
-        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
+    assert_same_values_and_gradients(conv(x), expected, [x, conv.conv.weight, conv.conv.bias])
 
 
 @pytest.mark.parametrize("inputs, hidden, width", [(5, 5, 1), (6, 4, 7), (3, 8, 12)])
@@ -254,13 +257,7 @@ def test_gru_layer_computes_what_nn_gru_computes(inputs, hidden, width):
     torch.manual_seed(0)
     gru = torch.nn.GRU(inputs, hidden, batch_first=True).double()
     x = torch.randn(3, width, inputs, dtype=torch.float64, requires_grad=True)
-    out, expected = gru_layer(x, *gru.all_weights[0]), gru(x)[0]
-    torch.testing.assert_close(out, expected, atol=1e-12, rtol=1e-12)
-    grad = torch.randn_like(out)
-    got = torch.autograd.grad(out, [x, *gru.all_weights[0]], grad)
-    want = torch.autograd.grad(expected, [x, *gru.all_weights[0]], grad)
-    for g, w in zip(got, want):
-        torch.testing.assert_close(g, w, atol=1e-12, rtol=1e-12)
+    assert_same_values_and_gradients(gru_layer(x, *gru.all_weights[0]), gru(x)[0], [x, *gru.all_weights[0]], tol=1e-12)
 
 
 def test_gru_encoder_trains_through_gru_layer_and_ranks_through_nn_gru(monkeypatch):

@@ -81,7 +81,8 @@ class _GRULayer(torch.autograd.Function):
         gh = x.new_empty(width, batch, 3 * hidden)  # W_h h + b_h of each step
         rz = x.new_empty(width, batch, 2 * hidden)  # reset and update gates
         n = x.new_empty(width, batch, hidden)  # candidate states
-        h = x.new_zeros(width + 1, batch, hidden)  # h[t + 1] is the state after step t
+        h = x.new_empty(width + 1, batch, hidden)  # h[t + 1] is the state after step t
+        h[0] = 0.0  # the zero initial state; every later row is written by the loop
         weight_hh_t = weight_hh.t()
         # Per-step views made once (unbind): indexing inside the loop would cost more than the math.
         steps = zip(gi[..., : 2 * hidden].unbind(0), gi[..., 2 * hidden :].unbind(0), gh.unbind(0),
