@@ -146,6 +146,7 @@ def evaluate(
     batch_size: int = 256,
     mask_history: bool = True,
     negatives: np.ndarray | None = None,
+    beyond_accuracy: bool = True,
 ) -> EvalResult:
     """Per-user metrics of ``model`` on ``eval_set``, always against all items (full ranking).
 
@@ -153,6 +154,8 @@ def evaluate(
     (horizon) judge the ordered list from ``model.recommend`` against the target set: Recall/NDCG@K.
     ``negatives`` [n_users, n] (sampled candidates, indexed by internal user id) adds the same
     metrics computed among the targets and those negatives only, named ``sampled_<metric>``.
+    ``beyond_accuracy`` adds coverage@K and arp@K (popularity bias) from each user's top-K list;
+    off, rank protocols build no lists (validation needs only the accuracy metric).
     """
     import time
 
@@ -188,8 +191,9 @@ def evaluate(
         if sampled is not None:
             sampled_ranks.append(rank_among(scores, targets, sampled).cpu())
         # Top-K lists for coverage and popularity bias: the targets compete here like any item.
-        top_items.append(top_n_excluding(scores, max_k, excluded).cpu())
-    tops = torch.cat(top_items)[back]
+        if beyond_accuracy:
+            top_items.append(top_n_excluding(scores, max_k, excluded).cpu())
+    tops = torch.cat(top_items)[back] if top_items else None
     if by_list:
         rank_arr = None
         per_user = list_metrics(tops.numpy(), eval_set.targets, ks)
@@ -202,12 +206,13 @@ def evaluate(
             sampled_metrics = metrics_from_ranks(torch.cat(sampled_ranks)[back].numpy()[:, 0], ks)
             per_user.update({SAMPLED_PREFIX + name: v for name, v in sampled_metrics.items()})
     aggregate = {name: float(v.mean()) for name, v in per_user.items()}
-    pops = popularity.cpu()[tops]
-    for k in ks:
-        listed = tops[:, :k] > 0
-        per_user[f"arp@{k}"] = ((pops[:, :k] * listed).sum(1) / listed.sum(1).clamp(min=1)).numpy().astype(np.float64)
-        aggregate[f"arp@{k}"] = float(per_user[f"arp@{k}"].mean())
-        aggregate[f"coverage@{k}"] = float(np.setdiff1d(tops[:, :k].unique().numpy(), [0]).size / data.n_items)
+    if beyond_accuracy:
+        pops = popularity.cpu()[tops]
+        for k in ks:
+            listed = tops[:, :k] > 0
+            per_user[f"arp@{k}"] = ((pops[:, :k] * listed).sum(1) / listed.sum(1).clamp(min=1)).numpy().astype(np.float64)
+            aggregate[f"arp@{k}"] = float(per_user[f"arp@{k}"].mean())
+            aggregate[f"coverage@{k}"] = float(np.setdiff1d(tops[:, :k].unique().numpy(), [0]).size / data.n_items)
     return EvalResult(eval_set.users, rank_arr, per_user, aggregate, time.perf_counter() - start)
 
 

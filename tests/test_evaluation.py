@@ -96,6 +96,29 @@ def test_evaluate_batches_agree_with_one_batch():
     assert one.ranks[u, 0] == 1 + sum(table[u, i] >= table[u, targets[u]] for i in cand)
 
 
+
+def test_accuracy_only_evaluation_skips_list_metrics_and_keeps_ranks(monkeypatch):
+    rng = np.random.default_rng(1)
+    histories = [list(rng.choice(np.arange(1, 21), size=rng.integers(1, 6), replace=False)) for _ in range(23)]
+    targets = [int(rng.choice([i for i in range(1, 21) if i not in h])) for h in histories]
+    split = toy_split(histories, targets, 20)
+
+    class Random(Constant):
+        def score(self, batch):
+            return torch.rand(23, 21, generator=torch.Generator().manual_seed(1))[batch.users]
+
+    full = evaluate(Random(20), split, split.test, ks=(5, 10), batch_size=7)
+
+    def no_lists(*args):
+        raise AssertionError("top-n list built")
+
+    monkeypatch.setattr("benchmark.evaluation.top_n_excluding", no_lists)
+    fast = evaluate(Random(20), split, split.test, ks=(5, 10), batch_size=7, beyond_accuracy=False)
+    np.testing.assert_array_equal(full.ranks, fast.ranks)
+    assert {"coverage@10", "arp@10"} <= set(full.aggregate)
+    assert set(fast.aggregate) == set(full.aggregate) - {f"{m}@{k}" for m in ("coverage", "arp") for k in (5, 10)}
+    assert all(fast.aggregate[name] == full.aggregate[name] for name in fast.aggregate)
+
 def test_training_windows_cover_every_position_once():
     seqs = [[1, 2, 3, 4, 5, 6, 7], [8, 9], [10]]
     items = np.array(sum(seqs, []))

@@ -174,7 +174,7 @@ class SequentialRecommender(Recommender):
 
         def validate() -> float:
             return evaluate(self, data, data.valid, ks=cutoff, batch_size=cfg.eval_batch_size,
-                            mask_history=cfg.mask_history).aggregate[cfg.valid_metric]
+                            mask_history=cfg.mask_history, beyond_accuracy=False).aggregate[cfg.valid_metric]
 
         return train_loop(self.net, step_loss, len(examples[0]), validate, cfg)
 
