@@ -162,7 +162,6 @@ def evaluate(
     start = time.perf_counter()
     device = model.device
     n_columns = data.n_items + 1
-    popularity = torch.from_numpy(data.item_popularity()).float().to(device)
     max_k = max(ks)
     by_list = data.protocol in LIST_PROTOCOLS
     ranks, sampled_ranks, top_items, sampled_tops = [], [], [], []
@@ -207,7 +206,7 @@ def evaluate(
             per_user.update({SAMPLED_PREFIX + name: v for name, v in sampled_metrics.items()})
     aggregate = {name: float(v.mean()) for name, v in per_user.items()}
     if beyond_accuracy:
-        pops = popularity.cpu()[tops]
+        pops = torch.from_numpy(data.item_popularity()).float()[tops]  # [U, max K], tops are on the CPU
         for k in ks:
             listed = tops[:, :k] > 0
             per_user[f"arp@{k}"] = ((pops[:, :k] * listed).sum(1) / listed.sum(1).clamp(min=1)).numpy().astype(np.float64)
