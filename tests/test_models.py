@@ -282,21 +282,6 @@ def test_gru_encoder_trains_through_gru_layer_and_ranks_through_nn_gru(monkeypat
         torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
 
 
-def test_rnn_encoder_states_are_a_linear_layer_over_the_rnn_of_each_unpadded_sequence():
-    """Left padding is invisible to the RNN; its tanh-bounded states pass through a linear layer
-    (as RecBole's GRU4Rec), so scores are not confined to |state| <= 1."""
-    torch.manual_seed(0)
-    encoder = RNNEncoder(8, layers=1, dropout=0.0, cell="gru").eval()
-    x, mask = torch.randn(2, 6, 8), torch.ones(2, 6, dtype=torch.bool)
-    mask[0, :2] = False
-    with torch.no_grad():
-        out = encoder(x * mask[..., None], mask)
-        for b in range(2):
-            states, _ = encoder.rnn(x[b, mask[b]][None])
-            torch.testing.assert_close(out[b, mask[b]], encoder.dense(states[0]))
-    assert out[~mask].abs().sum() == 0
-
-
 @pytest.mark.parametrize("n_queries", [7, 1])
 def test_self_attention_computes_what_nn_multihead_attention_computes(n_queries):
     """The written-out attention is nn.MultiheadAttention's function on the same parameters

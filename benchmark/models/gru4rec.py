@@ -35,9 +35,6 @@ class RNNEncoder(nn.Module):
         self.dropout = Dropout(dropout)
         self.rnn = rnn(hidden, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
         self.between_layers = Dropout(dropout if layers > 1 else 0.0)  # nn.GRU's inter-layer dropout, for gru_layer
-        # tanh bounds the RNN's states; a linear layer after it lets the item scores take any scale
-        # (GRU4Rec's output layer has its own weights; RecBole's GRU4Rec has this layer too).
-        self.dense = nn.Linear(hidden, hidden)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x [B, L, H] left-padded embeddings, mask [B, L] True on real items -> [B, L, H]."""
@@ -55,7 +52,7 @@ class RNNEncoder(nn.Module):
             out, _ = self.rnn(right)
         # Rotate back so outputs line up with the inputs; padding positions become zeros.
         back = (torch.arange(width, device=x.device)[None, :] - shift) % width
-        return self.dense(out.gather(1, back[..., None].expand_as(out))) * mask[..., None]
+        return out.gather(1, back[..., None].expand_as(out)) * mask[..., None]
 
     def written_out(self, x: torch.Tensor) -> bool:
         """gru_layer for GRU training on CPU in float32; elsewhere nn.GRU's fused kernels (cuDNN,
