@@ -74,50 +74,54 @@ def test_constant_model_gets_rank_equal_to_number_of_candidates():
     assert res.ranks[:, 0].tolist() == [10, 10, 10]
 
 
+def random_split(n_users: int, n_items: int, max_history: int, seed: int) -> tuple[SplitData, list, list]:
+    """Users with 1..max_history - 1 distinct random history items and a target outside them."""
+    rng = np.random.default_rng(seed)
+    items = np.arange(1, n_items + 1)
+    histories = [list(rng.choice(items, size=rng.integers(1, max_history), replace=False)) for _ in range(n_users)]
+    targets = [int(rng.choice([i for i in items if i not in h])) for h in histories]
+    return toy_split(histories, targets, n_items), histories, targets
+
+
+class RandomScores(Constant):
+    """A fixed random score table [n_users, n_items + 1] drawn from ``seed``."""
+
+    def __init__(self, n_users: int, n_items: int, seed: int) -> None:
+        super().__init__(n_items)
+        self.table = torch.rand(n_users, n_items + 1, generator=torch.Generator().manual_seed(seed))
+
+    def score(self, batch: Batch) -> torch.Tensor:
+        return self.table[batch.users]
+
+
 def test_evaluate_batches_agree_with_one_batch():
-    rng = np.random.default_rng(0)
-    histories = [list(rng.choice(np.arange(1, 31), size=rng.integers(1, 8), replace=False)) for _ in range(37)]
-    targets = [int(rng.choice([i for i in range(1, 31) if i not in h])) for h in histories]
-    split = toy_split(histories, targets, 30)
-
-    class Random(Constant):
-        def score(self, batch):
-            g = torch.Generator().manual_seed(0)
-            table = torch.rand(37, 31, generator=g)
-            return table[batch.users]
-
-    one = evaluate(Random(30), split, split.test, batch_size=1000)
-    many = evaluate(Random(30), split, split.test, batch_size=5)
+    split, histories, targets = random_split(37, 30, 8, seed=0)
+    model = RandomScores(37, 30, seed=0)
+    one = evaluate(model, split, split.test, batch_size=1000)
+    many = evaluate(model, split, split.test, batch_size=5)
     np.testing.assert_array_equal(one.ranks, many.ranks)
     # brute force for one user
-    table = torch.rand(37, 31, generator=torch.Generator().manual_seed(0)).numpy()
+    table = model.table.numpy()
     u = 3
     cand = [i for i in range(1, 31) if i not in histories[u] and i != targets[u]]
     assert one.ranks[u, 0] == 1 + sum(table[u, i] >= table[u, targets[u]] for i in cand)
 
 
-
 def test_accuracy_only_evaluation_skips_list_metrics_and_keeps_ranks(monkeypatch):
-    rng = np.random.default_rng(1)
-    histories = [list(rng.choice(np.arange(1, 21), size=rng.integers(1, 6), replace=False)) for _ in range(23)]
-    targets = [int(rng.choice([i for i in range(1, 21) if i not in h])) for h in histories]
-    split = toy_split(histories, targets, 20)
-
-    class Random(Constant):
-        def score(self, batch):
-            return torch.rand(23, 21, generator=torch.Generator().manual_seed(1))[batch.users]
-
-    full = evaluate(Random(20), split, split.test, ks=(5, 10), batch_size=7)
+    split, _, _ = random_split(23, 20, 6, seed=1)
+    model = RandomScores(23, 20, seed=1)
+    full = evaluate(model, split, split.test, ks=(5, 10), batch_size=7)
 
     def no_lists(*args):
         raise AssertionError("top-n list built")
 
     monkeypatch.setattr("benchmark.evaluation.top_n_excluding", no_lists)
-    fast = evaluate(Random(20), split, split.test, ks=(5, 10), batch_size=7, beyond_accuracy=False)
+    fast = evaluate(model, split, split.test, ks=(5, 10), batch_size=7, beyond_accuracy=False)
     np.testing.assert_array_equal(full.ranks, fast.ranks)
     assert {"coverage@10", "arp@10"} <= set(full.aggregate)
     assert set(fast.aggregate) == set(full.aggregate) - {f"{m}@{k}" for m in ("coverage", "arp") for k in (5, 10)}
     assert all(fast.aggregate[name] == full.aggregate[name] for name in fast.aggregate)
+
 
 def test_training_windows_cover_every_position_once():
     seqs = [[1, 2, 3, 4, 5, 6, 7], [8, 9], [10]]
