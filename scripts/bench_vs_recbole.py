@@ -4,6 +4,7 @@
     python scripts/bench_vs_recbole.py --models sasrec --seeds 0 --recbole-time-cap 600
     python scripts/bench_vs_recbole.py --device cuda        # the GPU section of results/perf.md
     python scripts/bench_vs_recbole.py --skip-recbole       # our side only (no install)
+    python scripts/bench_vs_recbole.py --models caser --seeds 1,2 --merge   # add runs to the report
 
 On first use RecBole is installed from PyPI into its own virtual environment (.bench/recbole-venv,
 or --recbole-venv / $SEQREC_RECBOLE_VENV), because it needs its own pins (numpy 1.26, ray 2.6, ...).
@@ -32,6 +33,9 @@ Each (framework, model, seed) runs in its own process; peak RSS is that process'
 Both frameworks run in the same invocation, alternating, so machine load affects both alike; the
 load average is recorded. Output: a Markdown table (printed and written into results/perf.md)
 and results/perf.json (key "vs_recbole"; the evaluation-speed target under "eval_target").
+With --merge the new runs join the report already in perf.json (a run of the same model and seed is
+replaced; the split must be the same): each added run records its commit, time and load, and the
+Markdown lists them, so a report built in several invocations says so.
 """
 
 from __future__ import annotations
@@ -442,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=REPO / ".bench" / "work")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder of perf.md and perf.json")
     p.add_argument("--render-only", action="store_true", help="rewrite the perf.md section from perf.json (no runs)")
+    p.add_argument("--merge", action="store_true",
+                   help="add these runs to the report in --out/perf.json (same model and seed: replaced) instead of a new report")
     args = p.parse_args(argv)
     if args.side == "ours":
         run_ours(*args.job)
@@ -453,6 +459,12 @@ def main(argv: list[str] | None = None) -> int:
         update_section(args.out / "perf.md", key, render(report))
         return 0
 
+    if args.merge:
+        previous = json.loads((args.out / "perf.json").read_text()).get(key) if (args.out / "perf.json").is_file() else None
+        if not previous:
+            p.error(f"--merge: {args.out / 'perf.json'} has no {key!r} report to add runs to")
+        if args.skip_recbole and previous["split_check"].get("same_split_checked"):
+            p.error("--merge: the report compares with RecBole, so runs added to it need RecBole too (drop --skip-recbole)")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in MODELS]
     if unknown:
@@ -513,16 +525,55 @@ def main(argv: list[str] | None = None) -> int:
         anomaly = {"model": "sasrec", "seconds_per_epoch_with_anomaly_detection": epoch_seconds(rb)}
 
     target = None if args.skip_eval_target else eval_target(args, work, recbole_python)
-    rows = [summarise(m, runs) for m, runs in results.items()]
-    report = {"machine_at_start": env_start, "machine_at_end": machine(), "device": args.device,
-              "dataset": args.dataset, "split_check": check, "settings": vars(args) | {"work": str(work), "out": str(args.out),
-              "data_dir": str(args.data_dir) if args.data_dir else None, "recbole_venv": str(args.recbole_venv)},
-              "summary": rows, "runs": results, "recbole_anomaly": anomaly, "eval_target": target}
+    env_end = machine()
+    if args.merge:
+        report = merge_runs(previous, results, check, env_start, env_end, argv if argv is not None else sys.argv[1:])
+        report["eval_target"] = target or report.get("eval_target")
+        report["recbole_anomaly"] = anomaly or report.get("recbole_anomaly")
+    else:
+        report = {"machine_at_start": env_start, "machine_at_end": env_end, "device": args.device,
+                  "dataset": args.dataset, "split_check": check, "settings": vars(args) | {"work": str(work), "out": str(args.out),
+                  "data_dir": str(args.data_dir) if args.data_dir else None, "recbole_venv": str(args.recbole_venv)},
+                  "runs": results, "recbole_anomaly": anomaly, "eval_target": target}
+    report["summary"] = [summarise(m, runs) for m, runs in report["runs"].items()]
     text = render(report)
     print(text)
     update_json(args.out / "perf.json", key, report)
     update_section(args.out / "perf.md", key, text)
     return 0
+
+
+SPLIT_KEYS = ("users", "items", "train_targets_ours")  # what must agree for runs to share one report
+
+
+def merge_runs(report: dict[str, Any], results: dict[str, list[dict[str, Any]]], check: dict[str, Any],
+               start: dict[str, Any], end: dict[str, Any], argv: list[str]) -> dict[str, Any]:
+    """``report`` with ``results`` added: a run of the same model and seed is replaced, new seeds are
+    appended in seed order; every added run records when, on which commit and under which load."""
+    old = {k: report["split_check"].get(k) for k in SPLIT_KEYS}
+    new = {k: check.get(k) for k in SPLIT_KEYS}
+    if old != new:
+        raise SystemExit(f"--merge: this split {new} is not the report's {old}; runs on different data cannot share a table")
+    added = {"git_commit": start["git_commit"], "date": start["date"], "end": end["date"],
+             "loadavg_at_start": start["loadavg"], "command": "scripts/bench_vs_recbole.py " + " ".join(argv)}
+    runs = {m: list(rs) for m, rs in report["runs"].items()}
+    for model, model_runs in results.items():
+        kept = [r for r in runs.get(model, []) if r["seed"] not in {n["seed"] for n in model_runs}]
+        runs[model] = sorted(kept + [{**r, "added": added} for r in model_runs], key=lambda r: r["seed"])
+    return {**report, "runs": runs}
+
+
+def added_runs(report: dict[str, Any]) -> list[str]:
+    """One line per invocation that added runs to the report after it was first written."""
+    by_invocation: dict[str, list[str]] = {}
+    for model, runs in report["runs"].items():
+        for r in runs:
+            if r.get("added"):
+                a = r["added"]
+                what = (f"commit {a['git_commit']}, {a['date']} – {a['end'][11:]}, load average at start "
+                        f"{a['loadavg_at_start'][0]:.2f}: `{a['command']}`" + (f" ({a['why']})" if a.get("why") else ""))
+                by_invocation.setdefault(what, []).append(f"{model} seed {r['seed']}")
+    return [f"- {', '.join(runs)}: {what}" for what, runs in by_invocation.items()]
 
 
 def targets(report: dict[str, Any]) -> list[str]:
@@ -588,6 +639,8 @@ def render(report: dict[str, Any]) -> str:
                          f"our windows per step {r.get('ours_batch', '?')} (stride {r.get('ours_stride') or 50}); "
                          f"RecBole best valid NDCG@10 {[round(v, 4) if v is not None else None for v in r['recbole_best_valid']]}"
                          + tie_note(r) + ".")
+    if added_runs(report):
+        lines += ["", "Runs added to this report later, each again side by side with RecBole (--merge):"] + added_runs(report)
     lines += ["", "Targets (a ✗ marks a miss):"] + targets(report)
     if report.get("recbole_anomaly"):
         lines.append(f"- RecBole SASRec with its import-time autograd anomaly detection left on: "

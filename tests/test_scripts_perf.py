@@ -104,6 +104,30 @@ def test_bench_vs_recbole_runs_on_a_tiny_dataset(tmp_path, tiny_ml):
         assert len(target["recbole_eval_runs"]) == bench_vs_recbole.EVAL_REPEATS
 
 
+def test_bench_vs_recbole_merge_adds_seeds_to_the_report_and_says_so(tmp_path, tiny_ml):
+    common = ["scripts/bench_vs_recbole.py", "--models", "pop", "--single-seed", "", "--skip-recbole", "--skip-eval-target",
+              "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out")]
+    run_script(*common, "--data-dir", str(tiny_ml), "--seeds", "0,2")
+    first = json.loads((tmp_path / "out" / "perf.json").read_text())["vs_recbole"]
+    run_script(*common, "--data-dir", str(tiny_ml), "--seeds", "1,2", "--merge")
+    report = json.loads((tmp_path / "out" / "perf.json").read_text())["vs_recbole"]
+    runs = report["runs"]["pop"]
+    assert [r["seed"] for r in runs] == [0, 1, 2]  # seed 2 replaced, seed 1 added, in seed order
+    assert runs[0] == first["runs"]["pop"][0] and "added" not in runs[0]
+    assert all(r["added"]["command"].endswith("--merge") and r["added"]["git_commit"] for r in runs[1:])
+    assert report["summary"][0]["seeds"] == [0, 1, 2] and report["machine_at_start"] == first["machine_at_start"]
+    md = (tmp_path / "out" / "perf.md").read_text()
+    assert "Runs added to this report later" in md and "pop seed 1, pop seed 2: commit" in md
+    # Runs on other data cannot join the table: refused, the report unchanged.
+    other = tmp_path / "other"
+    write_movielens_csv(other, permutation_rows(n_users=40))
+    before = (tmp_path / "out" / "perf.json").read_text()
+    proc = subprocess.run([sys.executable, *common, "--data-dir", str(other), "--seeds", "3", "--merge"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "is not the report's" in proc.stderr
+    assert (tmp_path / "out" / "perf.json").read_text() == before
+
+
 def test_bench_scale_runs_on_tiny_files(tmp_path):
     run_script("scripts/bench_scale.py", "--rows", "3000,6000", "--train-steps", "1", "--work", str(tmp_path / "work"),
                "--out", str(tmp_path / "out"))
