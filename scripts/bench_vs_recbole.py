@@ -44,6 +44,7 @@ import argparse
 import functools
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -555,7 +556,7 @@ def merge_runs(report: dict[str, Any], results: dict[str, list[dict[str, Any]]],
     if old != new:
         raise SystemExit(f"--merge: this split {new} is not the report's {old}; runs on different data cannot share a table")
     added = {"git_commit": start["git_commit"], "date": start["date"], "end": end["date"],
-             "loadavg_at_start": start["loadavg"], "command": "scripts/bench_vs_recbole.py " + " ".join(argv)}
+             "loadavg_at_start": start["loadavg"], "command": shlex.join(["scripts/bench_vs_recbole.py", *argv])}
     runs = {m: list(rs) for m, rs in report["runs"].items()}
     for model, model_runs in results.items():
         kept = [r for r in runs.get(model, []) if r["seed"] not in {n["seed"] for n in model_runs}]
