@@ -487,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     single = {m.strip() for m in args.single_seed.split(",")}
     n_targets = int((split.train.lengths - 1).clip(min=0).sum())
     check["train_targets_ours"] = n_targets
+    if args.merge:
+        check_same_split(previous, check)
 
     results: dict[str, list[dict[str, Any]]] = {}
     for model in models:
@@ -528,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     target = None if args.skip_eval_target else eval_target(args, work, recbole_python)
     env_end = machine()
     if args.merge:
-        report = merge_runs(previous, results, check, env_start, env_end, argv if argv is not None else sys.argv[1:])
+        report = merge_runs(previous, results, env_start, env_end, argv if argv is not None else sys.argv[1:])
         report["eval_target"] = target or report.get("eval_target")
         report["recbole_anomaly"] = anomaly or report.get("recbole_anomaly")
     else:
@@ -547,14 +549,18 @@ def main(argv: list[str] | None = None) -> int:
 SPLIT_KEYS = ("users", "items", "train_targets_ours")  # what must agree for runs to share one report
 
 
-def merge_runs(report: dict[str, Any], results: dict[str, list[dict[str, Any]]], check: dict[str, Any],
-               start: dict[str, Any], end: dict[str, Any], argv: list[str]) -> dict[str, Any]:
-    """``report`` with ``results`` added: a run of the same model and seed is replaced, new seeds are
-    appended in seed order; every added run records when, on which commit and under which load."""
+def check_same_split(report: dict[str, Any], check: dict[str, Any]) -> None:
+    """Refuses (before any run) to add runs on other data to a report."""
     old = {k: report["split_check"].get(k) for k in SPLIT_KEYS}
     new = {k: check.get(k) for k in SPLIT_KEYS}
     if old != new:
         raise SystemExit(f"--merge: this split {new} is not the report's {old}; runs on different data cannot share a table")
+
+
+def merge_runs(report: dict[str, Any], results: dict[str, list[dict[str, Any]]],
+               start: dict[str, Any], end: dict[str, Any], argv: list[str]) -> dict[str, Any]:
+    """``report`` with ``results`` added: a run of the same model and seed is replaced, new seeds are
+    appended in seed order; every added run records when, on which commit and under which load."""
     added = {"git_commit": start["git_commit"], "date": start["date"], "end": end["date"],
              "loadavg_at_start": start["loadavg"], "command": shlex.join(["scripts/bench_vs_recbole.py", *argv])}
     runs = {m: list(rs) for m, rs in report["runs"].items()}
@@ -641,7 +647,8 @@ def render(report: dict[str, Any]) -> str:
                          f"RecBole best valid NDCG@10 {[round(v, 4) if v is not None else None for v in r['recbole_best_valid']]}"
                          + tie_note(r) + ".")
     if added_runs(report):
-        lines += ["", "Runs added to this report later, each again side by side with RecBole (--merge):"] + added_runs(report)
+        side_by_side = ", each again side by side with RecBole" if check.get("same_split_checked") else ""
+        lines += ["", f"Runs added to this report later{side_by_side} (--merge):"] + added_runs(report)
     lines += ["", "Targets (a ✗ marks a miss):"] + targets(report)
     if report.get("recbole_anomaly"):
         lines.append(f"- RecBole SASRec with its import-time autograd anomaly detection left on: "

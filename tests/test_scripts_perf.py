@@ -117,14 +117,15 @@ def test_bench_vs_recbole_merge_adds_seeds_to_the_report_and_says_so(tmp_path, t
     assert all(r["added"]["command"].endswith("--merge") and r["added"]["git_commit"] for r in runs[1:])
     assert report["summary"][0]["seeds"] == [0, 1, 2] and report["machine_at_start"] == first["machine_at_start"]
     md = (tmp_path / "out" / "perf.md").read_text()
-    assert "Runs added to this report later" in md and "pop seed 1, pop seed 2: commit" in md
-    # Runs on other data cannot join the table: refused, the report unchanged.
+    assert "Runs added to this report later (--merge):" in md and "pop seed 1, pop seed 2: commit" in md  # no RecBole here
+    # Runs on other data cannot join the table: refused before any run, the report unchanged.
     other = tmp_path / "other"
     write_movielens_csv(other, permutation_rows(n_users=40))
     before = (tmp_path / "out" / "perf.json").read_text()
     proc = subprocess.run([sys.executable, *common, "--data-dir", str(other), "--seeds", "3", "--merge"], cwd=REPO,
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "is not the report's" in proc.stderr
+    assert not (tmp_path / "work" / "pop-3-ours.result.json").exists()
     assert (tmp_path / "out" / "perf.json").read_text() == before
 
 
