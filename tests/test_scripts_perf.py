@@ -129,6 +129,18 @@ def test_bench_vs_recbole_merge_adds_seeds_to_the_report_and_says_so(tmp_path, t
     assert (tmp_path / "out" / "perf.json").read_text() == before
 
 
+def test_profile_epoch_times_and_profiles_a_model_in_the_comparison_settings(tiny_ml):
+    proc = run_script("scripts/profile_epoch.py", "--model", "nextitnet", "--data-dir", str(tiny_ml), "--epochs", "2",
+                      "--ops", "5", "--set", "dilations=[1, 2]")
+    header, timing = proc.stdout.splitlines()[:2]
+    assert "nextitnet on ml-latest-small" in header and "'dilations': [1, 2]" in header and "windows per step" in header
+    assert timing.startswith("s/epoch ") and "median of [" in timing and "ms per step" in timing
+    assert "aten::" in proc.stdout  # the operator table
+    bad = subprocess.run([sys.executable, "scripts/profile_epoch.py", "--model", "gru4rec", "--set", "dropout"],
+                         cwd=REPO, capture_output=True, text=True)
+    assert bad.returncode != 0 and "--set 'dropout': expected KEY=VALUE" in bad.stderr
+
+
 def test_bench_scale_runs_on_tiny_files(tmp_path):
     run_script("scripts/bench_scale.py", "--rows", "3000,6000", "--train-steps", "1", "--work", str(tmp_path / "work"),
                "--out", str(tmp_path / "out"))
