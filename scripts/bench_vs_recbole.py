@@ -265,7 +265,12 @@ def our_model(preset: str, overrides: dict[str, Any]) -> Any:
     return instantiate(OmegaConf.merge(OmegaConf.load(REPO / "conf" / "model" / f"{preset}.yaml"), overrides), _convert_="all")
 
 
-def windows_per_step(pair: Pair, split: Any, n_targets: int) -> int:
+def training_targets(split: Any) -> int:
+    """Next-item targets in the training sequences (all but each sequence's first item)."""
+    return int((split.train.lengths - 1).clip(min=0).sum())
+
+
+def windows_per_step(pair: Pair, split: Any) -> int:
     """Our training windows per step that hold RecBole's 256 targets per step.
 
     RecBole's batch of 256 is 256 (prefix, next item) samples = 256 targets; one of our windows
@@ -278,7 +283,7 @@ def windows_per_step(pair: Pair, split: Any, n_targets: int) -> int:
         windows = len(model.training_examples(split)[0])
     else:
         windows = len(training_windows(split.train.items, split.train.offsets, 50)[0])
-    return max(1, round(256 * windows / max(n_targets, 1)))
+    return max(1, round(256 * windows / max(training_targets(split), 1)))
 
 
 def ours_job(pair: Pair, seed: int, args: argparse.Namespace, dataset: dict[str, Any], max_epochs: int | None = None,
@@ -485,15 +490,14 @@ def main(argv: list[str] | None = None) -> int:
     export_atomic(split, atomic_root / atomic_name, atomic_name)
     check: dict[str, Any] = {"users": int(split.n_users), "items": int(split.n_items)}
     single = {m.strip() for m in args.single_seed.split(",")}
-    n_targets = int((split.train.lengths - 1).clip(min=0).sum())
-    check["train_targets_ours"] = n_targets
+    check["train_targets_ours"] = training_targets(split)
     if args.merge:
         check_same_split(previous, check)
 
     results: dict[str, list[dict[str, Any]]] = {}
     for model in models:
         pair = MODELS[model]
-        batch_size = windows_per_step(pair, split, n_targets)
+        batch_size = windows_per_step(pair, split)
         for seed in seeds[:1] if model in single else seeds:
             run: dict[str, Any] = {"seed": seed}
             if recbole_python:
@@ -565,7 +569,8 @@ def merge_runs(report: dict[str, Any], results: dict[str, list[dict[str, Any]]],
              "loadavg_at_start": start["loadavg"], "command": shlex.join(["scripts/bench_vs_recbole.py", *argv])}
     runs = {m: list(rs) for m, rs in report["runs"].items()}
     for model, model_runs in results.items():
-        kept = [r for r in runs.get(model, []) if r["seed"] not in {n["seed"] for n in model_runs}]
+        new_seeds = {r["seed"] for r in model_runs}
+        kept = [r for r in runs.get(model, []) if r["seed"] not in new_seeds]
         runs[model] = sorted(kept + [{**r, "added": added} for r in model_runs], key=lambda r: r["seed"])
     return {**report, "runs": runs}
 
@@ -646,9 +651,10 @@ def render(report: dict[str, Any]) -> str:
                          f"our windows per step {r.get('ours_batch', '?')} (stride {r.get('ours_stride') or 50}); "
                          f"RecBole best valid NDCG@10 {[round(v, 4) if v is not None else None for v in r['recbole_best_valid']]}"
                          + tie_note(r) + ".")
-    if added_runs(report):
+    added = added_runs(report)
+    if added:
         side_by_side = ", each again side by side with RecBole" if check.get("same_split_checked") else ""
-        lines += ["", f"Runs added to this report later{side_by_side} (--merge):"] + added_runs(report)
+        lines += ["", f"Runs added to this report later{side_by_side} (--merge):"] + added
     lines += ["", "Targets (a ✗ marks a miss):"] + targets(report)
     if report.get("recbole_anomaly"):
         lines.append(f"- RecBole SASRec with its import-time autograd anomaly detection left on: "

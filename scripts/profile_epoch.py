@@ -57,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     pair = dataclasses.replace(pair, ours_overrides={**pair.ours_overrides, **overrides})
     with tempfile.TemporaryDirectory() as cache:
         split = prepare_split(DatasetSpec.from_dict(bench.dataset_config(args)), "loo", cache_dir=cache).split
-    n_targets = int((split.train.lengths - 1).clip(min=0).sum())
-    batch_size = bench.windows_per_step(pair, split, n_targets)
+    batch_size = bench.windows_per_step(pair, split)
     namespace = argparse.Namespace(lr=1e-3, ours_batch=0, max_epochs=args.epochs, patience=args.epochs + 1,
                                    device="cpu", threads=args.threads)
     trainer = TrainerConfig.from_dict(bench.ours_job(pair, 0, namespace, {}, batch_size=batch_size)["trainer"])
@@ -68,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = [log.seconds - log.valid_seconds for log in logs]
     steps = -(-len(model.training_examples(split)[0]) // batch_size)
     env = machine()
-    print(f"{args.model} on {args.dataset} with {pair.ours_overrides}: {n_targets} training targets, {batch_size} windows per step, "
+    print(f"{args.model} on {args.dataset} with {pair.ours_overrides}: {bench.training_targets(split)} training targets, {batch_size} windows per step, "
           f"{steps} steps per epoch; {env['cpu']}, {env['torch_threads']} threads, load average {env['loadavg'][0]:.2f}")
     print(f"s/epoch {statistics.median(seconds):.2f} (median of {[round(s, 2) for s in seconds]}), "
           f"{statistics.median(seconds) / steps * 1e3:.2f} ms per step")
