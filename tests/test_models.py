@@ -19,7 +19,7 @@ from benchmark.data.split import Sequences, SplitData, leave_one_out
 from benchmark.errors import ConfigError
 from benchmark.evaluation import evaluate, excluded_mask
 from benchmark.models import Batch, SequentialRecommender
-from benchmark.models.caser import CaserEncoder
+from benchmark.models.caser import CaserEncoder, window_max
 from benchmark.models.gru4rec import RNNEncoder, gru_layer
 from benchmark.models.nextitnet import CausalConv, NextItNetEncoder
 from benchmark.models.sasrec import AttentionEncoder, SelfAttention
@@ -196,6 +196,23 @@ def test_caser_shared_convolutions_equal_per_window_convolutions(window):
     mask[0, :5] = False
     mask[1, :11] = False
     torch.testing.assert_close(encoder(x, mask), caser_per_window(encoder, x, mask), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("spans, width", [([1, 2, 3, 4, 5, 6, 7, 8], 9), ([13, 16, 17], 4), ([1], 1)])
+def test_window_max_equals_max_pool_in_values_and_gradients(spans, width):
+    """The sparse-table sliding max is max-pool with each block's kernel: same values, and the
+    gradient goes to the same element, the earliest where values tie (small integers tie often)."""
+    torch.manual_seed(0)
+    block, length = 3, width + max(spans) - 1
+    x = torch.randint(0, 4, (2, block * len(spans), length)).float().requires_grad_()
+    pooled = torch.cat([F.max_pool1d(x[:, i * block : (i + 1) * block, : width + span - 1], span, stride=1)
+                        for i, span in enumerate(spans)], dim=1)
+    out = window_max(x, spans, width)
+    torch.testing.assert_close(out, pooled)
+    grad = torch.randn_like(out)
+    expected, = torch.autograd.grad(pooled, x, grad)
+    got, = torch.autograd.grad(out, x, grad)
+    torch.testing.assert_close(got, expected)
 
 
 def test_caser_scores_only_its_window_and_equal_the_full_encoding():

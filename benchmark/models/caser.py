@@ -8,7 +8,7 @@ and a fully connected layer maps the concatenation back to H. The per-user embed
 is left out: the benchmark scores users by their sequence alone.
 
 Neighbouring windows overlap in L - 1 items, so nothing is computed per window: each filter runs
-once along the whole sequence, and the max over a window is a sliding max (max-pool, stride 1)
+once along the whole sequence, and the max over a window is a sliding max (``window_max``)
 over the L - h + 1 placements of a height-h filter inside it. That is the same function as
 convolving every window separately (tests/test_models.py checks it), about L / 2 times cheaper,
 and one pass trains every target.
@@ -40,6 +40,9 @@ class CaserEncoder(nn.Module):
         self.vertical = nn.Parameter(torch.randn(vertical_filters, window) / window**0.5)
         self.dropout = Dropout(dropout)
         self.fc = nn.Linear(horizontal_filters * window + vertical_filters * hidden, hidden)
+        # Heights 1..L cut at L/2 and 3L/4 (the fastest of the splits tried for L = 50).
+        cuts = sorted({round(window / 2), round(window * 3 / 4), window} - {0})
+        self.height_groups = [list(range(lo + 1, hi + 1)) for lo, hi in zip([0, *cuts], cuts)]
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, newest_only: bool = False) -> torch.Tensor:
         """x [B, W, H] left-padded embeddings, mask [B, W] True on real items -> [B, W, H]
@@ -50,20 +53,49 @@ class CaserEncoder(nn.Module):
         sequence = F.pad((x * mask[..., None]).transpose(1, 2), (L - 1, 0))
         if newest_only:  # the newest window alone, a sequence of width 1 (half the convolution at W = L)
             sequence, width, mask = sequence[:, :, -L:], 1, mask[:, -1:]
-        # Every filter at every start s in one convolution: the L items from s (zeros past the end)
-        # against all filters, height-h ones zero-padded to L. One large convolution beats L small
-        # ones, most of all in the backward pass.
-        weight = torch.cat([F.pad(conv.weight, (0, L - h)) for h, conv in enumerate(self.horizontal, start=1)])  # [n_h*L, H, L]
-        bias = torch.cat([conv.bias for conv in self.horizontal])
-        responses = F.relu(F.conv1d(F.pad(sequence, (0, L - 1)), weight, bias), inplace=True)  # [B, n_h*L, T]
-        by_height = responses.split(len(bias) // L, dim=1)
-        horizontal = [
-            # start s covers columns s .. s + h - 1; the window ending at t holds starts t .. t + L - h.
-            F.max_pool1d(at[:, :, : width + L - h], kernel_size=L - h + 1, stride=1)  # [B, n_h, W]
-            for h, at in enumerate(by_height, start=1)
-        ]
+        # Every filter at every start s: the L items from s (zeros past the end) against the filters.
+        # Heights are convolved in a few groups, each padded to its tallest filter: one convolution
+        # for all L heights multiplies ~half zeros, L small ones pay per call, most of all backward
+        # [6 x 50 x 64, L = 50, forward + backward: one group 88 ms, three 49-53 ms].
+        horizontal = []
+        for heights in self.height_groups:
+            tallest, starts = heights[-1], width + L - heights[0]  # the shortest filter has the most starts
+            weight = torch.cat([F.pad(self.horizontal[h - 1].weight, (0, tallest - h)) for h in heights])
+            bias = torch.cat([self.horizontal[h - 1].bias for h in heights])
+            columns = F.pad(sequence, (0, tallest - 1))[:, :, : starts + tallest - 1]
+            responses = F.relu(F.conv1d(columns, weight, bias), inplace=True)  # [B, n_h * len(heights), starts]
+            # start s covers columns s .. s + h - 1: the window ending at t holds starts t .. t + L - h.
+            horizontal.append(window_max(responses, [L - h + 1 for h in heights], width))  # [B, n_h * len(heights), W]
         # Vertical filter v at t: sum_l w[v, l] * (l-th embedding of the window) = a depthwise convolution.
         vertical = F.conv1d(sequence.reshape(batch * hidden, 1, -1), self.vertical[:, None, :])  # [B*H, n_v, W]
         vertical = vertical.view(batch, hidden, -1, width).permute(0, 3, 2, 1).reshape(batch, width, -1)  # [B, W, n_v*H]
         z = self.dropout(torch.cat([torch.cat(horizontal, dim=1).transpose(1, 2), vertical], dim=2))
         return F.relu(self.fc(z)) * mask[..., None]
+
+
+def window_max(x: torch.Tensor, spans: list[int], width: int) -> torch.Tensor:
+    """out[:, c, t] = max(x[:, c, t : t + span]) for t < width, where the channels are len(spans)
+    equal blocks and block i has span spans[i]: x [B, C, S] -> [B, C, width].
+
+    A sparse table finds where each maximum is (under no_grad): runs of 2**j values for every j,
+    then any window is two overlapping runs. One gather takes the values, so the gradient reaches
+    the maximum alone, to the earliest of tied ones, as with max-pool. Max-pool with a k-wide kernel
+    costs k comparisons per output and one call per span [Caser encoder, L = 50, 6 x 50 x 64,
+    forward + backward: with 50 max-pools 60.7 ms, with this 54.2 ms]."""
+    block = x.shape[1] // len(spans)
+    with torch.no_grad():
+        # max of x[..., i : i + 2**j] and where it is (int32: the index tables are the costly part)
+        values, where = [x], [torch.arange(x.shape[-1], dtype=torch.int32, device=x.device).expand_as(x).contiguous()]
+        while 2 ** len(values) <= max(spans):
+            half = 2 ** (len(values) - 1)
+            first = values[-1][..., :-half] >= values[-1][..., half:]  # ties go to the earlier value, as in max-pool
+            values.append(torch.maximum(values[-1][..., :-half], values[-1][..., half:]))
+            where.append(torch.where(first, where[-1][..., :-half], where[-1][..., half:]))
+        index = []
+        for i, span in enumerate(spans):
+            run = span.bit_length() - 1  # 2**run <= span < 2**(run + 1): the two runs cover the window
+            second = span - 2**run
+            v, at = values[run][:, i * block : (i + 1) * block], where[run][:, i * block : (i + 1) * block]
+            first = v[..., :width] >= v[..., second : second + width]
+            index.append(torch.where(first, at[..., :width], at[..., second : second + width]))
+    return x.gather(2, torch.cat(index, dim=1).long())
