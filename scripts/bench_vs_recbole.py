@@ -34,8 +34,9 @@ Both frameworks run in the same invocation, alternating, so machine load affects
 load average is recorded. Output: a Markdown table (printed and written into results/perf.md)
 and results/perf.json (key "vs_recbole"; the evaluation-speed target under "eval_target").
 With --merge the new runs join the report already in perf.json (a run of the same model and seed is
-replaced; the split must be the same): each added run records its commit, time and load, and the
-Markdown lists them, so a report built in several invocations says so.
+replaced; the split must be the same): each added run records its commit, time, load and, with
+--why, the reason it was run, and the Markdown lists them, so a report built in several invocations
+says so.
 """
 
 from __future__ import annotations
@@ -454,7 +455,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--render-only", action="store_true", help="rewrite the perf.md section from perf.json (no runs)")
     p.add_argument("--merge", action="store_true",
                    help="add these runs to the report in --out/perf.json (same model and seed: replaced) instead of a new report")
+    p.add_argument("--why", help="with --merge: why these runs are added (e.g. the change they measure), listed with them")
     args = p.parse_args(argv)
+    if args.why is not None and not args.merge:
+        p.error("--why goes with --merge (it is recorded with the added runs)")
     if args.side == "ours":
         run_ours(*args.job)
         return 0
@@ -534,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     target = None if args.skip_eval_target else eval_target(args, work, recbole_python)
     env_end = machine()
     if args.merge:
-        report = merge_runs(previous, results, env_start, env_end, argv if argv is not None else sys.argv[1:])
+        report = merge_runs(previous, results, env_start, env_end, argv if argv is not None else sys.argv[1:], args.why)
         report["eval_target"] = target or report.get("eval_target")
         report["recbole_anomaly"] = anomaly or report.get("recbole_anomaly")
     else:
@@ -562,11 +566,12 @@ def check_same_split(report: dict[str, Any], check: dict[str, Any]) -> None:
 
 
 def merge_runs(report: dict[str, Any], results: dict[str, list[dict[str, Any]]],
-               start: dict[str, Any], end: dict[str, Any], argv: list[str]) -> dict[str, Any]:
+               start: dict[str, Any], end: dict[str, Any], argv: list[str], why: str | None = None) -> dict[str, Any]:
     """``report`` with ``results`` added: a run of the same model and seed is replaced, new seeds are
-    appended in seed order; every added run records when, on which commit and under which load."""
+    appended in seed order; every added run records when, on which commit, under which load and why."""
     added = {"git_commit": start["git_commit"], "date": start["date"], "end": end["date"],
-             "loadavg_at_start": start["loadavg"], "command": shlex.join(["scripts/bench_vs_recbole.py", *argv])}
+             "loadavg_at_start": start["loadavg"], "command": shlex.join(["scripts/bench_vs_recbole.py", *argv]),
+             **({"why": why} if why else {})}
     runs = {m: list(rs) for m, rs in report["runs"].items()}
     for model, model_runs in results.items():
         new_seeds = {r["seed"] for r in model_runs}

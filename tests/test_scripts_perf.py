@@ -109,15 +109,17 @@ def test_bench_vs_recbole_merge_adds_seeds_to_the_report_and_says_so(tmp_path, t
               "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out")]
     run_script(*common, "--data-dir", str(tiny_ml), "--seeds", "0,2")
     first = json.loads((tmp_path / "out" / "perf.json").read_text())["vs_recbole"]
-    run_script(*common, "--data-dir", str(tiny_ml), "--seeds", "1,2", "--merge")
+    run_script(*common, "--data-dir", str(tiny_ml), "--seeds", "1,2", "--merge", "--why", "a test's reason")
     report = json.loads((tmp_path / "out" / "perf.json").read_text())["vs_recbole"]
     runs = report["runs"]["pop"]
     assert [r["seed"] for r in runs] == [0, 1, 2]  # seed 2 replaced, seed 1 added, in seed order
     assert runs[0] == first["runs"]["pop"][0] and "added" not in runs[0]
-    assert all(r["added"]["command"].endswith("--merge") and r["added"]["git_commit"] for r in runs[1:])
+    assert all("--merge --why" in r["added"]["command"] and r["added"]["git_commit"] for r in runs[1:])
+    assert all(r["added"]["why"] == "a test's reason" for r in runs[1:])
     assert report["summary"][0]["seeds"] == [0, 1, 2] and report["machine_at_start"] == first["machine_at_start"]
     md = (tmp_path / "out" / "perf.md").read_text()
     assert "Runs added to this report later (--merge):" in md and "pop seed 1, pop seed 2: commit" in md  # no RecBole here
+    assert md.count("(a test's reason)") == 1
     # Runs on other data cannot join the table: refused before any run, the report unchanged.
     other = tmp_path / "other"
     write_movielens_csv(other, permutation_rows(n_users=40))
@@ -126,6 +128,10 @@ def test_bench_vs_recbole_merge_adds_seeds_to_the_report_and_says_so(tmp_path, t
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "is not the report's" in proc.stderr
     assert not (tmp_path / "work" / "pop-3-ours.result.json").exists()
+    assert (tmp_path / "out" / "perf.json").read_text() == before
+    lone = subprocess.run([sys.executable, *common, "--data-dir", str(tiny_ml), "--seeds", "3", "--why", "x"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert lone.returncode != 0 and "--why goes with --merge" in lone.stderr
     assert (tmp_path / "out" / "perf.json").read_text() == before
 
 
