@@ -135,6 +135,21 @@ def test_bench_vs_recbole_merge_adds_seeds_to_the_report_and_says_so(tmp_path, t
     assert (tmp_path / "out" / "perf.json").read_text() == before
 
 
+def test_targets_mark_time_to_accuracy_missed_where_a_seed_never_reaches_recboles_best():
+    def run(seed: int, ours_valid: list[float]) -> dict:
+        epochs = [{"train_seconds": 1.0, "valid_seconds": 0.1, "valid_ndcg@10": v} for v in ours_valid]
+        side = {"test_eval_seconds": 0.1, "peak_rss_mb": 100.0, "test": {"ndcg@10": 0.03, "hr@10": 0.06}}
+        recbole = {**side, "epochs": [{"train_seconds": 20.0, "valid_seconds": 1.0, "valid_ndcg@10": 0.04}],
+                   "best_valid_ndcg@10": 0.04, "peak_rss_mb": 200.0}
+        return {"seed": seed, "ours": {**side, "epochs": epochs}, "recbole": recbole}
+
+    reached = bench_vs_recbole.summarise("sasrec", [run(0, [0.02, 0.05]), run(1, [0.03, 0.041])])
+    missed = bench_vs_recbole.summarise("sasrec", [run(0, [0.02, 0.05]), run(1, [0.03, 0.039])])
+    line = lambda row: bench_vs_recbole.targets({"summary": [row]})[0]  # noqa: E731
+    assert "≥ 5× shorter ✓" in line(reached)  # 2.2 s against 21 s
+    assert "≥ 5× shorter ✗ (not reached in 1 of 2 seeds)" in line(missed)
+
+
 def test_profile_epoch_times_and_profiles_a_model_in_the_comparison_settings(tiny_ml):
     proc = run_script("scripts/profile_epoch.py", "--model", "nextitnet", "--data-dir", str(tiny_ml), "--epochs", "2",
                       "--ops", "5", "--set", "dilations=[1, 2]")
