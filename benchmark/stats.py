@@ -34,7 +34,7 @@ class PairedResult:
     mean_diff: float  # mean of a - b
     ci_low: float  # (1 - alpha) CI of the mean difference: t interval, or bootstrap percentile
     ci_high: float
-    effect_size: float
+    effect_size: float  # its sign is the direction the test found (for Wilcoxon, W+ - W-, not the mean)
     effect_name: str  # "d_z" (Cohen's d for paired samples) or "rank-biserial"
     statistic: float
     p_value: float
@@ -60,11 +60,12 @@ def ttest(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cohens_dz(d: np.ndarray) -> np.ndarray:
-    """Standardised mean difference of paired samples: mean(d) / sd(d)."""
+    """Standardised mean difference of paired samples: mean(d) / sd(d); a constant difference is
+    +-inf (0 if it is 0), as the t-test's p = 0 beside it says."""
     d = np.asarray(d, dtype=np.float64)
     mean, sd = d.mean(-1), d.std(-1, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(sd > 0, mean / sd, 0.0)
+        return np.where(sd > 0, mean / sd, np.where(mean == 0, 0.0, np.copysign(np.inf, mean)))
 
 
 def _signed_rank_counts(n: int) -> np.ndarray:
@@ -168,6 +169,9 @@ def paired_test(a: np.ndarray, b: np.ndarray, test: str = "ttest", alpha: float 
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
         raise ValueError(f"paired test needs two 1-D arrays of equal length >= 2, got {a.shape} and {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):  # NaN would read as p = 0 or 1 / (1 + R)
+        raise ValueError(f"paired test needs finite values; got {np.count_nonzero(~np.isfinite(a))} and "
+                         f"{np.count_nonzero(~np.isfinite(b))} non-finite")
     d = a - b
     low, high = _t_interval(d, alpha)
     effect, effect_name = float(cohens_dz(d)), "d_z"
@@ -191,6 +195,8 @@ def correct(p_values: np.ndarray, method: str = "holm") -> np.ndarray:
     m = len(p)
     if method not in CORRECTIONS:
         raise ValueError(f"unknown correction {method!r}; choose one of {', '.join(CORRECTIONS)}")
+    if np.isnan(p).any():  # NaN sorts last and would spread to every BH-adjusted value
+        raise ValueError(f"cannot correct NaN p-values ({np.count_nonzero(np.isnan(p))} of {m})")
     if m == 0 or method == "none":
         return p.copy()
     if method == "bonferroni":

@@ -178,3 +178,28 @@ def test_user_ids_are_aligned_not_positional(tmp_path):
     write_run(tmp_path, "ds", "copy", 0, ranks[shuffle], users=users[shuffle])  # same users' values, other order
     row = report_of(tmp_path).pairwise.iloc[0]
     assert row.mean_diff == 0 and row.p_value == 1.0
+
+
+def test_wilcoxon_marker_follows_the_signed_ranks_not_the_mean(tmp_path):
+    """Many users a little worse and a few much better: the mean difference is positive, the
+    signed-rank test finds the model significantly lower; the marker must say ↓."""
+    ref = np.array([9] * 50 + [11] * 10)
+    model = np.array([10] * 50 + [1] * 10)
+    write_run(tmp_path, "ds", "pop", 0, ref)
+    write_run(tmp_path, "ds", "sasrec", 0, model)
+    report = report_of(tmp_path, test="wilcoxon", metrics=["ndcg@10"])
+    row = report.pairwise.iloc[0]
+    assert row.mean_diff > 0 and row.effect_size < 0 and row.significant
+    assert report.tables["table"].cells[("sasrec", 0)].marker == "↓"
+
+
+def test_non_finite_per_user_metric_is_a_one_line_error_naming_the_file(tmp_path):
+    ranks = planted_ranks(40, 0.5, 0)
+    write_run(tmp_path, "ds", "pop", 0, ranks)
+    run = write_run(tmp_path, "ds", "sasrec", 0, ranks // 2 + 1)
+    per_user = pd.read_parquet(run / "per_user.parquet")
+    per_user.loc[3, "ndcg@10"] = np.nan
+    per_user.to_parquet(run / "per_user.parquet")
+    with pytest.raises(BenchmarkError, match="per_user.parquet: column 'ndcg@10' has 1 non-finite") as err:
+        report_of(tmp_path)
+    assert str(run) in str(err.value) and "\n" not in str(err.value)

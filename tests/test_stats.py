@@ -140,3 +140,20 @@ def test_friedman_matches_scipy_and_nemenyi_matches_demsar_table():
     best_first = np.array([[4.0, 3.0, 2.0, 1.0]] * 10)
     clear = stats.friedman_nemenyi(best_first, list("abcd"))
     assert list(clear.avg_ranks) == [1, 2, 3, 4] and clear.nemenyi_p[0, 3] < 0.05 < clear.nemenyi_p[0, 1]
+
+
+def test_non_finite_values_and_nan_p_values_are_refused_not_read_as_significant():
+    a, b = np.linspace(0, 1, 20), np.linspace(0, 1, 20)
+    a[3] = np.nan
+    for test in stats.TESTS:
+        with pytest.raises(ValueError, match="finite"):
+            stats.paired_test(a, b, test, n_resamples=100)
+    with pytest.raises(ValueError, match="NaN"):
+        stats.correct(np.array([0.01, np.nan, 0.02]), "bh")
+
+
+def test_effect_size_of_a_constant_difference_is_infinite_with_its_sign():
+    up = stats.paired_test(np.arange(5.0) + 0.5, np.arange(5.0))
+    down = stats.paired_test(np.arange(5.0), np.arange(5.0) + 0.5)
+    assert (up.p_value, up.effect_size, down.effect_size) == (0.0, np.inf, -np.inf)
+    assert stats.paired_test(np.arange(5.0), np.arange(5.0)).effect_size == 0.0

@@ -240,7 +240,8 @@ def _table(blocks: list[_Block], options: ReportOptions, refs: dict[str, str | N
     if len(comparisons):
         for r in comparisons.itertuples(index=False):
             if r.significant:
-                sig[(r.block, r.metric, r.model)] = UP if r.mean_diff > 0 else DOWN
+                # The test's direction: the sign of its effect size (Wilcoxon's can differ from the mean's).
+                sig[(r.block, r.metric, r.model)] = UP if r.effect_size > 0 else DOWN
     for block in blocks:
         g = block.group
         for metric in options.metrics:

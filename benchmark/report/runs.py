@@ -110,6 +110,11 @@ class Group:
         columns = {}
         for model in self.models:
             runs = [r for r in self.runs_of(model) if metric in r.per_user.columns]
+            for r in runs:
+                bad = np.count_nonzero(~np.isfinite(r.per_user[metric].to_numpy(dtype=np.float64)))
+                if bad:
+                    raise ReportError(f"{r.dir / 'per_user.parquet'}: column {metric!r} has {bad} non-finite values; "
+                                      "a paired test needs every user's value")
             if runs:
                 columns[model] = np.mean([r.per_user[metric].to_numpy(dtype=np.float64) for r in runs], axis=0)
         return pd.DataFrame(columns, index=pd.Index(self.users, name="user"))
