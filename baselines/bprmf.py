@@ -48,7 +48,7 @@ class BPRMF(Recommender):
         return self._device
 
     def fit(self, data: SplitData, trainer: TrainerConfig | None = None) -> list[EpochLog]:
-        from benchmark.evaluation import evaluate
+        from benchmark.evaluation import validation_metric
 
         cfg = trainer or TrainerConfig()
         torch.manual_seed(cfg.seed)
@@ -77,10 +77,7 @@ class BPRMF(Recommender):
             reg = sum(e.pow(2).sum(-1).mean() for e in (self.net.users(u), self.net.items(i), self.net.items(j)))
             return loss + self.l2 * reg
 
-        def validate() -> float:
-            return evaluate(self, data, data.valid, batch_size=cfg.eval_batch_size).aggregate[cfg.valid_metric]
-
-        return train_loop(self.net, step_loss, len(users), validate, cfg)
+        return train_loop(self.net, step_loss, len(users), lambda: validation_metric(self, data, cfg), cfg)
 
     @torch.no_grad()
     def score(self, batch: Batch) -> torch.Tensor:

@@ -113,8 +113,12 @@ def _device(v: Any) -> bool:
     return v in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", v) is not None
 
 
+# The per-user metrics each protocol computes (benchmark/evaluation.py), which early stopping can read.
+PROTOCOL_METRICS = {"loo": ("hr", "ndcg", "mrr"), "horizon": ("recall", "ndcg")}
+
+
 def _metric(v: Any) -> bool:
-    return re.fullmatch(r"(hr|ndcg|mrr|recall|precision)@\d+", v) is not None
+    return re.fullmatch(r"(hr|ndcg|mrr|recall)@\d+", v) is not None
 
 
 VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -129,7 +133,7 @@ VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "num_threads": (_positive_or_none, "null or an integer >= 1"),
     "device": (_device, "auto, cpu, cuda, cuda:N or mps"),
     "precision": (lambda v: v in ("fp32", "bf16", "tf32"), "fp32, bf16 or tf32"),
-    "valid_metric": (_metric, "METRIC@K with METRIC one of hr, ndcg, mrr, recall, precision"),
+    "valid_metric": (_metric, "METRIC@K with METRIC one of hr, ndcg, mrr (loo) or recall, ndcg (horizon)"),
     # protocol
     "ks": (_positive_list, "a non-empty list of integers >= 1"),
     "k": (_positive, "an integer >= 1"),
@@ -318,7 +322,11 @@ def check_combinations(config: dict[str, Any]) -> None:
         )
     metric = trainer.get("valid_metric")
     if isinstance(metric, str) and "@" in metric:
-        k = int(metric.rsplit("@", 1)[1])
+        name, k = metric.split("@")[0], int(metric.rsplit("@", 1)[1])
+        computed = PROTOCOL_METRICS.get(protocol["name"], (name,))
+        if name not in computed:
+            raise ConfigError(f"trainer.valid_metric={metric!r} is not computed by protocol {protocol['name']}; "
+                              f"use one of {', '.join(f'{m}@{k}' for m in computed)}")
         if k not in protocol.get("ks", [k]):
             ks = ", ".join(f"{metric.split('@')[0]}@{x}" for x in protocol["ks"])
             raise ConfigError(f"trainer.valid_metric={metric!r} is not computed; protocol.ks gives {ks}")

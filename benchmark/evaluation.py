@@ -2,7 +2,8 @@
 
 Rank of a target = 1 + number of other candidate items whose score is >= the target's score, so
 ties count against the model: a constant-score model gets the worst rank, never a lucky one.
-Candidates are all items except padding and, unless repeats are allowed, the user's history.
+Candidates are all items except padding and, unless repeats are allowed, the user's history (a
+target that is also in the masked history is masked with it: a miss, as in the horizon lists).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from benchmark.config import TrainerConfig
 from benchmark.data.split import EvalSet, SplitData
 from benchmark.models.base import Batch, Recommender, top_n_excluding
 from benchmark.progress import progress
@@ -186,7 +188,12 @@ def evaluate(
         if scores.shape != (len(rows), n_columns):
             raise RuntimeError(f"{model.name}.score returned {tuple(scores.shape)}, expected {(len(rows), n_columns)}")
         excluded = history if mask_history else history[:, :0]
-        ranks.append(rank_targets(scores, targets, excluded).cpu())
+        rank = rank_targets(scores, targets, excluded)
+        if mask_history:
+            # A target the user had already interacted with is masked with the history: a miss (rank
+            # below every item), as horizon lists, which exclude the whole history, make it.
+            rank = rank.masked_fill((history[:, :, None] == targets[:, None, :]).any(1), n_columns)
+        ranks.append(rank.cpu())
         if sampled is not None:
             sampled_ranks.append(rank_among(scores, targets, sampled).cpu())
         # Top-K lists for coverage and popularity bias: the targets compete here like any item.
@@ -213,6 +220,14 @@ def evaluate(
             aggregate[f"arp@{k}"] = float(per_user[f"arp@{k}"].mean())
             aggregate[f"coverage@{k}"] = float(np.setdiff1d(tops[:, :k].unique().numpy(), [0]).size / data.n_items)
     return EvalResult(eval_set.users, rank_arr, per_user, aggregate, time.perf_counter() - start)
+
+
+def validation_metric(model: Recommender, data: SplitData, cfg: TrainerConfig) -> float:
+    """``cfg.valid_metric`` on the validation set, as early stopping reads it: the run's history
+    masking, only the metric's cutoff, no top-K lists."""
+    cutoff = int(cfg.valid_metric.rpartition("@")[2])  # e.g. ndcg@10 -> 10
+    return evaluate(model, data, data.valid, ks=(cutoff,), batch_size=cfg.eval_batch_size,
+                    mask_history=cfg.mask_history, beyond_accuracy=False).aggregate[cfg.valid_metric]
 
 
 def _checked_list(model: Recommender, top: torch.Tensor, n_rows: int, n: int) -> torch.Tensor:

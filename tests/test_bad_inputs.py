@@ -34,6 +34,8 @@ CONFIG_CASES = [
     ("unknown device", ["trainer.device=tpu"], ["trainer.device='tpu'", "cuda"]),
     ("unknown metric", ["trainer.valid_metric=auc"], ["trainer.valid_metric='auc'", "ndcg"]),
     ("metric K not computed", ["trainer.valid_metric=ndcg@50"], ["trainer.valid_metric='ndcg@50'", "ndcg@10"]),
+    ("metric not of the protocol", ["trainer.valid_metric=recall@10"], ["trainer.valid_metric='recall@10'", "protocol loo", "mrr@10"]),
+    ("precision is never computed", ["trainer.valid_metric=precision@10"], ["trainer.valid_metric='precision@10'", "recall"]),
     ("resume not a bool", ["trainer.resume=maybe"], ["trainer.resume='maybe'", "true or false"]),
     ("unknown trainer key", ["+trainer.lrr=0.1"], ["trainer.lrr", "lr, batch_size"]),
     ("K zero", ["protocol.ks=[0,10]"], ["protocol.ks=[0, 10]", "integers >= 1"]),

@@ -98,3 +98,14 @@ def test_bprmf_learns_co_occurrence():
     assert (own > other).all()
     # 8 candidates per user, 2 of them in-community: chance gives hr@2 = 0.25.
     assert evaluate(model, split, split.test, ks=(2,)).aggregate["hr@2"] >= 0.9
+
+
+def test_bprmf_early_stops_on_the_runs_masking_and_metric():
+    """Validation reads trainer.mask_history (music datasets rank past items) and valid_metric's cutoff."""
+    split = random_split(seed=3, n_users=30)
+    model = BPRMF(dim=8)
+    logs = model.fit(split, TrainerConfig(lr=0.05, batch_size=32, max_epochs=1, device="cpu", valid_metric="mrr@3",
+                                          mask_history=False))
+    unmasked = evaluate(model, split, split.valid, ks=(3,), mask_history=False).aggregate["mrr@3"]
+    masked = evaluate(model, split, split.valid, ks=(3,), mask_history=True).aggregate["mrr@3"]
+    assert logs[0].valid_metric == unmasked != masked

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from benchmark.data.split import EvalSet, Sequences, SplitData
-from benchmark.evaluation import evaluate, excluded_mask, metrics_from_ranks, rank_targets
-from benchmark.models.base import Batch, Recommender
+from benchmark.config import TrainerConfig
+from benchmark.evaluation import evaluate, excluded_mask, metrics_from_ranks, rank_targets, validation_metric
+from benchmark.models.base import Batch, Recommender, top_n_excluding
 from benchmark.training import training_windows
 
 
@@ -72,6 +73,47 @@ def test_constant_model_gets_rank_equal_to_number_of_candidates():
     assert res.per_user["hr@5"].tolist() == [0, 0, 0]
     res = evaluate(Constant(10), split, split.test, ks=(5,), mask_history=False)
     assert res.ranks[:, 0].tolist() == [10, 10, 10]
+
+
+class Favourite(Constant):
+    """Scores item 1 highest, then the padding column, then every other item alike."""
+
+    def score(self, batch: Batch) -> torch.Tensor:
+        scores = torch.zeros(len(batch.users), self.n_items + 1)
+        scores[:, 1], scores[:, 0] = 2.0, 1.0
+        return scores
+
+
+@pytest.mark.parametrize("protocol", ["loo", "horizon"])
+def test_a_target_in_the_masked_history_is_a_miss_in_both_protocols(protocol):
+    """Sequence 1, 2, 3, then 1 again: masking the history masks the repeated target with it (the
+    horizon list cannot contain it, so leave-one-out may not rank it either); unmasked it is first."""
+    split = toy_split([[1, 2, 3], [2, 3]], [1, 1], n_items=6)
+    split.protocol = protocol
+    masked = evaluate(Favourite(6), split, split.test, ks=(1,), mask_history=True)
+    unmasked = evaluate(Favourite(6), split, split.test, ks=(1,), mask_history=False)
+    hit = "hr@1" if protocol == "loo" else "recall@1"
+    assert masked.per_user[hit].tolist() == [0.0, 1.0] and unmasked.per_user[hit].tolist() == [1.0, 1.0]
+    if protocol == "loo":
+        assert masked.ranks[:, 0].tolist() == [7, 1]  # below every item
+
+
+def test_top_n_lists_never_hold_padding_when_nothing_is_excluded():
+    """mask_history=false passes no excluded ids; padding 0 must still stay out of the list."""
+    scores = torch.tensor([[5.0, 1.0, 2.0, 3.0]])  # padding scored highest
+    assert top_n_excluding(scores.clone(), 2, torch.zeros(1, 0, dtype=torch.long)).tolist() == [[3, 2]]
+    split = toy_split([[2], [3]], [4, 5], n_items=6)
+    res = evaluate(Favourite(6), split, split.test, ks=(1, 2), mask_history=False)
+    assert res.aggregate["coverage@1"] == pytest.approx(1 / 6)  # item 1 for both users, not padding
+
+
+def test_validation_metric_reads_the_runs_masking_and_cutoff():
+    split = toy_split([[1, 2, 3], [2, 3]], [1, 1], n_items=6)
+    for mask in (True, False):
+        cfg = TrainerConfig(mask_history=mask, valid_metric="mrr@1")
+        expected = evaluate(Favourite(6), split, split.valid, ks=(1,), mask_history=mask).aggregate["mrr@1"]
+        assert validation_metric(Favourite(6), split, cfg) == expected
+    assert validation_metric(Favourite(6), split, TrainerConfig(mask_history=True, valid_metric="mrr@1")) == 0.5
 
 
 def random_split(n_users: int, n_items: int, max_history: int, seed: int) -> tuple[SplitData, list, list]:

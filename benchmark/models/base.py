@@ -83,7 +83,7 @@ def top_n_excluding(scores: torch.Tensor, n: int, excluded: torch.Tensor) -> tor
     ``scores`` are set to -inf for the search and restored before it returns."""
     if n >= scores.shape[1] or scores.dtype != torch.float32 or not scores.is_contiguous():
         return top_n(scores, n, _mask_of(scores.shape[1], excluded))
-    excluded = torch.cat([torch.zeros_like(excluded[:, :1]), excluded], dim=1)
+    excluded = torch.cat([excluded.new_zeros(len(excluded), 1), excluded], dim=1)  # (excluded may have no columns)
     kept = scores.gather(1, excluded)
     scores.scatter_(1, excluded, -math.inf)
     try:

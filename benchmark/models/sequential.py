@@ -154,7 +154,7 @@ class SequentialRecommender(Recommender):
 
     # ---- training -------------------------------------------------------------------------
     def fit(self, data: SplitData, trainer: TrainerConfig | None = None) -> list[EpochLog]:
-        from benchmark.evaluation import evaluate
+        from benchmark.evaluation import validation_metric
 
         cfg = trainer or TrainerConfig()
         torch.manual_seed(cfg.seed)
@@ -170,13 +170,7 @@ class SequentialRecommender(Recommender):
             idx = idx.to(self._device)
             return loss(*(t[idx] for t in examples), generator=generator)
 
-        cutoff = (int(cfg.valid_metric.rpartition("@")[2]),)  # e.g. ndcg@10 -> (10,)
-
-        def validate() -> float:
-            return evaluate(self, data, data.valid, ks=cutoff, batch_size=cfg.eval_batch_size,
-                            mask_history=cfg.mask_history, beyond_accuracy=False).aggregate[cfg.valid_metric]
-
-        return train_loop(self.net, step_loss, len(examples[0]), validate, cfg)
+        return train_loop(self.net, step_loss, len(examples[0]), lambda: validation_metric(self, data, cfg), cfg)
 
     def training_examples(self, data: SplitData) -> list[torch.Tensor]:
         items, offsets = data.train.items, data.train.offsets
