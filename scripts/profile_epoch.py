@@ -3,6 +3,7 @@
     python scripts/profile_epoch.py --model gru4rec                  # s/epoch, median of 3 epochs
     python scripts/profile_epoch.py --model nextitnet --ops 25       # + the 25 costliest operators of one epoch
     python scripts/profile_epoch.py --model sasrec --set dropout=0.1 # a preset key changed
+    python scripts/profile_epoch.py --model nextitnet --compile      # with trainer.compile=true
 
 The model is built as bench_vs_recbole.py builds our side (its preset, the comparison's overrides,
 the windows per step that hold 256 targets) and trained with the trainer the comparison uses, so the
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
                         "the profiler's summary of an ml-latest-small epoch takes 1-2 minutes")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a model key, YAML value (repeatable)")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    p.add_argument("--compile", action="store_true",
+                   help="trainer.compile=true; the first epoch (which compiles) is timed apart from the others")
     args = p.parse_args(argv)
     if args.epochs < 1:
         p.error(f"--epochs={args.epochs} must be >= 1")
@@ -61,10 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     namespace = argparse.Namespace(lr=1e-3, ours_batch=0, max_epochs=args.epochs, patience=args.epochs + 1,
                                    device="cpu", threads=args.threads)
     trainer = TrainerConfig.from_dict(bench.ours_job(pair, 0, namespace, {}, batch_size=batch_size)["trainer"])
+    trainer = dataclasses.replace(trainer, compile=args.compile, max_epochs=args.epochs + args.compile)
 
     model = bench.our_model(pair.ours, pair.ours_overrides)
     logs = model.fit(split, trainer)
     seconds = [log.seconds - log.valid_seconds for log in logs]
+    if args.compile:
+        print(f"first epoch, compiling: {seconds[0]:.1f} s")
+        seconds = seconds[1:]
     steps = -(-len(model.training_examples(split)[0]) // batch_size)
     env = machine()
     print(f"{args.model} on {args.dataset} with {pair.ours_overrides}: {bench.training_targets(split)} training targets, {batch_size} windows per step, "

@@ -236,3 +236,16 @@ def test_dropout_zeroes_a_fraction_p_scales_the_rest_and_is_off_in_eval(p):
     assert kernels.Dropout(0.0)(x) is x
     with pytest.raises(ValueError, match="1.0"):
         kernels.Dropout(1.0)
+
+
+def test_dropout_traces_into_one_graph_under_torch_compile():
+    """random_ cannot be traced: compiled, Dropout is F.dropout (same p and scale), with no graph break."""
+    drop = kernels.Dropout(0.2)
+    x = torch.ones(200, 500)
+    explained = torch._dynamo.explain(lambda t: drop(t) * 2)(x)
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0)
+    torch.manual_seed(0)
+    y = torch.compile(drop, backend="eager")(x)  # traced by Dynamo, run eagerly: no C++ compiler needed
+    kept = y != 0
+    assert abs(1 - kept.float().mean().item() - 0.2) < 0.01
+    assert torch.allclose(y[kept], torch.tensor(1 / 0.8))

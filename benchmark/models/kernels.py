@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 USE_ONEDNN = True  # switch for benchmarks and tests; either way the same product, up to rounding
@@ -37,6 +38,8 @@ class Dropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
+        if torch.compiler.is_compiling():  # torch.compile cannot trace random_ (a graph break at every
+            return F.dropout(x, self.p)  # dropout); compiled, the mask is drawn inside the fused kernel
         dropped = min(round(self.p * 2**16), 2**16 - 1)  # of the 2^16 values of a random int16
         n = x.numel()
         bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), None)
