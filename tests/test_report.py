@@ -137,6 +137,9 @@ def test_slices_efficiency_setup_and_friedman_files(tmp_path):
     assert {"table.md", "table.tex", "table.csv", "pairwise.csv", "cd_diagram.png", "cd_diagram.pdf", "setup.md",
             "setup.tex", "slice_time.md", "nemenyi.csv", "friedman.md"} <= names
     assert (out / "cd_diagram.png").read_bytes()[:4] == b"\x89PNG"
+    # LaTeX's default font prints a bare > as ¿: slice headers are escaped.
+    slice_tex = (out / "slice_history.tex").read_text()
+    assert r"hist \textgreater{}20" in slice_tex and "hist >20" not in slice_tex
     setup = (out / "setup.md").read_text()
     assert "| ds-a | 300 | 500 | 6,000 | 20.00 | 4.000% | 300 |" in setup and "Holm-corrected" in setup
     assert "Friedman test on ndcg@10 over 2 datasets" in report.friedman_text

@@ -84,7 +84,9 @@ def render_markdown(table: Table) -> str:
 _TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
                 "±": r"$\pm$", "≤": r"$\leq$", "≥": r"$\geq$", "α": r"$\alpha$", "–": "--", "·": r"$\cdot$",
-                UP: r"$\uparrow$", DOWN: r"$\downarrow$", "×": r"$\times$"}
+                UP: r"$\uparrow$", DOWN: r"$\downarrow$", "×": r"$\times$",
+                # LaTeX's default OT1 font prints < > | as ¡ ¿ — (slice headers such as "hist >20").
+                "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
 
 
 def tex_escape(text: str) -> str:
