@@ -108,6 +108,16 @@ def test_ebnerd_merges_history_and_behaviors_without_double_counting(tmp_path):
     assert df.loc[df["item"] == "502", "timestamp"].item() == pd.Timestamp("2023-05-01 09:00:00", tz="UTC").timestamp()
 
 
+def test_ebnerd_keeps_repeats_within_one_file(tmp_path):
+    t = pd.Timestamp("2023-05-01 08:00:00")
+    pq.write_table(pa.table({
+        "user_id": pa.array([11], pa.uint32()),
+        "impression_time_fixed": pa.array([[t, t, t + pd.Timedelta(hours=1)]], pa.list_(pa.timestamp("us"))),
+        "article_id_fixed": pa.array([[501, 501, 502]], pa.list_(pa.int32())),
+    }), tmp_path / "history.parquet")
+    assert seqs(read_interactions("ebnerd", tmp_path)) == {"11": ["501", "501", "502"]}
+
+
 def test_globo_hourly_files_ms_and_session_option(tmp_path):
     header = ("user_id,session_id,session_start,session_size,click_article_id,click_timestamp,click_environment,"
               "click_deviceGroup,click_os,click_country,click_region,click_referrer_type\n")
@@ -178,6 +188,28 @@ def test_amazon_2023_header_and_milliseconds(tmp_path):
         read_interactions("amazon", tmp_path / "bad", category="All_Beauty", release="2023")
 
 
+def test_amazon_2023_raw_jsonl_review_file(tmp_path):
+    lines = "".join(json.dumps({"rating": r, "title": "t", "text": "a, b", "parent_asin": i, "user_id": u, "timestamp": t * 1000})
+                    + "\n" for u, i, r, t in AMAZON_ROWS)
+    write(tmp_path / "plain/All_Beauty.jsonl", lines)
+    write(tmp_path / "gz/All_Beauty.jsonl.gz", lines, gz=True)
+    for d in ("plain", "gz"):
+        assert seqs(read_interactions("amazon", tmp_path / d, category="All_Beauty", release="2023")) == AMAZON_SEQS
+    (tmp_path / "none").mkdir()
+    with pytest.raises(DataError, match=r"All_Beauty.csv.gz \(or All_Beauty.csv, All_Beauty.jsonl, All_Beauty.jsonl.gz\)"):
+        read_interactions("amazon", tmp_path / "none", category="All_Beauty", release="2023")
+
+
+def test_amazon_empty_ids_are_errors_naming_the_file_row(tmp_path):
+    write(tmp_path / "All_Beauty.csv", "P1,U1,4.0,100\nB01,,5.0,100\n")
+    with pytest.raises(DataError, match="All_Beauty.csv: missing or empty user in data row 2"):
+        read_interactions("amazon", tmp_path, category="All_Beauty", release="2018")
+    # 2023 rows are sorted by time before the check: the error still names the file's row
+    write(tmp_path / "new/All_Beauty.csv", "user_id,parent_asin,rating,timestamp\nU1,P1,4.0,5000\nU2,P2,4.0,6000\nU3, ,4.0,1000\n")
+    with pytest.raises(DataError, match="All_Beauty.csv: missing or empty item in data row 3"):
+        read_interactions("amazon", tmp_path / "new", category="All_Beauty", release="2023")
+
+
 def test_diginetica_semicolons_date_plus_timeframe(tmp_path):
     write(tmp_path / "train-item-views.csv", "sessionId;userId;itemId;timeframe;eventdate\n"
           "1;;81;526309;2016-05-09\n1;;31;10;2016-05-09\n2;7;81;0;2016-05-10\n")
@@ -239,6 +271,61 @@ def test_csv_generic_columns_units_and_parquet(tmp_path):
         read_interactions("csv", tmp_path / "log.tsv", columns={"user": "nope", "item": "sku"})
 
 
+def test_sequences_and_pairs_split_like_str_split(tmp_path):
+    path = write(tmp_path / "Beauty.txt", "1 5 6 \n 2 6 5\n \t \n3\t9\n")  # trailing, leading, whitespace-only
+    df = read_interactions("sequences", path)
+    assert seqs(df) == {"1": ["5", "6"], "2": ["6", "5"], "3": ["9"]}
+    assert df[df["user"] == "2"]["timestamp"].tolist() == [0, 1]
+    path = write(tmp_path / "pairs.txt", "u1 a \n\n u2 b\n  \nu1\tc,\n")
+    assert seqs(read_interactions("pairs", path)) == {"u1": ["a", "c"], "u2": ["b"]}
+    write(tmp_path / "bad.txt", "u1 a\n\n\nu2\n")
+    with pytest.raises(DataError, match="line 4 has 1 fields"):
+        read_interactions("pairs", tmp_path / "bad.txt")
+
+
+def test_csv_generic_empty_ids_are_errors(tmp_path):
+    write(tmp_path / "log.csv", "user,item,timestamp\nu1,i1,5\nu1,,5\n")
+    with pytest.raises(DataError, match="log.csv: missing or empty item in data row 2"):
+        read_interactions("csv", tmp_path / "log.csv")
+    write(tmp_path / "log2.csv", "user,item,timestamp\nu1,i1,5\n  ,i2,5\n")
+    with pytest.raises(DataError, match="log2.csv: missing or empty user in data row 2"):
+        read_interactions("csv", tmp_path / "log2.csv")
+
+
+def test_csv_generic_iso_mixed_precision_and_offsets(tmp_path):
+    write(tmp_path / "log.csv", "user,item,timestamp\na,x,2020-01-01T10:00:00.700Z\na,y,2020-01-01T10:00:00.200Z\n"
+          "a,z,2020-01-01\nb,x,2020-01-01T12:00:00+02:00\n")
+    df = read_interactions("csv", tmp_path / "log.csv", timestamp_unit="iso")
+    assert seqs(df) == {"a": ["z", "y", "x"], "b": ["x"]}  # .200 before .700 within the same second
+    ten = pd.Timestamp("2020-01-01T10:00:00Z").timestamp()
+    assert df.set_index(["user", "item"])["timestamp"].to_dict() == {
+        ("a", "z"): ten - 36_000, ("a", "y"): ten, ("a", "x"): ten, ("b", "x"): ten}
+    write(tmp_path / "bad.csv", "user,item,timestamp\na,x,2020-01-01T10:00:00Z\na,y,2020-13-45T10:00:00Z\n")
+    with pytest.raises(DataError, match="unparsable or missing timestamp '2020-13-45T10:00:00Z' in data row 2"):
+        read_interactions("csv", tmp_path / "bad.csv", timestamp_unit="iso")
+
+
+def test_csv_generic_fractional_seconds_sort_before_the_cut(tmp_path):
+    write(tmp_path / "log.csv", "user,item,timestamp\na,x,1.7\na,y,1.2\nb,z,3\n")
+    df = read_interactions("csv", tmp_path / "log.csv")
+    assert seqs(df) == {"a": ["y", "x"], "b": ["z"]} and sorted(df["timestamp"]) == [1, 1, 3]
+
+
+def test_csv_generic_bad_seconds_named_by_their_text(tmp_path):
+    write(tmp_path / "bad.csv", "user,item,timestamp\na,x,12\na,y,soon\n")
+    with pytest.raises(DataError, match="unparsable or missing timestamp 'soon' in data row 2"):
+        read_interactions("csv", tmp_path / "bad.csv")
+
+
+@pytest.mark.parametrize("kind", [pa.timestamp("ms"), pa.timestamp("us", tz="Europe/Copenhagen"), pa.timestamp("ns")])
+def test_csv_generic_parquet_datetimes_in_their_own_unit(tmp_path, kind):
+    times = [pd.Timestamp("2023-05-01T10:00:00.700Z"), pd.Timestamp("2023-05-01T10:00:00.200Z"), pd.Timestamp("2023-05-02T00:00:00Z")]
+    pq.write_table(pa.table({"u": ["a", "a", "b"], "i": ["x", "y", "z"], "t": pa.array(times, kind)}), tmp_path / "t.parquet")
+    df = read_interactions("csv", tmp_path / "t.parquet", columns={"user": "u", "item": "i", "timestamp": "t"})
+    assert seqs(df) == {"a": ["y", "x"], "b": ["z"]}
+    assert sorted(df["timestamp"]) == [int(times[1].timestamp()), int(times[0].timestamp()), int(times[2].timestamp())]
+
+
 def test_recbole_inter(tmp_path):
     write(tmp_path / "ml.inter", "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
           "1\t10\t4\t978300760\n1\t11\t5\t978300700.5\n2\t10\t3\t978300800\n")
@@ -262,8 +349,17 @@ def test_malformed_rows_are_one_line_errors(tmp_path):
     with pytest.raises(DataError, match="yoochoose-clicks.dat: cannot parse"):
         read_interactions("yoochoose", tmp_path)
     write(tmp_path / "m/behaviors.tsv", mind_line(1, "U1", "yesterday", "", "N1-1"))
-    with pytest.raises(DataError, match="unparsable or missing timestamp in data row 1"):
+    with pytest.raises(DataError, match="unparsable or missing timestamp 'yesterday' in data row 1"):
         read_interactions("mind", tmp_path / "m")
+
+
+def test_seqrec_data_stats_takes_overrides_after_path(tmp_path, capsys):
+    from benchmark.data import cli
+
+    write(tmp_path / "userid-timestamp-artid-artname-traid-traname.tsv", "".join(
+        f"user_{u}\t2009-05-04T2{k}:00:00Z\tA-{k % 2}\tBand\tT-{k}\tSong\n" for u in (1, 2) for k in range(4)))
+    assert cli.main(["stats", "lastfm-1k", "--path", str(tmp_path), "item=artist", "user_core=1", "item_core=1"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["raw"]["items"] == 2  # artists, not the 4 tracks
 
 
 def test_single_file_path_runs_through_prepare_split(tmp_path):

@@ -148,7 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse leaves key=value words that follow an option (`stats NAME --path DIR k=v`) unparsed
+    if extra and hasattr(args, "overrides") and not any(w.startswith("-") for w in extra):
+        args.overrides = list(args.overrides) + extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.formatwarning = lambda msg, cat, *a, **k: f"seqrec-data: warning: {msg}\n"

@@ -117,13 +117,23 @@ def _numbers(values: Any, kind: pa.DataType) -> np.ndarray | None:
     return None
 
 
+def _blank(values: Any) -> np.ndarray:
+    """True where a text id is empty or only whitespace (an empty CSV field is not an id)."""
+    arr = _arrow(values)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return np.zeros(len(arr), dtype=bool)
+    blank = pc.or_(pc.equal(arr, ""), pc.utf8_is_space(arr))
+    return pc.fill_null(blank, False).to_numpy(zero_copy_only=False)
+
+
 def canonical(df: pd.DataFrame, source: Path) -> pd.DataFrame:
-    """Types the canonical columns; rejects missing or unparsable values with the file named."""
+    """Types the canonical columns; rejects missing, empty or unparsable values with the file
+    named. Data rows are named by ``df.index`` (``chronological`` keeps the file's row there)."""
     for col in ("user", "item"):
-        missing = df[col].isna().to_numpy()
-        if missing.any():
-            row = int(np.flatnonzero(missing)[0])
-            raise DataError(f"{source}: missing {col} in data row {row + 1}")
+        bad = df[col].isna().to_numpy() | _blank(df[col])
+        if bad.any():
+            row = int(df.index[np.flatnonzero(bad)[0]])
+            raise DataError(f"{source}: missing or empty {col} in data row {row + 1}")
     out = pd.DataFrame({"user": _strings(df["user"]), "item": _strings(df["item"])})
     ts = _numbers(df["timestamp"], pa.int64())
     if ts is None:  # slow path, only to name the first bad row
@@ -132,7 +142,7 @@ def canonical(df: pd.DataFrame, source: Path) -> pd.DataFrame:
         bad = ~np.isfinite(num) | (np.abs(num) >= 2.0**63)  # missing, unparsable, inf, beyond int64
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{source}: unparsable or missing timestamp {values.iloc[row]!r} in data row {row + 1}")
+            raise DataError(f"{source}: unparsable or missing timestamp {values.iloc[row]!r} in data row {int(df.index[row]) + 1}")
         ts = num.astype(np.int64)
     out["timestamp"] = ts.astype(np.int64)
     if "rating" in df:
@@ -143,7 +153,7 @@ def canonical(df: pd.DataFrame, source: Path) -> pd.DataFrame:
             bad = np.isnan(rating) & values.notna().to_numpy()
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
-                raise DataError(f"{source}: unparsable rating {values.iloc[row]!r} in data row {row + 1}")
+                raise DataError(f"{source}: unparsable rating {values.iloc[row]!r} in data row {int(df.index[row]) + 1}")
         out["rating"] = rating
     return out
 
@@ -165,12 +175,13 @@ def read_table(path: Path, **kwargs) -> pd.DataFrame:
 
 def read_arrow_csv(path: Path, names: list[str] | None = None, *, delimiter: str = ",", header: bool = False,
                    quoted: bool = True, types: dict[str, pa.DataType] | None = None,
-                   columns: list[str] | None = None, nulls: bool = False) -> pa.Table:
+                   columns: list[str] | None = None, nulls: bool = False, blank_lines: bool = False) -> pa.Table:
     """pyarrow's multi-threaded CSV reader (CRLF and .gz/.bz2 handled) with errors as one line.
     ``names`` name the columns of a header-less file, or replace the header when ``header``;
-    ``nulls``: empty fields are missing values (else empty strings)."""
+    ``nulls``: empty fields are missing values (else empty strings); ``blank_lines``: empty
+    lines are rows (else skipped)."""
     read = pacsv.ReadOptions(column_names=names, skip_rows=1 if (header and names) else 0, block_size=1 << 24)
-    parse = pacsv.ParseOptions(delimiter=delimiter, quote_char='"' if quoted else False)
+    parse = pacsv.ParseOptions(delimiter=delimiter, quote_char='"' if quoted else False, ignore_empty_lines=not blank_lines)
     convert = pacsv.ConvertOptions(column_types=types or {}, include_columns=columns, strings_can_be_null=nulls,
                                    quoted_strings_can_be_null=False, null_values=[""] if nulls else None)
     try:
@@ -215,32 +226,72 @@ def as_series(arr: pa.ChunkedArray | pa.Array) -> pd.Series:
     return pd.Series(arr, dtype=pd.ArrowDtype(arr.type), copy=False)
 
 
-def to_seconds(values: Any, unit: str, source: Path) -> np.ndarray:
-    """Unix seconds (int64) from epoch numbers in ``unit`` (s, ms, us, ns) or from datetime text
-    (``unit`` = 'iso' or a strftime format; each distinct string is parsed once)."""
-    if unit in ("s", "ms", "us", "ns"):
-        num = pd.to_numeric(pd.Series(values), errors="coerce")
-        if num.isna().any():
-            row = int(np.flatnonzero(num.isna().to_numpy())[0])
-            raise DataError(f"{source}: unparsable or missing timestamp in data row {row + 1}")
-        num = num.to_numpy(dtype=np.float64 if num.dtype.kind == "f" else np.int64)
-        scale = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
-        return (np.floor(num / scale) if num.dtype.kind == "f" else num // scale).astype(np.int64)
-    codes, uniques = pd.factorize(pd.Series(values), use_na_sentinel=True)
-    parsed = pd.to_datetime(pd.Index(uniques).astype(str), format=None if unit == "iso" else unit, utc=True, errors="coerce")
+TICKS = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}  # epoch units -> ticks per second
+
+
+def _cast(arr: pa.ChunkedArray, kind: pa.DataType) -> np.ndarray | None:
+    """``arr`` as ``kind`` (safe cast: no fraction lost), or None when a value is missing or does not fit."""
+    try:
+        out = arr.cast(kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    return None if out.null_count else out.to_numpy()
+
+
+def fine_times(values: Any, unit: str, source: Path) -> tuple[np.ndarray, int]:
+    """(int64 times, ticks per second) from epoch numbers in ``unit`` (s, ms, us, ns) or from
+    datetime text (``unit`` = 'iso' or a strftime format; each distinct string is parsed once).
+    Fractional seconds keep their milliseconds and datetimes their microseconds, for the sort."""
+    values = pd.Series(values).reset_index(drop=True)
+    if unit in TICKS:
+        arr = _arrow(values)
+        num = _cast(arr, pa.int64())
+        if num is not None:
+            return num, TICKS[unit]
+        scale = 1_000 if unit == "s" else 1  # float seconds: keep the milliseconds
+        num = _cast(arr, pa.float64())
+        if num is None:  # slow path, only to name the first bad value
+            num = pd.to_numeric(values.astype(object), errors="coerce").to_numpy(dtype=np.float64)
+        fine = np.floor(num * scale)
+        bad = ~(np.abs(fine) < 2.0**63)  # missing, unparsable, inf, beyond int64
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{source}: unparsable or missing timestamp {values.iloc[row]!r} in data row {row + 1}")
+        return fine.astype(np.int64), TICKS[unit] * scale
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    # 'ISO8601': each value read with its own precision and offset (pandas would infer one format from the first)
+    parsed = pd.to_datetime(pd.Index(uniques).astype(str), format="ISO8601" if unit == "iso" else unit, utc=True, errors="coerce")
     bad = (codes < 0) | np.asarray(parsed.isna())[np.maximum(codes, 0)]
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{source}: unparsable or missing timestamp in data row {row + 1} (expected {unit} times)")
-    secs = ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
-    return secs[codes]
+        raise DataError(f"{source}: unparsable or missing timestamp {values.iloc[row]!r} in data row {row + 1} (expected {unit} times)")
+    micros = ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)).to_numpy(dtype=np.int64)
+    return micros[codes], 1_000_000
+
+
+def to_seconds(values: Any, unit: str, source: Path) -> np.ndarray:
+    """Unix seconds (int64, floored) of ``fine_times``."""
+    fine, ticks = fine_times(values, unit, source)
+    return fine // ticks
+
+
+def datetime_ticks(times: pa.ChunkedArray, source: Path) -> tuple[np.ndarray, int]:
+    """(int64 times, ticks per second) of an Arrow date or timestamp column, in its own unit
+    (a zoned timestamp is stored in UTC)."""
+    if pa.types.is_date(times.type):
+        times = times.cast(pa.timestamp("ms"))
+    if times.null_count:
+        row = int(np.flatnonzero(pc.is_null(times).to_numpy(zero_copy_only=False))[0])
+        raise DataError(f"{source}: missing timestamp in data row {row + 1}")
+    return times.cast(pa.int64()).to_numpy(), TICKS[times.type.unit]
 
 
 def chronological(df: pd.DataFrame, fine_time: np.ndarray, unit_per_second: int) -> pd.DataFrame:
     """Rows sorted (stably) by a finer-than-second time, then that time cut to unix seconds:
-    the file-order tie-break of the canonical table then follows the fine time."""
+    the file-order tie-break of the canonical table then follows the fine time. The index keeps
+    each row's position in the input, so that errors name the file's row."""
     order = np.argsort(fine_time, kind="stable")
-    df = df.iloc[order].reset_index(drop=True)
+    df = df.iloc[order]
     df["timestamp"] = np.asarray(fine_time)[order] // unit_per_second
     return df
 
@@ -307,9 +358,10 @@ def read_movielens(directory: str | Path, **_: object) -> pd.DataFrame:
 MIND_COLUMNS = ["impression_id", "user", "time", "history", "impressions"]
 
 
-def _split_tokens(text: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
-    """Space-separated tokens of each row (empty strings dropped) and the row each came from."""
-    tokens, rows = flatten_lists(pc.split_pattern(text, " "))
+def _split_tokens(text: pa.ChunkedArray, whitespace: bool = False) -> tuple[pa.Array, np.ndarray]:
+    """Tokens of each row, separated by spaces (or any whitespace), empty strings dropped as
+    Python's str.split() does, and the row each came from."""
+    tokens, rows = flatten_lists(pc.utf8_split_whitespace(text) if whitespace else pc.split_pattern(text, " "))
     keep = pc.not_equal(tokens, "")
     return pc.filter(tokens, keep), rows[keep.to_numpy(zero_copy_only=False)]
 
@@ -380,7 +432,8 @@ def read_ebnerd(directory: str | Path, behaviors: bool = True, **_: object) -> p
     ``impression_time``, list ``article_ids_clicked``), in the directory or its train/ and
     validation/ sub-folders. The clicks of all files are merged; clicks present in two files
     (the validation history window overlaps the train week) are kept once (same user, article
-    and time in milliseconds). ``dataset.behaviors=false`` uses the history files only."""
+    and time in milliseconds); repeats within one file are all kept (as often as the file that
+    has most of them holds them). ``dataset.behaviors=false`` uses the history files only."""
     directory = Path(directory)
     histories = split_files(directory, "history.parquet")
     frames = []
@@ -391,16 +444,19 @@ def read_ebnerd(directory: str | Path, behaviors: bool = True, **_: object) -> p
         if not np.array_equal(rows, time_rows):
             raise DataError(f"{path}: article_id_fixed and impression_time_fixed differ in length for some user")
         frames.append(pd.DataFrame({"user": t["user_id"].combine_chunks().take(pa.array(rows)).to_numpy(zero_copy_only=False),
-                                    "item": items.to_numpy(zero_copy_only=False), "ms": _epoch_ms(times)}))
+                                    "item": items.to_numpy(zero_copy_only=False), "ms": _epoch_ms(times), "file": len(frames)}))
         beh = path.with_name("behaviors.parquet")
         if behaviors and beh.is_file():
             b = _parquet(beh, ["user_id", "impression_time", "article_ids_clicked"])
             items, rows = flatten_lists(b["article_ids_clicked"])
             frames.append(pd.DataFrame({"user": b["user_id"].combine_chunks().take(pa.array(rows)).to_numpy(zero_copy_only=False),
                                         "item": items.to_numpy(zero_copy_only=False),
-                                        "ms": _epoch_ms(b["impression_time"].combine_chunks().take(pa.array(rows)))}))
+                                        "ms": _epoch_ms(b["impression_time"].combine_chunks().take(pa.array(rows))),
+                                        "file": len(frames)}))
     df = pd.concat(frames, ignore_index=True)
-    df = df[~df.duplicated(["user", "item", "ms"])].reset_index(drop=True)
+    # The n-th copy of a click within its file: copies of the same n in other files are the overlap.
+    nth = df.groupby(["user", "item", "ms", "file"], sort=False).cumcount().rename("nth")
+    df = df[~pd.concat([df[["user", "item", "ms"]], nth], axis=1).duplicated()].reset_index(drop=True)
     return canonical(chronological(df, df["ms"].to_numpy(), 1_000), histories[0])
 
 
@@ -458,14 +514,18 @@ def read_lastfm(directory: str | Path, item: str = "track", **_: object) -> pd.D
 # ---- product -------------------------------------------------------------------------------------
 
 
-def _amazon_path(directory: Path, filename: str) -> Path:
+def _amazon_path(directory: Path, filename: str, release: str) -> Path:
+    """``filename`` (the download's name) in ``directory``, plain or .gz, else the same reviews as
+    JSON lines (``.jsonl`` for ``.json``; for 2023, the raw review file ``<Category>.jsonl``)."""
     if directory.is_file():
         return directory
-    stem = filename[:-3] if filename.endswith(".gz") else filename
-    for name in (filename, stem, stem + ".gz", stem.replace(".json", ".jsonl"), stem.replace(".json", ".jsonl") + ".gz"):
+    stem = filename.removesuffix(".gz")
+    alt = stem.removesuffix(".csv" if release.startswith("2023") else ".json") + ".jsonl"
+    names = list(dict.fromkeys([filename, stem, stem + ".gz", alt, alt + ".gz"]))  # the download's own name first
+    for name in names:
         if (directory / name).is_file():
             return directory / name
-    raise MissingData(f"data file not found: {directory / filename}")
+    raise MissingData(f"data file not found: {directory / filename} (or {', '.join(names[1:])})")
 
 
 def _read_json_lines(path: Path, fields: dict[str, pa.DataType]) -> pa.Table:
@@ -494,7 +554,7 @@ def read_amazon(directory: str | Path, category: str = "", release: str | int = 
     release = str(release)
     if not category:
         raise DataError("dataset.category is not set (e.g. Beauty, Sports_and_Outdoors, All_Beauty)")
-    path = _amazon_path(Path(directory), amazon_file(category, release))
+    path = _amazon_path(Path(directory), amazon_file(category, release), release)
     if ".json" in path.name:
         if release.startswith("2023"):
             t = _read_json_lines(path, {"user_id": pa.string(), "parent_asin": pa.string(), "rating": pa.float64(), "timestamp": pa.int64()})
@@ -570,8 +630,8 @@ def read_retailrocket(directory: str | Path, events: list[str] | str | None = No
 
 
 def _lines(path: Path) -> pa.ChunkedArray:
-    """Each non-empty line of a text file (CRLF-safe), as one Arrow string column."""
-    t = read_arrow_csv(path, ["line"], delimiter="\x1f", quoted=False, types={"line": pa.string()})
+    """Each line of a text file (CRLF-safe; blank ones too, so row i is line i + 1), as one Arrow string column."""
+    t = read_arrow_csv(path, ["line"], delimiter="\x1f", quoted=False, types={"line": pa.string()}, blank_lines=True)
     return pc.utf8_rtrim(t["line"], characters="\r")
 
 
@@ -581,7 +641,7 @@ def read_sequences(directory: str | Path, file: str | None = None, **_: object) 
     S3-Rec/ICLRec ship Amazon Beauty/Sports/Toys. There are no times: an item's timestamp is its
     0-based position in the line."""
     path = find_file(directory, ["*.txt"], file)
-    tokens, rows = flatten_lists(pc.utf8_split_whitespace(_lines(path)))
+    tokens, rows = _split_tokens(_lines(path), whitespace=True)  # blank lines give no token
     starts = np.r_[True, rows[1:] != rows[:-1]] if len(rows) else np.zeros(0, bool)  # first token of a line = user
     first_pos = np.flatnonzero(starts)
     pos = np.arange(len(rows)) - np.repeat(first_pos, np.diff(np.r_[first_pos, len(rows)]))
@@ -595,10 +655,12 @@ def read_pairs(directory: str | Path, file: str | None = None, **_: object) -> p
     """One ``user item`` pair per line, in chronological order (SASRec's data files); space, tab
     or comma separated. The timestamp is the 0-based position within the user's lines."""
     path = find_file(directory, ["*.txt"], file)
-    tokens, rows = flatten_lists(pc.utf8_split_whitespace(pc.replace_substring(_lines(path), ",", " ")))
-    counts = np.bincount(rows, minlength=0) if len(rows) else np.zeros(0, np.int64)
-    if len(counts) and (counts != 2).any():
-        line = int(np.flatnonzero(counts != 2)[0]) + 1
+    lines = _lines(path)
+    tokens, rows = _split_tokens(pc.replace_substring(lines, ",", " "), whitespace=True)
+    counts = np.bincount(rows, minlength=len(lines))
+    wrong = np.flatnonzero((counts != 2) & (counts != 0))  # blank lines are skipped
+    if len(wrong):
+        line = int(wrong[0]) + 1
         raise DataError(f"{path}: expected `user item` on every line; line {line} has {counts[line - 1]} fields")
     users, items = tokens.take(pa.array(np.arange(0, len(tokens), 2))), tokens.take(pa.array(np.arange(1, len(tokens), 2)))
     return canonical(pd.DataFrame({"user": as_series(users), "item": as_series(items), "timestamp": positions(as_series(users))}), path)
@@ -621,7 +683,8 @@ def read_csv_generic(directory: str | Path, columns: dict[str, Any] | None = Non
     to the file's: ``{user: ..., item: ..., timestamp: ..., rating: ...}`` (column names, or
     0-based positions when ``dataset.header=false``); user and item are required. Without a
     timestamp column each user's rows keep file order. ``dataset.timestamp_unit``: s, ms, us, ns,
-    iso, or a strftime format."""
+    iso, or a strftime format; a parquet date or timestamp column is read in its own unit
+    whatever ``timestamp_unit`` says."""
     path = find_file(directory, ["*.parquet", "*.csv", "*.tsv", "*.csv.gz", "*.tsv.gz"], file)
     mapping = dict(columns or {"user": "user", "item": "item", "timestamp": "timestamp"})
     for key in ("user", "item"):
@@ -655,21 +718,15 @@ def read_csv_generic(directory: str | Path, columns: dict[str, Any] | None = Non
             t = read_arrow_csv(path, names, delimiter=delim, types={n: pa.string() for n in names})
             data = {k: t[names[int(c)]] for k, c in mapping.items()}
     df = pd.DataFrame({k: as_series(v) for k, v in data.items()})
-    if "timestamp" in df:
-        unit = str(timestamp_unit)
-        if unit in ("s", "ms", "us", "ns") and pd.api.types.is_string_dtype(df["timestamp"].dtype):
-            df["timestamp"] = pd.to_numeric(df["timestamp"].astype(str), errors="coerce")
-        if unit in ("ms", "us", "ns"):
-            scale = {"ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
-            fine = pd.to_numeric(df["timestamp"], errors="coerce")
-            if fine.isna().any():
-                to_seconds(fine, unit, path)  # raises with the row named
-            return canonical(chronological(df, fine.to_numpy(dtype=np.int64), scale), path)
-        if unit not in ("s",):
-            df["timestamp"] = to_seconds(df["timestamp"], unit, path)
-    else:
+    if "timestamp" not in df:
         df["timestamp"] = positions(df["user"])
-    return canonical(df, path)
+        return canonical(df, path)
+    times = data["timestamp"]
+    if pa.types.is_timestamp(times.type) or pa.types.is_date(times.type):  # parquet datetimes carry their own unit
+        fine, ticks = datetime_ticks(times, path)
+    else:
+        fine, ticks = fine_times(df["timestamp"], str(timestamp_unit), path)
+    return canonical(chronological(df, fine, ticks), path)
 
 
 @register("recbole")
