@@ -249,3 +249,12 @@ def test_dropout_traces_into_one_graph_under_torch_compile():
     kept = y != 0
     assert abs(1 - kept.float().mean().item() - 0.2) < 0.01
     assert torch.allclose(y[kept], torch.tensor(1 / 0.8))
+
+
+def test_the_onednn_check_leaves_the_global_random_state_alone():
+    """It runs once per process: drawing from the global generator would make a resumed run's
+    dropout masks differ from the uninterrupted run's."""
+    kernels._onednn_available.cache_clear()
+    before = torch.get_rng_state()
+    kernels._onednn_available()
+    assert torch.equal(torch.get_rng_state(), before)

@@ -18,6 +18,7 @@ import yaml
 
 from benchmark import cli, training
 from benchmark.errors import BenchmarkError, DataError
+from benchmark.models import kernels
 from benchmark.record import find_records, is_complete
 from benchmark.run import run_experiment
 from conftest import REPO, compose_config
@@ -98,6 +99,7 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(reference_run, data_dir
 
     saved_epochs.clear()
     monkeypatch.setattr(training, "save_checkpoint", lambda *a: (save(*a), saved_epochs.append(len(a[-1]))))
+    kernels._onednn_available.cache_clear()  # as in the fresh process a relaunch is: per-process checks run again
     resumed = sasrec_run(data_dir, tmp_path, "trainer.resume=true")
     assert saved_epochs == [3], "the relaunch retrained epochs it had already done"
     # Same run identity as the uninterrupted run (resume is not part of it), and the same results.
