@@ -488,3 +488,40 @@ def test_encoder_and_objective_are_overridable_on_the_command_line(tmp_path):
     bad = run_cli("model=gru4rec", "model.objective=cloze", *data, tmp=tmp_path, check=False)
     assert bad.returncode == 2 and "model.objective=cloze" in bad.stderr and "Traceback" not in bad.stderr
     assert not list((tmp_path / "results").glob("ml-latest-small/loo/gru4rec/*/metrics.json"))[1:]
+
+
+def exhaustive_best(log_probs_of, allowed: list[int], n: int) -> list[int]:
+    """The ordering of distinct allowed items (as many as fit in n) with the highest summed
+    log-probability, 0-padded to n: what beam search with a wide enough beam must return."""
+    import itertools
+
+    depth = min(n, len(allowed))
+    best = max(itertools.permutations(allowed, depth),
+               key=lambda seq: sum(log_probs_of(list(seq[:j]))[seq[j]] for j in range(depth)))
+    return list(best) + [0] * (n - depth)
+
+
+@pytest.mark.parametrize("beam", [1, 2, 3, 50])
+def test_beam_search_running_out_of_items_keeps_the_best_list_and_pads_it(beam):
+    """Only items 4 and 5 of 1..5 are allowed and 4 places asked: the best ordering of the two, then
+    0, 0 (a beam used to continue from an arbitrary dead hypothesis: zeros inside the list)."""
+    from benchmark.models.seq2seq import generate
+
+    torch.manual_seed(beam)
+    table = torch.randn(6, 6, 6)  # logits of the next item given the last two items of the prefix
+
+    def next_scores(prefix: torch.Tensor) -> torch.Tensor:
+        last = prefix[..., -1] if prefix.shape[-1] else torch.zeros(prefix.shape[:2], dtype=torch.long)
+        before = prefix[..., -2] if prefix.shape[-1] > 1 else torch.zeros(prefix.shape[:2], dtype=torch.long)
+        return table[before, last]
+
+    def log_probs_of(seq: list[int]) -> torch.Tensor:
+        logits = next_scores(torch.tensor([[seq]], dtype=torch.long))[0, 0].clone()
+        logits[0] = float("-inf")
+        return torch.log_softmax(logits, -1).tolist()
+
+    excluded = torch.tensor([[True, True, True, True, False, False]])
+    assert generate(next_scores, excluded, 4, beam_size=beam)[0].tolist() == exhaustive_best(log_probs_of, [4, 5], 4)
+    if beam >= 2:  # with room for every hypothesis and nothing running out, it is the exhaustive optimum
+        wide = torch.tensor([[True, False, False, False, False, False]])
+        assert generate(next_scores, wide, 2, beam_size=50)[0].tolist() == exhaustive_best(log_probs_of, [1, 2, 3, 4, 5], 2)

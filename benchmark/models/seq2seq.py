@@ -118,7 +118,8 @@ def generate(
 
     ``next_scores(prefix)`` maps prefixes [B, K, j] of item ids to logits [B, K, n_items + 1] of the
     item that follows each; ``excluded`` [B, n_items + 1] bool marks items never to list.
-    Hypotheses are ranked by their summed log-probability. Returns item ids [B, n], best list.
+    Hypotheses are ranked by their summed log-probability. Returns item ids [B, n], best list, ending
+    in 0 where fewer than n items are allowed.
     """
     batch, n_columns = excluded.shape
     excluded = excluded.clone()
@@ -133,6 +134,10 @@ def generate(
         candidates = (total[..., None] + logp).masked_fill(banned, float("-inf")).flatten(1)
         total, flat = candidates.topk(min(beam_size, candidates.shape[1]), dim=1)  # best extensions of all hypotheses
         parent, item = flat // n_columns, flat % n_columns
+        # No allowed item left for a hypothesis: its topk pick is arbitrary among -inf ties, so the
+        # best list (hypothesis 0, totals are sorted) goes on, padded with 0.
+        dead = total == float("-inf")
+        parent, item = parent.masked_fill(dead, 0), item.masked_fill(dead, 0)
         kept = prefix.gather(1, parent[..., None].expand(-1, -1, prefix.shape[2]))
         prefix = torch.cat([kept, item[..., None]], dim=2)
     return prefix[:, 0]
