@@ -206,3 +206,12 @@ def test_non_finite_per_user_metric_is_a_one_line_error_naming_the_file(tmp_path
     with pytest.raises(BenchmarkError, match="per_user.parquet: column 'ndcg@10' has 1 non-finite") as err:
         report_of(tmp_path)
     assert str(run) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_default_reference_is_the_best_baseline_also_where_lower_is_better(tmp_path):
+    ranks = planted_ranks(80, 0.5, 0)
+    write_run(tmp_path, "ds", "pop", 0, ranks * 3)  # worse: larger ranks
+    write_run(tmp_path, "ds", "itemknn", 0, ranks)
+    write_run(tmp_path, "ds", "sasrec", 0, np.maximum(1, ranks // 2))
+    for metrics in (["rank", "ndcg@10"], ["ndcg@10"]):
+        assert set(report_of(tmp_path, metrics=metrics).pairwise["reference"]) == {"itemknn"}

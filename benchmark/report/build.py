@@ -174,7 +174,8 @@ def choose_references(groups: list[Group], options: ReportOptions) -> dict[str, 
         scored = []
         for m in (m for m in g.models if g.is_baseline(m)):
             values = [v for r in g.runs_of(m) if (v := _run_value(r, primary, everyone)) is not None]
-            scored.append((float(np.mean(values)) if values else -np.inf, m))
+            sign = 1.0 if higher_is_better(primary) else -1.0  # e.g. rank: the lowest is the best
+            scored.append((sign * float(np.mean(values)) if values else -np.inf, m))
         refs[g.dataset] = max(scored)[1] if scored else None
     return refs
 
@@ -321,7 +322,7 @@ def caption(groups: list[Group], blocks: list[_Block], options: ReportOptions, r
         parts.append(f"{UP}/{DOWN}: significantly higher/lower than the reference ({ref_text}; {origin}) by a two-sided "
                      f"{stats.TEST_NAMES[options.test]}{how} on per-user metrics averaged over seeds, "
                      f"{corr}, α = {options.alpha:g}.")
-    parts.append("Best per column in bold, second underlined.")
+    parts.append("Best per column in bold, second underlined (columns where higher is better).")
     return " ".join(parts)
 
 
