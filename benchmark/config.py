@@ -85,6 +85,23 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def check_device(device: Any) -> None:
+    """trainer.device names a device this machine has (a model that never trains would otherwise
+    ignore it, and a trained one would fail with a traceback mid-run)."""
+    import torch
+
+    if not isinstance(device, str) or device in ("auto", "cpu"):
+        return
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if index >= count:
+            raise ConfigError(f"trainer.device={device!r} is not available here (this torch {torch.__version__} sees "
+                              f"{count} CUDA device{'s' if count != 1 else ''}); use trainer.device=auto or cpu")
+    elif device == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("trainer.device='mps' is not available here; use trainer.device=auto or cpu")
+
+
 # ---------------------------------------------------------------------------------------------
 # Value rules: key name -> (check, what is allowed). Applied to that key in any group it appears.
 
@@ -249,9 +266,19 @@ def dataclass_keys(cls: type, exclude: tuple[str, ...] = ()) -> list[Key]:
     return [Key(f.name, hints.get(f.name, Any)) for f in fields(cls) if f.name not in exclude]
 
 
-def check_group(group: str, values: dict[str, Any], keys: list[Key], open_ended: bool = False, owner: str = "") -> None:
-    """Unknown keys, wrong types and impossible values of one group -> ConfigError naming the key."""
+def _wants_float(hint: Any) -> bool:
+    """A float hint (float, float | None) that no int hint also matches."""
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    return float in options and int not in options
+
+
+def check_group(group: str, values: dict[str, Any], keys: list[Key], open_ended: bool = False, owner: str = "",
+                into: dict[str, Any] | None = None) -> None:
+    """Unknown keys, wrong types and impossible values of one group -> ConfigError naming the key.
+    An int given for a float key is written back to ``into`` (default ``values``) as a float, so
+    that ``grad_clip=5`` and ``grad_clip=5.0`` are one configuration (one hash, one run directory)."""
     allowed = {k.name: k for k in keys}
+    into = values if into is None else into
     where = f"{group} ({owner})" if owner else group or "the config"
     for name, value in values.items():
         full = f"{group}.{name}" if group else name
@@ -270,6 +297,8 @@ def check_group(group: str, values: dict[str, Any], keys: list[Key], open_ended:
                 ok = True
             if not ok:
                 raise ConfigError(f"{full}={value!r} is not allowed; it must be {text}")
+        if isinstance(value, int) and not isinstance(value, bool) and _wants_float(hint):
+            into[name] = float(value)
 
 
 def _import(path: str) -> Any:
@@ -291,7 +320,7 @@ def check_model(model: dict[str, Any]) -> None:
             more, open_ended = signature_keys(fn)
             keys += [k for k in more if k.name not in {k.name for k in keys}]
     values = {k: v for k, v in model.items() if not k.startswith("_")}
-    check_group("model", values, keys, open_ended, owner=model["_target_"].rsplit(".", 1)[-1])
+    check_group("model", values, keys, open_ended, owner=model["_target_"].rsplit(".", 1)[-1], into=model)
     if isinstance(values.get("hidden"), int) and isinstance(values.get("heads"), int) and values["heads"] > 0:
         if values["hidden"] % values["heads"]:
             raise ConfigError(
@@ -342,7 +371,8 @@ def static_keys(group: str) -> list[str] | None:
 
 
 def validate_config(config: dict[str, Any]) -> None:
-    """Raises ConfigError (one line naming the key and what is allowed) on any bad key or value."""
+    """Raises ConfigError (one line naming the key and what is allowed) on any bad key or value;
+    ints given for float keys become floats in ``config`` (see check_group)."""
     from benchmark.candidates import Candidates
     from benchmark.data.dataset import PROTOCOLS, DatasetSpec
     from benchmark.data.preprocess import PreprocessConfig
@@ -373,3 +403,4 @@ def validate_config(config: dict[str, Any]) -> None:
 
     check_model(config["model"])
     check_combinations(config)
+    check_device(config["trainer"].get("device"))

@@ -32,6 +32,7 @@ CONFIG_CASES = [
     ("weight decay negative", ["trainer.weight_decay=-1"], ["trainer.weight_decay=-1", ">= 0"]),
     ("grad clip zero", ["trainer.grad_clip=0"], ["trainer.grad_clip=0", "null or a number > 0"]),
     ("unknown device", ["trainer.device=tpu"], ["trainer.device='tpu'", "cuda"]),
+    ("device this machine lacks", ["trainer.device=cuda:7"], ["trainer.device='cuda:7'", "not available here", "auto or cpu"]),
     ("unknown metric", ["trainer.valid_metric=auc"], ["trainer.valid_metric='auc'", "ndcg"]),
     ("metric K not computed", ["trainer.valid_metric=ndcg@50"], ["trainer.valid_metric='ndcg@50'", "ndcg@10"]),
     ("metric not of the protocol", ["trainer.valid_metric=recall@10"], ["trainer.valid_metric='recall@10'", "protocol loo", "mrr@10"]),
