@@ -402,5 +402,22 @@ def validate_config(config: dict[str, Any]) -> None:
     check_group("dataset", dataset, spec_keys + keys, open_ended, owner=f"reader {reader}")
 
     check_model(config["model"])
+    check_logger(config.get("logger"))
     check_combinations(config)
     check_device(config["trainer"].get("device"))
+
+
+def check_logger(logger: Any) -> None:
+    """The logger group against its tracker's constructor (logger=none takes no keys)."""
+    from benchmark.loggers import WandbLogger
+
+    if logger is None:
+        return
+    if not isinstance(logger, dict):
+        raise ConfigError(f"logger={logger!r} must be a config group; choose logger=none or logger=wandb")
+    name = logger.get("name", "none")
+    trackers = {"none": None, "wandb": WandbLogger}
+    if name not in trackers and name is not None:
+        raise ConfigError(f"logger.name={name!r} is unknown; choose none or wandb")
+    keys = signature_keys(trackers[name])[0] if trackers.get(name) else []
+    check_group("logger", {k: v for k, v in logger.items() if k != "name"}, keys, owner=str(name or "none"))
