@@ -87,6 +87,9 @@ class WandbLogger(RunLogger):
 
     def start(self, config: dict[str, Any], run_dir: Path, group: str | None = None) -> None:
         self.run_name = run_dir.name
+        mode = wandb_mode()
+        if mode == "disabled":  # nothing to mirror, so no wandb directory either
+            return
         if self.dir:
             wandb_dir = Path(self.dir)
         else:
@@ -98,7 +101,6 @@ class WandbLogger(RunLogger):
             job_type=str(config["model"]["name"]), tags=[str(config["dataset"]["name"]), *self.extra_tags],
             name=run_dir.name, config=config, dir=str(wandb_dir),
         )
-        mode = wandb_mode()
         try:
             import wandb
 
@@ -155,6 +157,8 @@ class WandbLogger(RunLogger):
     def _give_up(self, stage: str, error: Exception) -> None:
         log.warning("wandb: %s failed (%s); the run goes on without wandb", stage, _first_line(error))
         self.abort()
+        if self.staging is not None:  # nothing of it will be moved into the record
+            shutil.rmtree(self.staging, ignore_errors=True)
 
 
 def _first_line(error: BaseException) -> str:
