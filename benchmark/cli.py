@@ -24,6 +24,7 @@ from benchmark.tuning import RunResult, job_result
 _ROOT_CONF = Path(__file__).resolve().parent.parent / "conf"
 CONF_DIR = str(_ROOT_CONF if _ROOT_CONF.is_dir() else Path(__file__).resolve().parent / "conf")
 EXIT_USAGE = 2
+job_started = False  # set by run(): an OSError before any job is Hydra failing to create its output dir
 
 
 def fail(message: str) -> None:
@@ -37,6 +38,8 @@ def run(cfg: DictConfig) -> RunResult:
 
     from benchmark.run import run_experiment
 
+    global job_started
+    job_started = True
     sweeping = in_multirun()
     if sweeping and not in_launching_process():
         os.environ.setdefault(PROGRESS_ENV, "0")  # parallel workers' bars would interleave
@@ -74,6 +77,15 @@ def hydra_error_line(error: BaseException) -> str:
     return re.sub(r"^In '[^']+': ", "", line)
 
 
+def yaml_error_line(error: BaseException) -> str:
+    """One line from a YAML syntax error in a config file: the file, line, column and the problem."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = " ".join(str(getattr(error, "problem", None) or error).split())
+    if mark is None:
+        return f"a config file is not valid YAML: {problem}"
+    return f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}: not valid YAML: {problem}"
+
+
 def in_multirun() -> bool:
     return HydraConfig.initialized() and str(HydraConfig.get().mode) == "RunMode.MULTIRUN"
 
@@ -84,6 +96,7 @@ def in_launching_process() -> bool:
 
 
 def main() -> None:
+    import yaml
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
@@ -99,6 +112,15 @@ def main() -> None:
         if user_wants_traceback:
             raise
         fail(str(e) if isinstance(e, BenchmarkError) else hydra_error_line(e))
+    except OSError as e:
+        if job_started or e.filename is None or user_wants_traceback:
+            raise
+        fail(f"cannot create Hydra's output directory {e.filename}: {e.strerror}; hydra.run.dir and "
+             "hydra.sweep.dir lie under results_dir unless set, so choose a writable results_dir")
+    except yaml.YAMLError as e:  # a config file Hydra loads is broken YAML (Hydra does not wrap the error)
+        if user_wants_traceback:
+            raise
+        fail(yaml_error_line(e))
 
 
 if __name__ == "__main__":

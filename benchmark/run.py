@@ -8,6 +8,7 @@ import os
 import random
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,9 @@ from benchmark.training import EPOCH_HOOKS
 
 log = logging.getLogger("seqrec")
 TIE_POLICY = {False: "ties count against the target", True: "lists from recommend(); score ties go to the lower item id"}
+# torch's thread count before any run: every run starts from it, so runs of one sweep process never
+# inherit another's trainer.num_threads.
+DEFAULT_THREADS = torch.get_num_threads()
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -77,6 +81,21 @@ def build_model(model_cfg: dict[str, Any]) -> Recommender:
         raise ConfigError(f"model {model_cfg.get('name')!r} cannot be built: {cause or e}") from None
 
 
+def check_writable_dir(key: str, value: str | os.PathLike) -> None:
+    """Refuses a directory that cannot be created or written before any work, without creating
+    anything (a refused run leaves no trace): its nearest existing ancestor must be a writable folder."""
+    path = existing = Path(value)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is not a directory" if existing == path else f"cannot be created: {existing} is not a directory"
+        raise ConfigError(f"{key}={value} {where}")
+    try:  # a real write: permission bits say nothing for root, read-only mounts or /proc
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as e:
+        raise ConfigError(f"{key}={value} is not writable: cannot write in {existing} ({e.strerror or e})") from None
+
+
 def checkpoint_dir_for(run_dir: Path) -> Path:
     """Hidden sibling of the run record (ignored by find_records), removed once the record exists."""
     return run_dir.parent / f".{run_dir.name}.ckpt"
@@ -96,12 +115,17 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
     if is_complete(run_dir):
         log.info("skip %s: complete record exists", run_dir)
         return run_dir
+    check_writable_dir("results_dir", config["results_dir"])  # not after training, losing the result
+    if config.get("cache_dir"):
+        check_writable_dir("cache_dir", config["cache_dir"])
     logger = make_logger(config.get("logger"))
     try:
         return _run(config, run_dir, logger)
     except BaseException:  # a failed or interrupted run: close the tracker's run as failed
         logger.abort()
         raise
+    finally:  # the next run of an in-process sweep starts from the default again
+        torch.set_num_threads(DEFAULT_THREADS)
 
 
 def sweep_name() -> str | None:
@@ -120,9 +144,7 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
     checkpoints = checkpoint_dir_for(run_dir)
     if trainer.resume:
         trainer = dataclasses.replace(trainer, checkpoint_path=str(checkpoints / "last.pt"))
-    threads = trainer.num_threads or threads_per_parallel_run()
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(trainer.num_threads or threads_per_parallel_run() or DEFAULT_THREADS)
     seed_everything(seed, trainer.deterministic)
     model = build_model(config["model"])
 
@@ -137,15 +159,20 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
 
     logger.start(config, run_dir, group=sweep_name())
     start = time.perf_counter()
-    EPOCH_HOOKS.append(logger.log_epoch)
+    trained_now: list = []  # epochs of this attempt; the rest of the history came from a checkpoint
+    hooks = (logger.log_epoch, trained_now.append)
+    EPOCH_HOOKS.extend(hooks)
     try:
         history = model.fit(split, trainer)
     except torch.OutOfMemoryError:
         raise out_of_memory("training", {"trainer.batch_size": trainer.batch_size,
                                          "trainer.eval_batch_size": trainer.eval_batch_size}) from None
     finally:
-        EPOCH_HOOKS.remove(logger.log_epoch)
-    train_seconds = time.perf_counter() - start
+        for hook in hooks:
+            EPOCH_HOOKS.remove(hook)
+    # Training time of all attempts: this one's plus the epochs that earlier (resumed) ones trained.
+    resumed = history[: max(0, len(history) - len(trained_now))]
+    train_seconds = time.perf_counter() - start + sum(h.seconds for h in resumed)
 
     def evaluate_on(eval_set: EvalSet) -> EvalResult:
         return evaluate(model, split, eval_set, ks=ks, batch_size=trainer.eval_batch_size,

@@ -86,8 +86,8 @@ def train_loop(
     if cfg.precision not in PRECISIONS:
         raise ConfigError(f"trainer.precision={cfg.precision!r} is unknown; choose one of {', '.join(PRECISIONS)}")
     keep_freed_memory()
-    if cfg.precision == "tf32":
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    # Set for every run, not only tf32 ones: process-wide flags would carry into the next run of a sweep.
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = cfg.precision == "tf32"
     device_type = next(net.parameters()).device.type
     step = torch.compile(step_loss) if cfg.compile else step_loss
     # Fused Adam: one kernel over all parameters instead of ~10 small ops per tensor (on CPU about

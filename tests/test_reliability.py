@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import subprocess
@@ -83,6 +84,8 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(reference_run, data_dir
     saved_epochs = []
 
     def save_then_die_after_epoch_2(path, net, optimizer, generator, best, best_state, since_best, logs):
+        # The first attempt's epochs "took" 100 s each: the resumed record's train_seconds must count them.
+        logs = [dataclasses.replace(log, seconds=100.0) for log in logs]
         save(path, net, optimizer, generator, best, best_state, since_best, logs)
         saved_epochs.append(len(logs))
         if len(logs) == 2:
@@ -110,6 +113,10 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(reference_run, data_dir
     pd.testing.assert_frame_equal(pd.read_csv(resumed / "history.csv")[columns],
                                   pd.read_csv(reference_run / "history.csv")[columns], check_exact=True)
     assert not checkpoints[0].parent.exists(), "checkpoints are removed once the record is written"
+    history = pd.read_csv(resumed / "history.csv")
+    train_seconds = json.loads((resumed / "metrics.json").read_text())["train_seconds"]
+    assert history["seconds"].tolist()[:2] == [100.0, 100.0]
+    assert history["seconds"].sum() <= train_seconds < 200 + 60  # both attempts, the second one's wall time
 
 
 def test_unsafe_checkpoint_is_refused_without_running_its_code(tmp_path):

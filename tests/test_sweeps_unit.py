@@ -109,6 +109,7 @@ def test_cli_ctrl_c_exits_130_with_one_line(monkeypatch, capsys):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "app", interrupted)
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")  # main() sets it to 1: undone after, or later CLI tests print tracebacks
     with pytest.raises(SystemExit) as exit_info:
         cli.main()
     assert exit_info.value.code == 130
@@ -319,3 +320,46 @@ def test_optuna_sweeper_batches_trials_marks_failures_and_writes_the_best(tmp_pa
     assert written["model"]["hidden"] == done["model.hidden"].max()
     assert written["defaults"] == [{"override /dataset": "d"}, {"override /model": "sasrec"}]
     assert written["hydra"]["sweeper"]["params"]["seed"] == "0,1,2,3,4"
+
+
+def test_optuna_relaunch_on_a_stored_study_adds_new_trials_and_keeps_the_study_best(tmp_path):
+    import optuna
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from benchmark.tuning import RunResult
+    from hydra_plugins.seqrec_optuna.optuna_sweeper import OptunaSweeper
+
+    choices = OmegaConf.create({"hydra": {"runtime": {"choices": {"model": "sasrec", "dataset": "d"}}}})
+    storage, scale = f"sqlite:///{tmp_path / 'optuna.db'}", {"valid": 1.0}
+
+    def launch(batch, initial_job_idx):
+        returns = []
+        for overrides in batch:
+            lr = float(dict(o.split("=", 1) for o in overrides)["trainer.lr"])
+            run_dir = tmp_path / "results" / f"lr{lr}"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "config.yaml").write_text(yaml.safe_dump({"model": {"name": "sasrec"}, "trainer": {"lr": lr}}))
+            returns.append(JobReturn(status=JobStatus.COMPLETED, hydra_cfg=choices,
+                                     _return_value=RunResult(str(run_dir), scale["valid"] * lr, "ndcg@10")))
+        return returns
+
+    best_file = tmp_path / "tuned" / "experiment" / "sasrec-d.yaml"
+
+    def sweep(name: str) -> pd.DataFrame:
+        sweeper = OptunaSweeper(params={"trainer.lr": "interval(0.001, 0.1)"}, n_trials=3, seed=0,
+                                study_name="s", storage=storage, best_config=str(best_file))
+        sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / name)}}})
+        sweeper.launcher = type("FakeLauncher", (), {"launch": staticmethod(launch)})()
+        sweeper.sweep(["model=sasrec"])
+        return pd.read_csv(tmp_path / name / "optuna_trials.csv")
+
+    first = sweep("sweep1")
+    scale["valid"] = 0.01  # every trial of the relaunch is worse than the first launch's best
+    second = sweep("sweep2")
+    assert list(second["trial"]) == [3, 4, 5]
+    assert set(second["trainer.lr"]).isdisjoint(first["trainer.lr"]), "the relaunch re-proposed the same points"
+    study = optuna.load_study(study_name="s", storage=storage)
+    assert len(study.trials) == 6 and study.best_value == pytest.approx(first["ndcg@10"].max())
+    written = yaml.safe_load(best_file.read_text())
+    assert written["trainer"]["lr"] == pytest.approx(first["trainer.lr"].max())  # the study's best, from launch 1
+    assert f"= {study.best_value:.6g}" in best_file.read_text().splitlines()[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import shlex
 import sys
@@ -16,6 +17,12 @@ RUNS_FILE = "runs.txt"
 
 
 class SweepReport(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # The list is this launch's: a reused sweep dir would otherwise report an earlier sweep's runs
+        # too. Runs skipped as already complete still end as jobs of this launch, so they are listed.
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):  # none yet, or no sweep dir (Hydra says so)
+            (Path(config.hydra.sweep.dir) / RUNS_FILE).unlink()
+
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         # Runs in the job's process (any launcher): append this run's record to the sweep's list.
         if config.hydra.mode is None or str(config.hydra.mode) != "RunMode.MULTIRUN":

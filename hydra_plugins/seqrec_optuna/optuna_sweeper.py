@@ -8,10 +8,10 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
@@ -20,6 +20,7 @@ from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.tuning import TRIALS_FILE, RunResult, describe, search_space, write_best_config, write_trials
 
 log = logging.getLogger("seqrec")
+RUN_ATTR = "seqrec_run"  # a complete trial's user attribute: its record, metric name and config choices
 
 
 class OptunaSweeper(Sweeper):
@@ -50,15 +51,17 @@ class OptunaSweeper(Sweeper):
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours, below
         study = optuna.create_study(
             study_name=self.study_name, storage=self.storage, direction=self.direction, load_if_exists=True,
-            sampler=optuna.samplers.TPESampler(seed=self.seed),
         )
+        # Seeded by the trials already in a stored study: the same seed would re-propose the first
+        # launch's points instead of adding new trials (a new study keeps the seed itself).
+        seed = None if self.seed is None else int(self.seed) + len(study.trials)
+        study.sampler = optuna.samplers.TPESampler(seed=seed)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         log.info("optuna: %d trials of %s over %s", self.n_trials, self.direction, ", ".join(space))
 
-        best: tuple[float, RunResult, JobReturn, dict[str, Any]] | None = None
-        rows, errors, job_idx = [], [], 0
+        rows, errors, job_idx, completed = [], [], 0, 0
         while job_idx < self.n_trials:
             trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - job_idx))]
             batch = [[*fixed, *(f"{k}={v}" for k, v in t.params.items())] for t in trials]
@@ -72,22 +75,27 @@ class OptunaSweeper(Sweeper):
                     log.warning("optuna: trial %d failed: %s", trial.number, describe(ret._return_value))
                     rows.append({"trial": trial.number, "state": "failed", **trial.params})
                     continue
+                choices = {k: v for k, v in ret.hydra_cfg.hydra.runtime.choices.items() if v is not None}
+                # Kept in the study, so a later launch on the same storage can write this trial as the best.
+                trial.set_user_attr(RUN_ATTR, {"run_dir": result.run_dir, "valid_metric": result.valid_metric,
+                                               "choices": choices})
                 study.tell(trial, result.valid)
+                completed += 1
                 rows.append({"trial": trial.number, "state": "complete", result.valid_metric: result.valid,
                              **trial.params, "run_dir": result.run_dir})
-                better = best is None or (result.valid > best[0] if self.direction == "maximize" else result.valid < best[0])
-                if better:
-                    best = (result.valid, result, ret, dict(trial.params))
                 log.info("optuna: trial %d valid %s=%.4f (best %.4f) %s", trial.number, result.valid_metric,
-                         result.valid, best[0], " ".join(f"{k}={v}" for k, v in trial.params.items()))
+                         result.valid, study.best_value, " ".join(f"{k}={v}" for k, v in trial.params.items()))
         write_trials(sweep_dir / TRIALS_FILE, rows)
-        if best is None:
+        if not completed:
             raise BenchmarkError(f"all {self.n_trials} optuna trials failed; first error: {describe(errors[0])}")
-        value, result, ret, params = best
-        choices = {k: v for k, v in ret.hydra_cfg.hydra.runtime.choices.items() if v is not None}
+        # The best of the whole study (every launch on a stored study), not only of this launch.
+        done = [t for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)) if RUN_ATTR in t.user_attrs]
+        best = (max if self.direction == "maximize" else min)(done, key=lambda t: t.value)
+        run = best.user_attrs[RUN_ATTR]
+        result = RunResult(run["run_dir"], best.value, run["valid_metric"])
         path = Path(self.best_config) if self.best_config else sweep_dir / "best" / "experiment" / "best.yaml"
-        write_best_config(path, result, choices, params, self.n_trials, self.rerun_seeds)
-        log.info("optuna: best valid %s=%.4f with %s", result.valid_metric, value,
-                 " ".join(f"{k}={v}" for k, v in params.items()))
+        write_best_config(path, result, run["choices"], best.params, len(study.trials), self.rerun_seeds)
+        log.info("optuna: best valid %s=%.4f (trial %d) with %s", result.valid_metric, best.value, best.number,
+                 " ".join(f"{k}={v}" for k, v in best.params.items()))
         log.info("optuna: best config written to %s; re-run over seeds with:\n  seqrec --config-dir %s experiment=%s",
                  path, path.parent.parent, path.stem)
