@@ -374,9 +374,7 @@ def validate_config(config: dict[str, Any]) -> None:
     """Raises ConfigError (one line naming the key and what is allowed) on any bad key or value;
     ints given for float keys become floats in ``config`` (see check_group)."""
     from benchmark.candidates import Candidates
-    from benchmark.data.dataset import PROTOCOLS, DatasetSpec
-    from benchmark.data.preprocess import PreprocessConfig
-    from benchmark.data.readers import READERS
+    from benchmark.data.dataset import PROTOCOLS
 
     check_group("", {k: v for k, v in config.items() if k != "hydra"}, dataclass_keys(RunConfig))
     for group in ("dataset", "model", "protocol", "trainer"):
@@ -393,18 +391,25 @@ def validate_config(config: dict[str, Any]) -> None:
     keys += dataclass_keys(ProtocolConfig) + dataclass_keys(Candidates)
     check_group("protocol", protocol, keys, open_ended, owner=name)
 
-    dataset = config["dataset"]
+    check_dataset(config["dataset"])
+    check_model(config["model"])
+    check_logger(config.get("logger"))
+    check_combinations(config)
+    check_device(config["trainer"].get("device"))
+
+
+def check_dataset(dataset: dict[str, Any]) -> None:
+    """The dataset group: the spec's and preprocessing's keys plus its reader's keyword parameters."""
+    from benchmark.data.dataset import DatasetSpec
+    from benchmark.data.preprocess import PreprocessConfig
+    from benchmark.data.readers import READERS
+
     reader = dataset.get("reader")
     if reader not in READERS:
         raise ConfigError(f"dataset.reader={reader!r} is unknown; choose one of {', '.join(sorted(READERS))}")
     keys, open_ended = signature_keys(READERS[reader], skip=1)  # (directory, ...)
     spec_keys = dataclass_keys(DatasetSpec, exclude=("options", "preprocess")) + dataclass_keys(PreprocessConfig)
     check_group("dataset", dataset, spec_keys + keys, open_ended, owner=f"reader {reader}")
-
-    check_model(config["model"])
-    check_logger(config.get("logger"))
-    check_combinations(config)
-    check_device(config["trainer"].get("device"))
 
 
 def check_logger(logger: Any) -> None:

@@ -3,11 +3,17 @@ safe extraction, and the `seqrec-data` command."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import random
+import resource
+import shutil
+import signal
 import tarfile
 import threading
+import time
 import warnings
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,11 +42,19 @@ FIXTURE = zip_bytes({"ml-fixture/ratings.csv": RATINGS, "ml-fixture/README.txt":
 
 class Server:
     """Serves ``files`` (path -> bytes) with Range support; ``cut[path] = n`` sends only n bytes of
-    the first full response (then drops the connection), to simulate an interrupted download."""
+    the first full response (then drops the connection), to simulate an interrupted download;
+    ``fail[path] = code`` answers other requests with that HTTP error; paths in ``no_length`` get no
+    Content-Length; paths in ``slow`` send half, set ``sending`` and pause before the rest; 416
+    answers carry ``Content-Range: bytes */N`` unless ``total_in_416`` is False."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.cut: dict[str, int] = {}
+        self.fail: dict[str, int] = {}
+        self.no_length: set[str] = set()
+        self.slow: set[str] = set()
+        self.sending = threading.Event()
+        self.total_in_416 = True
         self.requests: list[tuple[str, str | None]] = []
         outer = self
 
@@ -55,23 +69,36 @@ class Server:
                 if body is None:
                     self.send_error(404)
                     return
+                cutting = not rng and self.path in outer.cut
+                if self.path in outer.fail and not cutting:  # a cut response comes first, then the errors
+                    self.send_error(outer.fail[self.path])
+                    return
                 start = int(rng.split("=")[1].split("-")[0]) if rng else 0
                 if start >= len(body):
                     self.send_response(416)
+                    if outer.total_in_416:
+                        self.send_header("Content-Range", f"bytes */{len(body)}")
                     self.end_headers()
                     return
                 self.send_response(206 if rng else 200)
                 if rng:
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                self.send_header("Content-Length", str(len(body) - start))
+                if self.path not in outer.no_length:
+                    self.send_header("Content-Length", str(len(body) - start))
                 self.end_headers()
                 payload = body[start:]
-                if not rng and self.path in outer.cut:
+                if cutting:
                     payload = payload[: outer.cut.pop(self.path)]
                     self.wfile.write(payload)
                     self.wfile.flush()
                     self.close_connection = True
                     return
+                if self.path in outer.slow:
+                    self.wfile.write(payload[: len(payload) // 2])
+                    self.wfile.flush()
+                    outer.sending.set()
+                    time.sleep(0.3)
+                    payload = payload[len(payload) // 2:]
                 self.wfile.write(payload)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -121,7 +148,7 @@ def test_checksum_mismatch_is_an_error_and_leaves_no_file(server, tmp_path):
     with pytest.raises(DataError, match="checksum mismatch"):
         fetch("ml-fixture", info=info, home=tmp_path / "home", progress=False)
     assert not (tmp_path / "home" / "ml-fixture").exists()
-    assert [p.name for p in (tmp_path / "home" / "downloads").iterdir()] == []
+    assert [p.name for p in (tmp_path / "home" / "downloads").iterdir() if not p.name.startswith(".")] == []  # but locks
 
 
 def test_publishers_disagreeing_warns_and_accepts(server, tmp_path):
@@ -246,3 +273,214 @@ def test_cli_stats_reads_dataset_path_and_names_missing_files(tmp_path, monkeypa
     assert cli.main(["stats", "ml-20m"]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "empty" / "ml-20m") in err and "seqrec-data fetch ml-20m" in err
+
+
+# ---- failures: corrupt archives, concurrent fetches, partial fetches, full disks, bad keys ----------
+
+
+def one_line_error(capsys) -> str:
+    """The error: the last line on stderr, and the only one (lines before it are notes and warnings)."""
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1].startswith("seqrec-data: error:") and sum(line.startswith("seqrec-data: error:") for line in lines) == 1
+    return lines[-1]
+
+
+def bad_crc_zip() -> bytes:
+    """A zip whose listing reads fine but whose member fails its CRC-32 when copied."""
+    return zip_bytes({"ml-fixture/ratings.csv": RATINGS}).replace(b"userId", b"userXd", 1)
+
+
+def test_corrupt_archive_without_checksum_is_deleted_so_the_next_fetch_downloads_again(server, tmp_path):
+    server.files["/ml-fixture.zip"] = bad_crc_zip()
+    info = fixture_info(server.url + "/ml-fixture.zip", ())
+    with pytest.warns(ChecksumWarning), pytest.raises(DataError, match=r"ml-fixture.zip: corrupt archive \(Bad CRC-32") as err:
+        fetch("ml-fixture", info=info, home=tmp_path, progress=False)
+    assert "\n" not in str(err.value) and "the next fetch downloads it again" in str(err.value)
+    assert not (tmp_path / "downloads" / "ml-fixture.zip").exists() and not (tmp_path / "ml-fixture").exists()
+    server.files["/ml-fixture.zip"] = FIXTURE  # fixed upstream (or a clean transfer this time)
+    with pytest.warns(ChecksumWarning):
+        target = fetch("ml-fixture", info=info, home=tmp_path, progress=False)
+    assert (target / "ratings.csv").read_bytes() == RATINGS.encode() and len(server.requests) == 2
+
+
+def test_force_downloads_again_over_a_file_already_in_downloads(server, tmp_path):
+    (tmp_path / "downloads").mkdir()
+    (tmp_path / "downloads" / "ml-fixture.zip").write_bytes(b"an old, broken copy")
+    info = fixture_info(server.url + "/ml-fixture.zip", ())
+    with pytest.warns(ChecksumWarning):
+        target = fetch("ml-fixture", info=info, home=tmp_path, progress=False, force=True)
+    assert (target / "ratings.csv").read_bytes() == RATINGS.encode() and server.requests == [("/ml-fixture.zip", None)]
+
+
+def test_member_that_is_a_file_and_a_folder_is_a_data_error(tmp_path):
+    clash = tmp_path / "clash.zip"
+    clash.write_bytes(zip_bytes({"t/a": "x", "t/a/b": "y"}))
+    with pytest.raises(DataError, match="clash.zip: member 't/a' is both a file and a folder"):
+        safe_extract(clash, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_416_on_resume_checks_the_total_size(server, tmp_path):
+    n = len(FIXTURE)
+    (tmp_path / "a.zip.part").write_bytes(FIXTURE)  # complete already: 416 with the same total
+    download(server.url + "/ml-fixture.zip", tmp_path / "a.zip", [sha(FIXTURE)], progress=False)
+    assert (tmp_path / "a.zip").read_bytes() == FIXTURE and server.requests == [("/ml-fixture.zip", f"bytes={n}-")]
+    server.requests.clear()
+    (tmp_path / "b.zip.part").write_bytes(FIXTURE + b"tail of another file")  # longer than the file: start over
+    with pytest.warns(ChecksumWarning):
+        download(server.url + "/ml-fixture.zip", tmp_path / "b.zip", [], progress=False)
+    assert (tmp_path / "b.zip").read_bytes() == FIXTURE
+    assert server.requests == [("/ml-fixture.zip", f"bytes={n + 20}-"), ("/ml-fixture.zip", None)]
+    server.total_in_416 = False  # no total to compare with: start over
+    (tmp_path / "c.zip.part").write_bytes(FIXTURE + b"!")
+    download(server.url + "/ml-fixture.zip", tmp_path / "c.zip", [sha(FIXTURE)], progress=False)
+    assert (tmp_path / "c.zip").read_bytes() == FIXTURE
+
+
+def test_amazon_releases_with_the_same_file_name_do_not_share_a_download(server, tmp_path, monkeypatch):
+    from benchmark.data import catalog
+
+    monkeypatch.setitem(catalog.AMAZON_URLS, "2023", server.url + "/0core/")
+    monkeypatch.setitem(catalog.AMAZON_URLS, "2023-5core", server.url + "/5core/")
+    server.files["/0core/Beauty.csv.gz"] = b"A" * 1000
+    server.files["/5core/Beauty.csv.gz"] = b"B" * 600
+    server.cut["/0core/Beauty.csv.gz"], server.fail["/0core/Beauty.csv.gz"] = 300, 500  # interrupted, then down
+    with pytest.raises(DataError, match="HTTP 500"):
+        fetch("amazon-beauty", {"release": "2023"}, accept_licence=True, home=tmp_path, progress=False)
+    with pytest.warns(ChecksumWarning):
+        target = fetch("amazon-beauty", {"release": "2023-5core"}, accept_licence=True, home=tmp_path, progress=False)
+    assert (target / "Beauty.csv.gz").read_bytes() == b"B" * 600  # not 300 bytes of the 0-core file + the rest
+    assert server.requests[-1] == ("/5core/Beauty.csv.gz", None)
+    assert catalog.lookup("amazon-beauty").files[0].download_name == "reviews_Beauty_5.json.gz"  # no collision: unchanged
+
+
+def test_two_concurrent_fetches_download_once(server, tmp_path):
+    server.slow.add("/ml-fixture.zip")
+    info = fixture_info(server.url + "/ml-fixture.zip", (sha(FIXTURE),))
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(fetch("ml-fixture", info=info, home=tmp_path, progress=False))
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    first = threading.Thread(target=run)
+    first.start()
+    assert server.sending.wait(5)  # the first fetch is mid-transfer
+    second = threading.Thread(target=run)
+    second.start()
+    first.join(10)
+    second.join(10)
+    assert errors == [] and results == [tmp_path / "ml-fixture"] * 2
+    assert server.requests == [("/ml-fixture.zip", None)]  # the second waited, then found the dataset
+    assert (tmp_path / "ml-fixture" / "ratings.csv").read_bytes() == RATINGS.encode()
+
+
+def test_fetch_is_all_or_nothing(server, tmp_path, monkeypatch, capsys):
+    from benchmark.data import catalog
+
+    train, dev = zip_bytes({"MINDsmall_train/behaviors.tsv": "train\n"}), zip_bytes({"MINDsmall_dev/behaviors.tsv": "dev\n"})
+    server.files.update({"/MINDsmall_train.zip": train, "/MINDsmall_dev.zip": dev})
+    server.fail["/MINDsmall_dev.zip"] = 500
+    info = DatasetInfo("mind-small", "news", "mind", "test", "made up", click_through="https://example.org/terms", files=(
+        Remote(server.url + "/MINDsmall_train.zip", (md5(train),), subdir="train"),
+        Remote(server.url + "/MINDsmall_dev.zip", (md5(dev),), subdir="dev")))
+    monkeypatch.setitem(catalog.DATASETS, "mind-small", info)
+    monkeypatch.setenv("SEQREC_DATA", str(tmp_path))
+    assert cli.main(["fetch", "mind-small", "--accept-licence", "--quiet"]) == 2
+    assert "HTTP 500" in one_line_error(capsys) and not (tmp_path / "mind-small" / "train").exists()
+    assert (tmp_path / "downloads" / "MINDsmall_train.zip").is_file()  # verified: kept for the next fetch
+    assert cli.main(["list"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("mind-small"))
+    assert row.endswith("not cached")
+    del server.fail["/MINDsmall_dev.zip"]
+    server.requests.clear()
+    assert cli.main(["fetch", "mind-small", "--accept-licence", "--quiet"]) == 0
+    assert server.requests == [("/MINDsmall_dev.zip", None)]
+    target = tmp_path / "mind-small"
+    assert (target / "train" / "behaviors.tsv").is_file() and (target / "dev" / "behaviors.tsv").is_file()
+    assert (target / MANIFEST).is_file() and list(tmp_path.glob(".mind-small.*")) == []
+
+
+@contextlib.contextmanager
+def file_size_limit(limit: int):
+    """A real EFBIG ('File too large') for writes past ``limit`` bytes, as a full disk would fail."""
+    old, handler = resource.getrlimit(resource.RLIMIT_FSIZE), signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, old[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old)
+        signal.signal(signal.SIGXFSZ, handler)
+
+
+def test_disk_errors_are_one_line_and_keep_what_was_downloaded(server, tmp_path, monkeypatch, capsys):
+    from benchmark.data import catalog
+
+    big = zip_bytes({"ml-1m/ratings.csv": RATINGS, "ml-1m/blob.bin": random.Random(0).randbytes(1 << 18)})
+    server.files["/ml-1m.zip"] = big
+    monkeypatch.setitem(catalog.DATASETS, "ml-1m", fixture_info(server.url + "/ml-1m.zip", (sha(big),)))
+    monkeypatch.setenv("SEQREC_DATA", str(tmp_path))
+    with file_size_limit(1 << 16):
+        assert cli.main(["fetch", "ml-1m", "--quiet"]) == 2  # writing the download fails
+    assert "ml-1m.zip.part" in (err := one_line_error(capsys)) and "File too large" in err
+    assert (tmp_path / "downloads" / "ml-1m.zip.part").stat().st_size == 1 << 16
+    assert cli.main(["fetch", "ml-1m", "--quiet"]) == 0
+    assert server.requests[-1] == ("/ml-1m.zip", f"bytes={1 << 16}-")  # resumed
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:  # small archive, large member
+        zf.writestr("ml-1m/ratings.csv", RATINGS + "9,9,4.0,1000\r\n" * 20000)
+    server.files["/ml-1m.zip"] = small = buf.getvalue()
+    monkeypatch.setitem(catalog.DATASETS, "ml-1m", fixture_info(server.url + "/ml-1m.zip", (sha(small),)))
+    server.requests.clear()
+    shutil.rmtree(tmp_path / "ml-1m")
+    with file_size_limit(1 << 16):
+        assert cli.main(["fetch", "ml-1m", "--quiet"]) == 2  # unpacking fails
+    assert "cannot unpack" in (err := one_line_error(capsys)) and "File too large" in err
+    assert (tmp_path / "downloads" / "ml-1m.zip").read_bytes() == small  # verified download kept
+    assert cli.main(["fetch", "ml-1m", "--quiet"]) == 0 and len(server.requests) == 1
+    assert (tmp_path / "ml-1m" / "ratings.csv").stat().st_size > 1 << 16
+
+
+def test_cut_short_response_without_length_resumes_when_the_size_is_known(server, tmp_path):
+    server.no_length.add("/ml-fixture.zip")
+    server.cut["/ml-fixture.zip"] = 100
+    info = DatasetInfo("ml-fixture", "movie", "movielens", "test", "made up",
+                       files=(Remote(server.url + "/ml-fixture.zip", size=len(FIXTURE)),))
+    with pytest.warns(ChecksumWarning):
+        target = fetch("ml-fixture", info=info, home=tmp_path, progress=False)
+    assert (target / "ratings.csv").read_bytes() == RATINGS.encode()
+    assert server.requests == [("/ml-fixture.zip", None), ("/ml-fixture.zip", "bytes=100-")]
+
+
+@pytest.fixture
+def amazon_here(server, monkeypatch):
+    """Every Amazon release URL points at the local server (nothing leaves the machine)."""
+    from benchmark.data import catalog
+
+    for release in catalog.AMAZON_URLS:
+        monkeypatch.setitem(catalog.AMAZON_URLS, release, server.url + "/")
+    return server
+
+
+def test_unknown_dataset_key_is_an_error_naming_it(amazon_here, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SEQREC_DATA", str(tmp_path))
+    assert cli.main(["fetch", "amazon-beauty", "releas=2018", "--quiet"]) == 2
+    err = one_line_error(capsys)
+    assert "unknown key dataset.releas;" in err and "category, release" in err and amazon_here.requests == []
+    assert cli.main(["stats", "ml-1m", "user_cor=1"]) == 2
+    assert "unknown key dataset.user_cor;" in one_line_error(capsys)
+
+
+def test_amazon_category_must_be_a_plain_name(amazon_here, tmp_path, monkeypatch, capsys):
+    from benchmark.data.catalog import lookup
+
+    monkeypatch.setenv("SEQREC_DATA", str(tmp_path / "home"))
+    assert cli.main(["fetch", "amazon-../../../etc", "--quiet"]) == 2
+    assert "'amazon-../../../etc': an Amazon category name may only hold" in one_line_error(capsys)
+    with pytest.raises(DataError, match="dataset.category '../x'"):
+        lookup("amazon-beauty", {"category": "../x"})
+    assert amazon_here.requests == [] and list(tmp_path.iterdir()) == []
+    assert lookup("amazon-clothing", {"category": "Clothing_Shoes_and_Jewelry", "release": "2018"}).files

@@ -39,10 +39,15 @@ class Remote:
     size: int | None = None  # bytes, where published
     subdir: str = ""
     members: tuple[tuple[str, Checksum], ...] = ()  # published checksums of files inside the archive
+    download_as: str = ""  # name in the shared downloads/ folder where the URL's own name would collide
 
     @property
     def filename(self) -> str:
         return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def download_name(self) -> str:
+        return self.download_as or self.filename
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,13 @@ AMAZON_SUMS: dict[tuple[str, str], tuple[Checksum, ...]] = {
 AMAZON_ALIASES = {"beauty": "Beauty", "sports": "Sports_and_Outdoors", "toys": "Toys_and_Games",
                   "games": "Video_Games", "video-games": "Video_Games", "movies": "Movies_and_TV", "cds": "CDs_and_Vinyl"}
 DEFAULT_AMAZON_RELEASE = "2014-5core"
+# A category becomes part of a file name, a URL and a folder: no '/', '..', spaces or other specials.
+SAFE_CATEGORY = re.compile(r"[A-Za-z0-9_&,-]+")
+
+
+def _check_category(what: str, value: str) -> None:
+    if not SAFE_CATEGORY.fullmatch(value):
+        raise DataError(f"{what} {value!r}: an Amazon category name may only hold letters, digits and _ - & ,")
 
 
 def amazon_category(slug: str) -> str:
@@ -211,13 +223,18 @@ def amazon_file(category: str, release: str) -> str:
 
 
 def _amazon(name: str, options: dict[str, Any]) -> DatasetInfo:
+    _check_category("dataset", name)
     category = str(options.get("category") or amazon_category(name.split("-", 1)[1]))
+    _check_category("dataset.category", category)
     release = str(options.get("release") or DEFAULT_AMAZON_RELEASE)
     filename = amazon_file(category, release)
     year = release[:4]
+    # Releases with the same file pattern (2023, 2023-5core) would share downloads/<name>: prefix the release.
+    shared = sum(pattern == AMAZON_RELEASES[release] for pattern in AMAZON_RELEASES.values()) > 1
     return DatasetInfo(
         name, "product", "amazon", AMAZON_PAGES[year], AMAZON_LICENCE,
-        files=(Remote(AMAZON_URLS[release] + filename, AMAZON_SUMS.get((release, category), ())),),
+        files=(Remote(AMAZON_URLS[release] + filename, AMAZON_SUMS.get((release, category), ()),
+                      download_as=f"{release}_{filename}" if shared else ""),),
         click_through=AMAZON_2023_TERMS if year == "2023" else "",
         layout=f"{filename} (release {release})",
         options={"category": category, "release": release},
@@ -235,7 +252,7 @@ def lookup(name: str, options: dict[str, Any] | None = None) -> DatasetInfo:
 
 
 def known(name: str) -> bool:
-    return name in DATASETS or (name.startswith("amazon-") and len(name) > len("amazon-"))
+    return name in DATASETS or (name.startswith("amazon-") and SAFE_CATEGORY.fullmatch(name[len("amazon-"):]) is not None)
 
 
 def cache_subdir(name: str, options: dict[str, Any] | None = None) -> Path:

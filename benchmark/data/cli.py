@@ -37,11 +37,14 @@ def dataset_config(name: str, overrides: list[str] = (), path: str | None = None
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
 
-    from benchmark.data.catalog import amazon_category, known
+    from benchmark.config import check_dataset
+    from benchmark.data.catalog import amazon_category, known, lookup
 
     conf = _conf_dir()
     base, extra = name, []
     if not (conf / "dataset" / f"{name}.yaml").is_file():
+        if name.startswith("amazon-") and not known(name):
+            lookup(name)  # says what is wrong with the category in the name
         if not (name.startswith("amazon-") and known(name)):
             names = sorted(p.stem for p in (conf / "dataset").glob("*.yaml"))
             raise DataError(f"unknown dataset {name!r}; known: {', '.join(names)}, amazon-<category>")
@@ -59,7 +62,9 @@ def dataset_config(name: str, overrides: list[str] = (), path: str | None = None
                 ("" if w.split("=", 1)[0] in have else "+") + f"dataset.{w}" for w in words])
     except HydraException as e:
         raise DataError(f"bad dataset override: {str(e).splitlines()[0]}") from None
-    return OmegaConf.to_container(cfg.dataset, resolve=True)
+    dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
+    check_dataset(dataset)  # as `seqrec` checks it: a misspelled key (`releas=2018`) is an error naming it
+    return dataset
 
 
 def cmd_list(_: argparse.Namespace) -> int:
@@ -81,8 +86,10 @@ def cmd_list(_: argparse.Namespace) -> int:
             status = "embedded"
         elif (cache / MANIFEST).is_file():
             status = f"cached (verified): {cache}"
-        elif is_cached(cache):
+        elif is_cached(cache) and info.manual:
             status = f"cached: {cache}"
+        elif is_cached(cache):  # a fetch writes its manifest last: without one, files put there by hand (or a broken fetch)
+            status = f"files without a fetch manifest (unverified): {cache}"
         else:
             status = "not cached"
         access = "manual download" if info.manual else "licence click-through" if info.click_through else \

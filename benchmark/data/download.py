@@ -3,11 +3,16 @@
 Nothing here runs unless asked (`seqrec-data fetch`): reading a dataset never touches the network.
 Every step is all-or-nothing: a download lands in ``<file>.part`` and is renamed only after its
 checksum matched; an archive is unpacked into a hidden temporary folder and moved into place only
-after every member passed the path checks (and its published checksum, where there is one).
+after every member passed the path checks (and its published checksum, where there is one); a
+dataset's files reach its folder only after all of them succeeded, and its manifest is written last.
+A download that cannot be unpacked is deleted, so the next fetch gets it again. Each download file is
+locked while it is fetched, so that a second process fetching it waits for the first one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl  # POSIX only: the download locks use flock
 import hashlib
 import http.client
 import json
@@ -21,6 +26,7 @@ import urllib.error
 import urllib.request
 import warnings
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator
@@ -42,6 +48,10 @@ class ChecksumWarning(UserWarning):
 
 class Unreachable(DataError):
     """The server could not be reached (offline, DNS, refused)."""
+
+
+class WriteFailed(DataError):
+    """Writing to the local disk failed (full, file too large, read-only): what was downloaded is kept."""
 
 
 class _Interrupted(Exception):
@@ -92,8 +102,9 @@ def verify(path: Path, checksums: Iterable[Checksum], url: str = "") -> Verified
     return Verified(path, url, path.stat().st_size, digests["sha256"], digests["md5"], matched, others)
 
 
-def _transfer(url: str, part: Path, progress: bool, timeout: float) -> None:
-    """Appends the rest of ``url`` to ``part`` (a Range request when ``part`` has bytes already)."""
+def _transfer(url: str, part: Path, progress: bool, timeout: float, size: int | None = None) -> None:
+    """Appends the rest of ``url`` to ``part`` (a Range request when ``part`` has bytes already).
+    ``size`` (the catalog's, if known) detects a cut-short response that had no Content-Length."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": "seqrec-bench (+https://github.com)"}
     if have:
@@ -101,8 +112,12 @@ def _transfer(url: str, part: Path, progress: bool, timeout: float) -> None:
     try:
         resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as e:
-        if e.code == 416 and have:  # nothing left to send: the partial file is already complete
-            return
+        if e.code == 416 and have:  # nothing left to send: complete if the server's total is what we have
+            total = re.fullmatch(r"bytes \*/(\d+)", e.headers.get("Content-Range") or "")
+            if total and int(total[1]) == have:
+                return
+            part.unlink()  # longer than the file, or the total is unknown: start over
+            return _transfer(url, part, progress, timeout, size)
         raise DataError(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, OSError) as e:
         raise Unreachable(f"cannot reach {url} ({getattr(e, 'reason', e)})") from None
@@ -111,27 +126,31 @@ def _transfer(url: str, part: Path, progress: bool, timeout: float) -> None:
         if not resumed:
             have = 0  # the server ignored the Range header: start over
         length = resp.headers.get("Content-Length")
-        total = have + int(length) if length is not None else None
-        with open(part, "ab" if resumed else "wb") as f, tqdm(
-            total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=part.name[: -len(".part")],
-            disable=not progress, leave=False,
-        ) as bar:
-            while True:
-                try:
-                    chunk = resp.read(CHUNK)
-                except (http.client.IncompleteRead, OSError) as e:
-                    raise _Interrupted(str(e) or type(e).__name__) from None
-                if not chunk:
-                    break
-                f.write(chunk)
-                bar.update(len(chunk))
-    size = part.stat().st_size
-    if total is not None and size < total:
-        raise _Interrupted(f"connection closed after {size} of {total} bytes")
+        total = have + int(length) if length is not None else size
+        try:
+            with open(part, "ab" if resumed else "wb") as f, tqdm(
+                total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=part.name[: -len(".part")],
+                disable=not progress, leave=False,
+            ) as bar:
+                while True:
+                    try:
+                        chunk = resp.read(CHUNK)
+                    except (http.client.IncompleteRead, OSError) as e:
+                        raise _Interrupted(str(e) or type(e).__name__) from None
+                    if not chunk:
+                        break
+                    f.write(chunk)
+                    bar.update(len(chunk))
+        except OSError as e:
+            raise WriteFailed(f"cannot write {part} ({e.strerror or e}) while downloading {url}; "
+                              "the partial file is kept: fix this and fetch again to resume") from None
+    got = part.stat().st_size
+    if total is not None and got < total:
+        raise _Interrupted(f"connection closed after {got} of {total} bytes")
 
 
 def download(url: str, dest: Path, checksums: Iterable[Checksum] = (), *, progress: bool = True,
-             attempts: int = 3, timeout: float = 60.0) -> Verified:
+             attempts: int = 3, timeout: float = 60.0, size: int | None = None) -> Verified:
     """Downloads ``url`` to ``dest`` via ``dest.part``, resuming an interrupted transfer (here or in an
     earlier process) with an HTTP Range request, then verifies it. ``dest`` only ever holds a
     verified file."""
@@ -140,7 +159,7 @@ def download(url: str, dest: Path, checksums: Iterable[Checksum] = (), *, progre
     part = dest.with_name(dest.name + ".part")
     for attempt in range(1, attempts + 1):
         try:
-            _transfer(url, part, progress, timeout)
+            _transfer(url, part, progress, timeout, size)
             break
         except _Interrupted as e:
             if attempt == attempts:
@@ -196,11 +215,12 @@ def _open_member(handle: Any):
 def safe_extract(archive: Path, target: Path, members: Iterable[tuple[str, Checksum]] = ()) -> list[Path]:
     """Unpacks ``archive`` into ``target`` (a single top-level folder is stripped). Links, devices,
     absolute paths and '..' members are refused before anything lands in ``target``; published
-    member checksums are checked in the temporary folder."""
+    member checksums are checked in the temporary folder. Every failure is a DataError: WriteFailed
+    where the local disk refused a write, otherwise the archive itself is bad."""
     archive, target = Path(archive), Path(target)
     try:
         entries = [(name, kind) for name, kind, _ in _members(archive)]
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise DataError(f"{archive}: not a readable archive ({e})") from None
     checked = []
     for name, kind in entries:
@@ -213,6 +233,10 @@ def safe_extract(archive: Path, target: Path, members: Iterable[tuple[str, Check
     files = [rel for rel, kind, _ in checked if kind == "file"]
     if not files:
         raise DataError(f"{archive}: archive holds no files")
+    folders = {rel for rel, kind, _ in checked if kind == "dir"} | {p for rel, _, _ in checked for p in rel.parents}
+    clash = next((rel for rel in files if rel in folders), None)
+    if clash is not None:
+        raise DataError(f"{archive}: member {str(clash)!r} is both a file and a folder")
     tops = {rel.parts[0] for rel, _, _ in checked}
     strip = len(tops) == 1 and all(len(rel.parts) > 1 for rel in files)
 
@@ -245,6 +269,12 @@ def safe_extract(archive: Path, target: Path, members: Iterable[tuple[str, Check
             os.replace(entry, dest)
             moved.append(dest)
         return moved
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as e:  # e.g. 'Bad CRC-32'
+        raise DataError(f"{archive}: corrupt archive ({e})") from None
+    except OSError as e:
+        if e.errno is None:  # gzip.BadGzipFile and the like: the archive, not the disk
+            raise DataError(f"{archive}: corrupt archive ({e})") from None
+        raise WriteFailed(f"cannot unpack {archive} ({e.strerror}); it is kept: fix this and fetch again") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -265,12 +295,24 @@ def dataset_cache(name: str, options: dict[str, Any] | None = None, home: Path |
 
 
 def is_cached(directory: Path) -> bool:
+    """Holds files (all a manual download can show); a fetched dataset is complete only with its MANIFEST."""
     return directory.is_dir() and any(not p.name.startswith(".") for p in directory.iterdir())
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive flock on ``path`` (POSIX only; advisory): a second process waits here for the
+    first. The lock file stays: deleting it while another process waits would let a third one in."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
 
 
 def fetch(name: str, options: dict[str, Any] | None = None, *, accept_licence: bool = False, force: bool = False,
           progress: bool = True, home: Path | None = None, info: DatasetInfo | None = None) -> Path:
-    """Downloads, verifies and unpacks dataset ``name`` into $SEQREC_DATA; returns its directory."""
+    """Downloads, verifies and unpacks dataset ``name`` into $SEQREC_DATA; returns its directory.
+    All or nothing: the dataset folder gets its files and then its manifest only once every file succeeded."""
     info = info or lookup(name, options)
     home = home or data_home()
     target = home / cache_subdir(name, {**info.options, **(options or {})})
@@ -283,38 +325,77 @@ def fetch(name: str, options: dict[str, Any] | None = None, *, accept_licence: b
             return target
         raise DataError(f"{name} cannot be downloaded automatically: {info.manual}. Dataset directory: {target}")
     downloads = home / "downloads"
-    placed = all((downloads / r.filename).is_file() for r in info.files)  # put there by hand after accepting
+    # put there by hand after accepting (--force downloads them again, so it needs the acceptance)
+    placed = not force and all((downloads / r.download_name).is_file() for r in info.files)
     if info.click_through and not accept_licence and not placed:
         urls = ", ".join(r.url for r in info.files)
         raise DataError(f"{name} is distributed under licence terms you must accept first: {info.click_through}. "
                         f"After accepting them, rerun with --accept-licence to download {urls}; or download the files "
                         f"yourself and put them in {home / 'downloads'} (verified and unpacked by the next fetch)")
-    records = []
-    for remote in info.files:
-        records.append(_fetch_remote(remote, downloads, target, progress))
-    manifest = {"dataset": name, "options": info.options, "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "source": info.source, "licence": info.licence, "files": records}
-    tmp = target / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, default=str))
-    os.replace(tmp, target / MANIFEST)
+    try:
+        with contextlib.ExitStack() as locks:
+            for remote in info.files:
+                locks.enter_context(_locked(downloads / f".{remote.download_name}.lock"))
+            if (target / MANIFEST).is_file() and not force:
+                return target  # fetched by another process while this one waited for the locks
+            records = _fetch_all(info, downloads, target, progress, force)
+            manifest = {"dataset": name, "options": info.options, "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "source": info.source, "licence": info.licence, "files": records}
+            tmp = target / (MANIFEST + ".tmp")
+            tmp.write_text(json.dumps(manifest, indent=2, default=str))
+            os.replace(tmp, target / MANIFEST)
+    except OSError as e:  # the local disk (full, read-only, no permission): one line, not a traceback
+        raise WriteFailed(f"fetching {name} into {target} failed: {e}") from None
     return target
 
 
-def _fetch_remote(remote: Remote, downloads: Path, target: Path, progress: bool) -> dict[str, Any]:
-    local = downloads / remote.filename
+def _fetch_all(info: DatasetInfo, downloads: Path, target: Path, progress: bool, force: bool) -> list[dict[str, Any]]:
+    """Unpacks every file into a temporary folder next to ``target``, and moves them into ``target``
+    only after all of them succeeded; a failed file leaves ``target`` as it was."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.fetch-"))
+    try:
+        records = [_fetch_remote(remote, downloads, staging, target, progress, force) for remote in info.files]
+        (target / MANIFEST).unlink(missing_ok=True)  # the old manifest must not vouch for a half-replaced folder
+        target.mkdir(exist_ok=True)
+        for entry in sorted(staging.iterdir()):
+            dest = target / entry.name
+            if dest.is_dir() and not dest.is_symlink():
+                shutil.rmtree(dest)
+            os.replace(entry, dest)
+        for remote in info.files:
+            local = downloads / remote.download_name
+            if is_archive(remote.filename):
+                local.unlink()  # the unpacked files are the cache; the archive's digests stay in the manifest
+            else:
+                (target / remote.subdir).mkdir(parents=True, exist_ok=True)
+                os.replace(local, target / remote.subdir / remote.filename)
+        return records
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _fetch_remote(remote: Remote, downloads: Path, staging: Path, target: Path, progress: bool,
+                  force: bool) -> dict[str, Any]:
+    """Downloads (or reuses) and verifies one file; an archive is unpacked into ``staging``."""
+    local = downloads / remote.download_name
+    if force:
+        local.unlink(missing_ok=True)  # --force: download again, whatever lies there
     try:
         result = verify(local, remote.checksums, remote.url) if local.is_file() else \
-            download(remote.url, local, remote.checksums, progress=progress)
+            download(remote.url, local, remote.checksums, progress=progress, size=remote.size)
     except Unreachable as e:
-        raise DataError(f"{e}. Offline? Download {remote.url} on another machine and put {remote.filename} in {downloads} "
-                        f"(the next fetch verifies and unpacks it), or unpack it yourself into {target / remote.subdir} "
-                        "and/or set dataset.path") from None
+        raise DataError(f"{e}. Offline? Download {remote.url} on another machine and put it in {downloads} as "
+                        f"{remote.download_name} (the next fetch verifies and unpacks it), or unpack it yourself into "
+                        f"{target / remote.subdir} and/or set dataset.path") from None
     record = {k: v for k, v in asdict(result).items() if k != "path"}
     record["file"] = remote.filename
     if is_archive(remote.filename):
-        safe_extract(local, target / remote.subdir, remote.members)
-        local.unlink()  # the unpacked files are the cache; the archive's digests stay in the manifest
-    else:
-        (target / remote.subdir).mkdir(parents=True, exist_ok=True)
-        os.replace(local, target / remote.subdir / remote.filename)
+        try:
+            safe_extract(local, staging / remote.subdir, remote.members)
+        except WriteFailed:
+            raise
+        except DataError as e:
+            local.unlink(missing_ok=True)  # a bad archive must not pass for a complete download next time
+            raise DataError(f"{e}; {local} was deleted: the next fetch downloads it again") from None
     return record
