@@ -27,6 +27,12 @@ NON_IDENTITY_KEYS = ("results_dir", "logger", "cache_dir", "hydra")
 NON_IDENTITY_TRAINER_KEYS = ("resume",)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def config_hash(config: dict[str, Any]) -> str:
     """Hash of the resolved config without the keys that do not change results."""
     ident = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS}
@@ -103,6 +109,7 @@ def write_record(
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}.", suffix=".tmp"))
     try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the record from collaborators on a shared disk
         (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         per_user.to_parquet(tmp / "per_user.parquet", index=False)
         rows = [asdict(h) if hasattr(h, "__dataclass_fields__") else dict(h) for h in history]

@@ -265,3 +265,17 @@ def test_hostile_archives_are_refused_and_nothing_is_extracted(make, words, tmp_
     with pytest.raises(DataError, match=words):
         safe_extract(archive, tmp_path / "out" / "data")
     assert not (tmp_path / "out" / "data").exists() and not list(tmp_path.rglob("evil.csv"))
+
+
+def test_records_are_readable_by_others_as_the_umask_allows(tmp_path):
+    """A record is published by renaming a mkdtemp folder (mode 0700): it gets the umask's mode."""
+    import os
+
+    from report_records import write_run
+
+    old = os.umask(0o022)
+    try:
+        run = write_run(tmp_path, "ds", "pop", 0, np.arange(1, 6))
+    finally:
+        os.umask(old)
+    assert run.stat().st_mode & 0o777 == 0o755
