@@ -215,3 +215,15 @@ def test_default_reference_is_the_best_baseline_also_where_lower_is_better(tmp_p
     write_run(tmp_path, "ds", "sasrec", 0, np.maximum(1, ranks // 2))
     for metrics in (["rank", "ndcg@10"], ["ndcg@10"]):
         assert set(report_of(tmp_path, metrics=metrics).pairwise["reference"]) == {"itemknn"}
+
+
+def test_a_seed_without_a_metric_the_other_seeds_have_is_an_error(tmp_path):
+    ranks = planted_ranks(40, 0.5, 0)
+    write_run(tmp_path, "ds", "pop", 0, ranks)
+    write_run(tmp_path, "ds", "sasrec", 0, ranks // 2 + 1)
+    run = write_run(tmp_path, "ds", "sasrec", 1, ranks // 2 + 1)
+    per_user = pd.read_parquet(run / "per_user.parquet")
+    per_user.drop(columns=["ndcg@10"]).to_parquet(run / "per_user.parquet")
+    with pytest.raises(BenchmarkError, match="has no column 'ndcg@10', which other seeds of sasrec have") as err:
+        report_of(tmp_path)
+    assert str(run) in str(err.value)

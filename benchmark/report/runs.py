@@ -110,6 +110,10 @@ class Group:
         columns = {}
         for model in self.models:
             runs = [r for r in self.runs_of(model) if metric in r.per_user.columns]
+            missing = [r for r in self.runs_of(model) if metric not in r.per_user.columns]
+            if runs and missing:  # the table's cell would average every seed, the test only some
+                raise ReportError(f"{missing[0].dir / 'per_user.parquet'} has no column {metric!r}, which other "
+                                  f"seeds of {model} have; re-run it or leave it out of the report")
             for r in runs:
                 bad = np.count_nonzero(~np.isfinite(r.per_user[metric].to_numpy(dtype=np.float64)))
                 if bad:
