@@ -146,12 +146,12 @@ def test_optuna_study_tunes_on_validation_and_writes_a_rerunnable_best_config(ti
     assert valid_differs_from_test  # so telling optuna a test metric would have shown above
 
     best = trials.loc[trials["ndcg@10"].idxmax()]
-    best_file = tmp_path / "results" / "tuned" / "experiment" / "sasrec-ml-latest-small.yaml"
+    best_file = tmp_path / "results" / "tuned" / "experiment" / "sasrec-ml-latest-small-loo.yaml"
     assert str(best_file) in proc.stdout + proc.stderr
     best_record = yaml.safe_load((Path(best["run_dir"]) / "config.yaml").read_text())
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         rerun = compose("config", return_hydra_config=True, overrides=[
-            f"hydra.searchpath=[file://{best_file.parent.parent}]", "experiment=sasrec-ml-latest-small"])
+            f"hydra.searchpath=[file://{best_file.parent.parent}]", "experiment=sasrec-ml-latest-small-loo"])
     assert rerun.model == best_record["model"] and rerun.trainer == best_record["trainer"]
     assert rerun.dataset == best_record["dataset"]
     assert rerun.hydra.sweeper.params.seed == "0,1,2,3,4" and str(rerun.hydra.mode) == "RunMode.MULTIRUN"

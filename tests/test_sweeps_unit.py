@@ -363,3 +363,15 @@ def test_optuna_relaunch_on_a_stored_study_adds_new_trials_and_keeps_the_study_b
     written = yaml.safe_load(best_file.read_text())
     assert written["trainer"]["lr"] == pytest.approx(first["trainer.lr"].max())  # the study's best, from launch 1
     assert f"= {study.best_value:.6g}" in best_file.read_text().splitlines()[1]
+
+
+def test_tuning_keeps_one_study_and_one_best_config_per_protocol(tmp_path):
+    """Tuning the same model on loo and on horizon must not share a study or overwrite one best file."""
+    names = {}
+    for protocol in ("loo", "horizon"):
+        with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+            cfg = compose("config", return_hydra_config=True,
+                          overrides=["hparams=sasrec", "model=sasrec", f"protocol={protocol}", f"results_dir={tmp_path}"])
+        names[protocol] = (cfg.hydra.sweeper.study_name, cfg.hydra.sweeper.best_config)
+    assert names["loo"][0] != names["horizon"][0] and names["loo"][1] != names["horizon"][1]
+    assert names["horizon"][1].endswith("/tuned/experiment/sasrec-ml-latest-small-horizon.yaml")
