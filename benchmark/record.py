@@ -20,17 +20,13 @@ from typing import Any, Callable
 import pandas as pd
 import yaml
 
+from benchmark.files import umask_mode
+
 RECORD_FILES = ("config.yaml", "metrics.json", "per_user.parquet", "history.csv", "env.json")
 # Keys that say where or how to log, not what is computed: they do not change a run's identity.
 NON_IDENTITY_KEYS = ("results_dir", "logger", "cache_dir", "hydra")
 # trainer.resume only decides whether checkpoints are kept: a resumed run is the same run.
 NON_IDENTITY_TRAINER_KEYS = ("resume",)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -109,7 +105,7 @@ def write_record(
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}.", suffix=".tmp"))
     try:
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the record from collaborators on a shared disk
+        tmp.chmod(umask_mode(0o777))  # mkdtemp's 0700 would hide the record from collaborators on a shared disk
         (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         per_user.to_parquet(tmp / "per_user.parquet", index=False)
         rows = [asdict(h) if hasattr(h, "__dataclass_fields__") else dict(h) for h in history]

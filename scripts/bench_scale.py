@@ -92,7 +92,7 @@ def stage_train_eval(job: dict[str, Any]) -> dict[str, Any]:
     from benchmark.models import SequentialRecommender
     from benchmark.training import training_windows
 
-    split, _ = load_split(Path(job["split_path"]))
+    split, _, _ = load_split(Path(job["split_path"]))
     max_len, batch = 50, 256
     windows = int(np.ceil(np.maximum(split.train.lengths - 1, 0) / max_len).sum())
     # Users in random order until their windows fill the requested number of steps.

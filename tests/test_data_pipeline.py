@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -124,8 +126,37 @@ def test_split_is_cached_and_reused(tmp_path):
     np.testing.assert_array_equal(first.split.train.items, second.split.train.items)
     np.testing.assert_array_equal(first.split.test.targets, second.split.test.targets)
     assert list(first.split.user_ids) == list(second.split.user_ids)
-    # A change in preprocessing or in the files gives a new key.
+    # A change in preprocessing or in the files is a new cache entry; the split key is the split's
+    # content, so it changes only when the split does (min_seq_len 4 keeps these 5-item users alike).
     other = DatasetSpec.from_dict({"name": "tiny", "reader": "movielens", "path": str(data), "min_seq_len": 4})
-    assert prepare_split(other, "loo", cache_dir=tmp_path / "cache").split_key != first.split_key
+    same = prepare_split(other, "loo", cache_dir=tmp_path / "cache")
+    assert not same.from_cache and same.split_key == first.split_key
     write_movielens_csv(data, [(u, i, 4.0, 10 * i) for u in range(6) for i in range(1, 6)])
-    assert not prepare_split(spec, "loo", cache_dir=tmp_path / "cache").from_cache
+    changed = prepare_split(spec, "loo", cache_dir=tmp_path / "cache")
+    assert not changed.from_cache and changed.split_key != first.split_key
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a zip at all", None])
+def test_an_unreadable_cached_split_is_prepared_again(tmp_path, damage):
+    data = tmp_path / "ml"
+    write_movielens_csv(data, [(u, i, 4.0, 10 * i) for u in range(5) for i in range(1, 6)])
+    spec = DatasetSpec.from_dict({"name": "tiny", "reader": "movielens", "path": str(data), "min_seq_len": 3})
+    first = prepare_split(spec, "loo", cache_dir=tmp_path / "cache")
+    (cache,) = (tmp_path / "cache").glob("*.npz")
+    cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2] if damage is None else damage)  # None: truncated
+    again = prepare_split(spec, "loo", cache_dir=tmp_path / "cache")
+    assert not again.from_cache and again.split_key == first.split_key
+    assert prepare_split(spec, "loo", cache_dir=tmp_path / "cache").from_cache  # and written back whole
+
+
+def test_cached_splits_are_readable_by_others_as_the_umask_allows(tmp_path):
+    data = tmp_path / "ml"
+    write_movielens_csv(data, [(u, i, 4.0, 10 * i) for u in range(5) for i in range(1, 6)])
+    spec = DatasetSpec.from_dict({"name": "tiny", "reader": "movielens", "path": str(data), "min_seq_len": 3})
+    old = os.umask(0o022)
+    try:
+        prepare_split(spec, "loo", cache_dir=tmp_path / "cache")
+    finally:
+        os.umask(old)
+    (cache,) = (tmp_path / "cache").glob("*.npz")
+    assert cache.stat().st_mode & 0o777 == 0o644

@@ -1,5 +1,6 @@
 """seqrec-report on synthetic run records: tables (golden files), pairwise tests, refusals, slices."""
 
+import json
 import os
 import subprocess
 import sys
@@ -227,3 +228,14 @@ def test_a_seed_without_a_metric_the_other_seeds_have_is_an_error(tmp_path):
     with pytest.raises(BenchmarkError, match="has no column 'ndcg@10', which other seeds of sasrec have") as err:
         report_of(tmp_path)
     assert str(run) in str(err.value)
+
+
+def test_runs_on_different_sampled_negatives_are_not_paired(tmp_path):
+    ranks = planted_ranks(50, 0.5, 0)
+    for model, n in (("pop", 100), ("sasrec", 50)):
+        run = write_run(tmp_path, "ds", model, 0, ranks, candidates="sampled")
+        metrics = json.loads((run / "metrics.json").read_text())
+        metrics["sampled_candidates"] = {"candidates": "sampled", "n_negatives": n, "sampler": "uniform", "negatives_seed": 0}
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(BenchmarkError, match="candidate sets .*differ"):
+        report_of(tmp_path)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import logging
 import os
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -22,9 +24,13 @@ from benchmark.data.preprocess import PreprocessConfig, preprocess
 from benchmark.data.readers import MissingData, read_interactions
 from benchmark.data.split import EvalSet, Sequences, SplitData, horizon, leave_one_out
 from benchmark.errors import ConfigError, DataError
+from benchmark.files import umask_mode
 
+log = logging.getLogger("seqrec")
 EMBEDDED = Path(__file__).parent / "embedded"
-CACHE_FORMAT = 1  # bump when the cached arrays change meaning
+# Part of the cache key: bump when the cached arrays change meaning or when reading, preprocessing or
+# splitting changes what they hold (2: whitespace-separated files and empty ids read anew).
+CACHE_FORMAT = 2
 
 PROTOCOLS: dict[str, Callable[..., SplitData]] = {"loo": leave_one_out, "horizon": horizon}
 
@@ -89,7 +95,7 @@ def files_hash(directory: Path) -> str:
 class PreparedSplit:
     split: SplitData
     dataset_hash: str  # content hash of the raw files
-    split_key: str  # cache key (dataset hash + preprocessing + protocol)
+    split_key: str  # content hash of the split: runs with equal keys were evaluated on the same split
     steps: list[list[Any]]  # preprocessing counts, for statistics tables
     from_cache: bool
 
@@ -116,8 +122,12 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
     key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
     cache_path = Path(cache_dir or data_home() / "splits") / f"{spec.name}-{protocol}-{key}.npz"
     if cache_path.is_file():
-        split, steps = load_split(cache_path)
-        return PreparedSplit(split, data_hash, key, steps, from_cache=True)
+        try:
+            split, steps, fingerprint = load_split(cache_path)
+            return PreparedSplit(split, data_hash, fingerprint, steps, from_cache=True)
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:  # truncated or overwritten
+            log.warning("prepared split %s is unreadable (%s); preparing it again", cache_path, e)
+            cache_path.unlink(missing_ok=True)
     try:
         interactions = read_interactions(spec.reader, directory, **spec.options)
     except MissingData as e:
@@ -125,8 +135,8 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
     prepared = preprocess(interactions, spec.preprocess)
     split = PROTOCOLS[protocol](prepared.sequences, prepared.user_ids, prepared.item_ids, **protocol_options)
     steps = [list(s) for s in prepared.steps]
-    save_split(cache_path, split, steps)
-    return PreparedSplit(split, data_hash, key, steps, from_cache=False)
+    fingerprint = save_split(cache_path, split, steps)
+    return PreparedSplit(split, data_hash, fingerprint, steps, from_cache=False)
 
 
 def _seq_arrays(prefix: str, s: Sequences) -> dict[str, np.ndarray]:
@@ -137,8 +147,20 @@ def _seq_from(prefix: str, z: Any) -> Sequences:
     return Sequences(z[f"{prefix}_items"], z[f"{prefix}_offsets"], z[f"{prefix}_times"])
 
 
-def save_split(path: Path, split: SplitData, steps: list[list[Any]]) -> None:
-    """Writes the split atomically (temp file + rename): a killed run leaves no partial cache."""
+def split_fingerprint(arrays: dict[str, np.ndarray]) -> str:
+    """Hash of a split's arrays (names, dtypes, shapes, values): equal for equal splits whatever code
+    or settings produced them, so reports can tell whether two runs saw the same split."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()[:20]
+
+
+def save_split(path: Path, split: SplitData, steps: list[list[Any]]) -> str:
+    """Writes the split atomically (temp file + rename): a killed run leaves no partial cache.
+    Returns its fingerprint (stored with it)."""
     arrays: dict[str, np.ndarray] = {**_seq_arrays("train", split.train)}
     for name, es in (("valid", split.valid), ("test", split.test)):
         arrays.update(_seq_arrays(f"{name}_hist", es.histories))
@@ -147,19 +169,23 @@ def save_split(path: Path, split: SplitData, steps: list[list[Any]]) -> None:
         arrays[f"{name}_target_times"] = es.target_times
     arrays["user_ids"] = split.user_ids.astype(str)
     arrays["item_ids"] = split.item_ids.astype(str)
-    arrays["meta"] = np.array(json.dumps({"protocol": split.protocol, "steps": steps}))
+    fingerprint = split_fingerprint(arrays)
+    arrays["meta"] = np.array(json.dumps({"protocol": split.protocol, "steps": steps, "fingerprint": fingerprint}))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, umask_mode(0o666))  # mkstemp's 0600 would shut other users of a shared cache out
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return fingerprint
 
 
-def load_split(path: Path) -> tuple[SplitData, list[list[Any]]]:
+def load_split(path: Path) -> tuple[SplitData, list[list[Any]], str]:
+    """The split, its preprocessing steps and its fingerprint, as save_split wrote them."""
     with np.load(path, allow_pickle=False) as z:
         meta = json.loads(str(z["meta"]))
         evals = {
@@ -167,4 +193,4 @@ def load_split(path: Path) -> tuple[SplitData, list[list[Any]]]:
             for name in ("valid", "test")
         }
         split = SplitData(_seq_from("train", z), evals["valid"], evals["test"], z["user_ids"], z["item_ids"], meta["protocol"])
-    return split, meta["steps"]
+    return split, meta["steps"], meta["fingerprint"]

@@ -145,7 +145,8 @@ def group_runs(runs: list[Run]) -> list[Group]:
         members.sort(key=lambda r: (r.label, r.seed, str(r.dir)))
         _same(members, lambda r: r.metrics.get("dataset_hash"), "dataset hashes")
         _same(members, lambda r: r.metrics.get("split_key"), "splits (preprocessing or protocol options)")
-        _same(members, lambda r: r.metrics.get("candidates", "full"), "candidate sets")
+        _same(members, lambda r: (r.metrics.get("candidates", "full"), r.metrics.get("sampled_candidates")),
+              "candidate sets (full or sampled; sampled: n_negatives, sampler, negatives_seed)")
         _same(members, lambda r: r.metrics.get("tie_policy"), "tie policies")
         seen: dict[tuple[str, int], Run] = {}
         for r in members:
