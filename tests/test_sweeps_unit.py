@@ -206,6 +206,7 @@ def test_tuning_objective_is_the_validation_metric_only():
 
 
 def test_every_hparams_file_is_a_valid_search_space_for_its_model():
+    from benchmark.config import validate_config
     from benchmark.tuning import search_space
 
     files = sorted((REPO / "conf" / "hparams").glob("*.yaml"))
@@ -221,6 +222,11 @@ def test_every_hparams_file_is_a_valid_search_space_for_its_model():
             assert space, path.name
             for key in params:
                 assert OmegaConf.select(cfg, key, throw_on_missing=False) is not None, f"{path.name}: {key}"
+            # Every point of the space is a config the model accepts (an int key needs an int distribution).
+            for end in ("low", "high"):
+                point = [f"{k}={getattr(dist, end, None) if hasattr(dist, end) else dist.choices[-1]}" for k, dist in space.items()]
+                config = OmegaConf.to_container(compose("config", overrides=[f"model={path.stem}", *point]), resolve=True)
+                validate_config(config)
 
 
 PAPER_MODELS = ("pop", "itemknn", "bprmf", "ease", "gru4rec", "caser", "nextitnet", "sasrec", "bert4rec",
