@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from benchmark.errors import BenchmarkError
 from benchmark.record import find_records
@@ -239,3 +240,19 @@ def test_runs_on_different_sampled_negatives_are_not_paired(tmp_path):
         (run / "metrics.json").write_text(json.dumps(metrics))
     with pytest.raises(BenchmarkError, match="candidate sets .*differ"):
         report_of(tmp_path)
+
+
+def test_methods_paragraph_describes_the_trained_models_and_each_datasets_masking(tmp_path):
+    ranks = planted_ranks(60, 0.5, 0)
+    for ds in ("ds-a", "ds-b"):
+        for model in ("pop", "sasrec"):
+            run = write_run(tmp_path, ds, model, 0, ranks if model == "pop" else ranks // 2 + 1)
+            config = yaml.safe_load((run / "config.yaml").read_text())
+            config["trainer"]["max_epochs"] = 50 if model == "pop" else 7  # pop never reads its trainer section
+            (run / "config.yaml").write_text(yaml.safe_dump(config))
+            metrics = json.loads((run / "metrics.json").read_text())
+            metrics["mask_history"] = ds == "ds-a"
+            (run / "metrics.json").write_text(json.dumps(metrics))
+    methods = report_of(tmp_path, setup=True).setup["setup.md"]
+    assert "at most 7 epochs" in methods and "50 epochs" not in methods
+    assert "ds-a: excluding the user's history; ds-b: including the user's history" in methods

@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -377,10 +377,8 @@ def _seed_count(groups: list[Group]) -> str:
     return f"{n} seed" + ("" if n == "1" else "s")
 
 
-def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
-    runs = [r for g in groups for r in g.runs]
-    first = runs[0].config
-    pre = {k: first.get("dataset", {}).get(k) for k in ("min_rating", "dedupe", "user_core", "item_core", "min_seq_len")}
+def _preprocessing(dataset: dict[str, Any]) -> str:
+    pre = {k: dataset.get(k) for k in ("min_rating", "dedupe", "user_core", "item_core", "min_seq_len")}
     steps = []
     if pre["min_rating"] is not None:
         steps.append(f"kept ratings ≥ {pre['min_rating']}")
@@ -390,23 +388,46 @@ def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
         steps.append(f"applied {pre['user_core']}-core filtering to users and {pre['item_core']}-core to items")
     if pre["min_seq_len"]:
         steps.append(f"dropped users with fewer than {pre['min_seq_len']} interactions")
+    return "; ".join(steps) or "none"
+
+
+def _per_dataset(groups: list[Group], describe: Callable[[Group], str]) -> str:
+    """One description when every dataset has the same, else 'ds-a: ...; ds-b: ...'."""
+    texts = {g.dataset: describe(g) for g in groups}
+    if len(set(texts.values())) == 1:
+        return next(iter(texts.values()))
+    return "; ".join(f"{name}: {text}" for name, text in texts.items())
+
+
+def _values(values: list[Any]) -> str:
+    distinct = sorted(set(values), key=str)
+    return str(distinct[0]) if len(distinct) == 1 else "/".join(map(str, distinct))
+
+
+def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
+    runs = [r for g in groups for r in g.runs]
+    preprocessing = _per_dataset(groups, lambda g: _preprocessing(g.runs[0].config.get("dataset", {})))
+    history = _per_dataset(groups, lambda g: "excluding the user's history" if g.runs[0].metrics.get("mask_history", True)
+                           else "including the user's history (repeats are targets)")
+    ties = _per_dataset(groups, lambda g: str(g.runs[0].metrics.get("tie_policy", "ties count against the target")))
     ks = sorted({int(k.split("@")[1]) for r in runs for k in r.metrics.get("test", {}) if "@" in k and k.split("@")[1].isdigit()})
     models = sorted({r.label for r in runs})
     baselines = sorted({r.label for r in runs if r.baseline})
     seeds = sorted({r.seed for r in runs})
-    trainer = first.get("trainer", {})
+    # The trained models' settings (a baseline's trainer section is never read).
+    trainers = [r.config.get("trainer", {}) for r in runs if not r.baseline and r.metrics.get("epochs")]
     protocol = groups[0].protocol
     text = [
         f"We evaluate {len(models)} models ({', '.join(models)}; non-sequential baselines: {', '.join(baselines) or 'none'}) "
         f"on {len(groups)} dataset{'s' if len(groups) > 1 else ''} ({', '.join(g.dataset for g in groups)}).",
-        f"Preprocessing: {'; '.join(steps) or 'none'}." if any(pre.values()) else "",
+        f"Preprocessing: {preprocessing}.",
         f"Protocol: {PROTOCOL_TEXT.get(protocol, protocol)}.",
-        "Every test target is ranked against all items (full ranking) excluding the user's history; rank = 1 + the "
-        "number of other items scored at least as high as the target, so ties count against the model.",
+        f"Every test target is judged against all items (full ranking), {history}; ties: {ties}"
+        + (" (rank = 1 + the number of other items scored at least as high as the target)." if protocol == "loo" else "."),
         f"Metrics: {', '.join(options.metrics)} (cut-offs {', '.join(map(str, ks)) or 'n/a'} recorded).",
-        f"Neural models are trained with Adam for at most {trainer.get('max_epochs')} epochs with early stopping on "
-        f"validation {trainer.get('valid_metric', 'ndcg@10')} (patience {trainer.get('patience')}), best weights restored."
-        if trainer else "",
+        f"Trained models use Adam for at most {_values([t.get('max_epochs') for t in trainers])} epochs with early "
+        f"stopping on validation {_values([t.get('valid_metric', 'ndcg@10') for t in trainers])} (patience "
+        f"{_values([t.get('patience') for t in trainers])}), best weights restored." if trainers else "",
         f"Each configuration is run with {_seed_count(groups)} ({', '.join(map(str, seeds))}); tables report the mean"
         " ± standard deviation over seeds.",
         f"Significance: each model is compared with the {'chosen reference ' + options.reference if options.reference else 'best non-sequential baseline of each dataset'} "
