@@ -8,7 +8,6 @@ target that is also in the masked history is masked with it: a miss, as in the h
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np

@@ -14,10 +14,8 @@ import signal
 import tarfile
 import threading
 import time
-import warnings
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 

@@ -10,7 +10,7 @@ import torch
 
 from benchmark.data.split import EvalSet, Sequences, SplitData
 from benchmark.config import TrainerConfig
-from benchmark.evaluation import evaluate, excluded_mask, metrics_from_ranks, rank_targets, validation_metric
+from benchmark.evaluation import evaluate, metrics_from_ranks, rank_targets, validation_metric
 from benchmark.models.base import Batch, Recommender, top_n_excluding
 from benchmark.training import training_windows
 

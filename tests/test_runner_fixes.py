@@ -4,7 +4,6 @@ are refused with one line before any work; a reused sweep directory reports only
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import codecs
 
-import csv
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
