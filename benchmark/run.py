@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import random
@@ -21,10 +22,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.config import TrainerConfig, validate_config
-from benchmark.data.dataset import DatasetSpec, prepare_split
+from benchmark.data.dataset import DatasetSpec, dataset_dir, files_hash, prepare_split
 from benchmark.candidates import NEGATIVES_FILE, Candidates, negatives_frame, sample_negatives
 from benchmark.data.split import EvalSet, SplitData
-from benchmark.errors import BenchmarkError, ConfigError
+from benchmark.errors import BenchmarkError, ConfigError, DataError
 from benchmark.evaluation import LIST_PROTOCOLS, EvalResult, evaluate
 from benchmark.loggers import RunLogger, make_logger
 from benchmark.models.base import Recommender
@@ -96,6 +97,20 @@ def check_writable_dir(key: str, value: str | os.PathLike) -> None:
         raise ConfigError(f"{key}={value} is not writable: cannot write in {existing} ({e.strerror or e})") from None
 
 
+def check_same_data(run_dir: Path, config: dict[str, Any]) -> None:
+    """A complete record stands in for a run only on the data it was computed from: a dataset changed
+    in place (same path, same config) would otherwise be reported with the old data's results."""
+    directory = dataset_dir(DatasetSpec.from_dict(config["dataset"]))
+    if not directory.exists():  # nothing to compare with (e.g. the data moved away): the record stands
+        return
+    recorded = json.loads((run_dir / "metrics.json").read_text()).get("dataset_hash")
+    current = files_hash(directory)
+    if recorded and recorded != current:
+        raise DataError(f"{run_dir} is a complete record of this configuration, computed from other data than "
+                        f"{directory} holds now (dataset hash {recorded[:12]}, now {current[:12]}); move the record "
+                        "away to re-run it, or set another results_dir")
+
+
 def checkpoint_dir_for(run_dir: Path) -> Path:
     """Hidden sibling of the run record (ignored by find_records), removed once the record exists."""
     return run_dir.parent / f".{run_dir.name}.ckpt"
@@ -113,6 +128,7 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
     validate_config(config)  # before any work: a bad key fails here with one line
     run_dir = run_dir_for(config["results_dir"], config)
     if is_complete(run_dir):
+        check_same_data(run_dir, config)
         log.info("skip %s: complete record exists", run_dir)
         return run_dir
     check_writable_dir("results_dir", config["results_dir"])  # not after training, losing the result

@@ -100,3 +100,15 @@ def test_reused_sweep_dir_reports_only_this_launchs_runs(tiny_ml, tmp_path):
     assert launch("1") == records(1)  # not the first launch's run too
     assert launch("0,1") == records(0) | records(1)  # runs skipped as complete belong to this launch
     assert len(records(0) | records(1)) == 2
+
+
+def test_a_complete_record_is_not_reused_for_data_changed_in_place(tiny_ml, tmp_path):
+    run_cli(f"dataset.path={tiny_ml}", *POP, tmp=tmp_path)
+    (record,) = find_records(tmp_path / "results")
+    metrics = (record / "metrics.json").read_text()
+    assert "skip" in run_cli(f"dataset.path={tiny_ml}", *POP, tmp=tmp_path).stdout  # same data: reused
+    ratings = tiny_ml / "ratings.csv"
+    ratings.write_text(ratings.read_text() + "1,2,5.0,1999999999\n")  # the same path, other data
+    proc = run_cli(f"dataset.path={tiny_ml}", *POP, tmp=tmp_path, check=False)
+    assert_one_line_error(proc, str(record), "other data", "move the record away")
+    assert (record / "metrics.json").read_text() == metrics
