@@ -2,9 +2,11 @@
 writes the next k items after a history, attending over the encoder's states of that history.
 
 Training uses teacher forcing on the next-k window. Because the encoders are causal, one encoder
-pass over a window gives the states of every prefix of it; the decoder then continues several
-randomly chosen prefixes per window at once, each seeing only the encoder states of its own prefix
-(positions <= its split point). At test time the first decoder step scores all items for the next
+pass over a window gives the states of every prefix of it (the RNN and CNN encoders' are exactly those
+of the prefix encoded alone; the attention encoder numbers positions back from the window's newest item,
+so its state at a split also carries the split's distance from the window end, as SASRec's training
+states do); the decoder then continues several randomly chosen prefixes per window at once, each seeing
+only the encoder states of its own prefix (positions <= its split point). At test time the first decoder step scores all items for the next
 position, and `generate` writes an ordered list without repeats (greedy or beam search).
 """
 
