@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 
 class MostPop(Recommender):
+    trains = False  # no training loop: trainer.* is not part of its identity
+
     def __init__(self, name: str = "pop") -> None:
         super().__init__(name)
         self.popularity: torch.Tensor | None = None

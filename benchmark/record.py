@@ -7,6 +7,7 @@ directory with the final name is always a complete record and a killed run leave
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -29,9 +30,21 @@ NON_IDENTITY_KEYS = ("results_dir", "logger", "cache_dir", "hydra")
 NON_IDENTITY_TRAINER_KEYS = ("resume",)
 
 
+def model_trains(model: dict[str, Any] | None) -> bool:
+    """Whether the model class of a model config section trains (``Recommender.trains``)."""
+    module, _, name = str((model or {}).get("_target_", "")).rpartition(".")
+    try:
+        return bool(getattr(importlib.import_module(module), name).trains)
+    except (ImportError, AttributeError, ValueError):
+        return True
+
+
 def config_hash(config: dict[str, Any]) -> str:
-    """Hash of the resolved config without the keys that do not change results."""
+    """Hash of the resolved config without the keys that do not change results (the trainer section
+    too for models that do not train)."""
     ident = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS}
+    if not model_trains(config.get("model")):
+        ident.pop("trainer", None)
     if isinstance(ident.get("trainer"), dict):
         ident["trainer"] = {k: v for k, v in ident["trainer"].items() if k not in NON_IDENTITY_TRAINER_KEYS}
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()

@@ -210,6 +210,7 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
         "eval_seconds": result.seconds,
         "ms_per_user": 1000 * result.seconds / max(len(result.users), 1),
         "epochs": len(history),
+        "trains": model.trains,  # False: the trainer section is not part of the run's identity
         "n_params": model.n_params(),
         "n_users": split.n_users,
         "n_items": split.n_items,

@@ -31,3 +31,10 @@ def test_int_keys_stay_ints(tmp_path):
     validate_config(config)
     assert type(config["model"]["hidden"]) is int and type(config["trainer"]["batch_size"]) is int
     assert type(config["trainer"]["grad_clip"]) is float
+
+
+@pytest.mark.parametrize("model, trains", [("pop", False), ("itemknn", False), ("ease", False), ("bprmf", True),
+                                           ("sasrec", True)])
+def test_trainer_settings_are_part_of_a_runs_identity_only_for_models_that_train(tmp_path, model, trains):
+    same = run_dir(tmp_path, f"model={model}", "trainer.lr=0.01") == run_dir(tmp_path, f"model={model}")
+    assert same is not trains

@@ -256,3 +256,21 @@ def test_methods_paragraph_describes_the_trained_models_and_each_datasets_maskin
     methods = report_of(tmp_path, setup=True).setup["setup.md"]
     assert "at most 7 epochs" in methods and "50 epochs" not in methods
     assert "ds-a: excluding the user's history; ds-b: including the user's history" in methods
+
+
+def test_a_model_that_does_not_train_is_one_row_whatever_its_trainer_section(tmp_path):
+    """`-m model=pop,sasrec trainer.lr=a,b`: pop runs once (same identity); older or hand-made records
+    of pop that differ only in the trainer section are one row, not two variants."""
+    ranks = planted_ranks(40, 0.5, 0)
+    for lr, model in ((0.001, "pop"), (0.01, "pop"), (0.001, "sasrec"), (0.01, "sasrec")):
+        run = write_run(tmp_path / str(lr), "ds", model, 0, ranks if model == "pop" else ranks // 2 + 1)
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        config["trainer"]["lr"] = lr
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+        metrics = json.loads((run / "metrics.json").read_text())
+        metrics["trains"] = model != "pop"
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(BenchmarkError, match="same model and seed"):  # pop's two records are one configuration
+        report_of(tmp_path)
+    rows = report_of(tmp_path / "0.001").tables["table"].rows + report_of(tmp_path / "0.01").tables["table"].rows
+    assert rows == ["pop", "sasrec", "pop", "sasrec"]

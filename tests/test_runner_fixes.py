@@ -30,7 +30,8 @@ def assert_one_line_error(proc, *words: str) -> None:
 def test_num_threads_of_one_run_does_not_leak_into_the_next(tiny_ml, tmp_path):
     threads = []
     for value in ("1", "null"):  # as `seqrec -m trainer.num_threads=1,null` runs them, in one process
-        run = run_experiment(compose_config(f"dataset.path={tiny_ml}", *POP, f"trainer.num_threads={value}", tmp=tmp_path))
+        # Separate results dirs: pop's identity leaves out the trainer section, so one dir would skip the second.
+        run = run_experiment(compose_config(f"dataset.path={tiny_ml}", *POP, f"trainer.num_threads={value}", tmp=tmp_path / value))
         threads.append(json.loads((run / "env.json").read_text())["torch_threads"])
     assert threads == [1, DEFAULT_THREADS]
     assert torch.get_num_threads() == DEFAULT_THREADS

@@ -29,6 +29,10 @@ class Recommender(ABC):
     ``score`` returns a float tensor [B, n_items + 1] where column i scores item i (column 0 is
     padding and ignored). Higher is better. The evaluator masks and ranks; models never do."""
 
+    # False: fit learns nothing through the trainer (closed-form or counting models), so trainer.*
+    # settings are not part of such a run's identity (a sweep over trainer.lr runs it once).
+    trains: bool = True
+
     def __init__(self, name: str) -> None:
         self.name = name
 

@@ -44,8 +44,10 @@ class Run:
         return self.dir.name
 
 
-def _variant(config: dict) -> str:
+def _variant(config: dict, trains: bool = True) -> str:
     ident = {k: v for k, v in config.items() if k not in _NOT_VARIANT}
+    if not trains:  # a model that does not train: its trainer section changes nothing (Recommender.trains)
+        ident.pop("trainer", None)
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:6]
 
 
@@ -60,7 +62,7 @@ def load_run(run_dir: Path) -> Run:
     per_user["user"] = per_user["user"].astype(str)
     return Run(
         dir=Path(run_dir), dataset=str(m["dataset"]), protocol=str(m["protocol"]), name=str(m["model"]),
-        seed=int(m["seed"]), baseline=target.split(".")[0] == BASELINES_PACKAGE, variant=_variant(cfg),
+        seed=int(m["seed"]), baseline=target.split(".")[0] == BASELINES_PACKAGE, variant=_variant(cfg, bool(m.get("trains", True))),
         config=cfg, metrics=m, env=rec["env"], per_user=per_user,
     )
 
