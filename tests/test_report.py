@@ -274,3 +274,17 @@ def test_a_model_that_does_not_train_is_one_row_whatever_its_trainer_section(tmp
         report_of(tmp_path)
     rows = report_of(tmp_path / "0.001").tables["table"].rows + report_of(tmp_path / "0.01").tables["table"].rows
     assert rows == ["pop", "sasrec", "pop", "sasrec"]
+
+
+def test_tercile_cuts_that_differ_never_read_alike():
+    from benchmark.report.build import _fmt_count, _fmt_time, _terciles
+
+    hours = pd.Series(1_300_000_000 + 3600 * np.arange(12.0))  # 12 hours of one day: day-level dates would tie
+    _, text = _terciles(hours, ("early", "middle", "late"), _fmt_time)
+    cuts = text.replace(" < ", " ≤ ").split(" ≤ ")[1::2]
+    assert len(set(cuts)) == 2 and ":" in cuts[0], text
+    close = pd.Series([1.00001, 1.00002, 1.00003, 1.00004, 1.00005, 1.00006])
+    _, text = _terciles(close, ("tail", "torso", "head"), _fmt_count)
+    assert len(set(text.replace(" < ", " ≤ ").split(" ≤ ")[1::2])) == 2, text
+    _, text = _terciles(pd.Series([5.0, 120.0, 4000.0]), ("tail", "torso", "head"), _fmt_count)
+    assert text == "tail ≤ 81.67 < torso ≤ 1413 < head"  # distinct at 4 digits: unchanged

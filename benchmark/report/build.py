@@ -95,17 +95,23 @@ def _column(group: Group, name: str) -> pd.Series:
     return props[name]
 
 
-def _fmt_time(t: float) -> str:
-    # Unix seconds in a plausible range become dates; anything else (ordinal steps) stays a number.
+def _fmt_time(t: float, fine: bool = False) -> str:
+    # Unix seconds in a plausible range become dates (with the time where dates alone would not tell
+    # two cuts apart); anything else (ordinal steps) stays a number.
     if 3e8 < t < 4.2e9:
-        return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d")
-    return f"{t:g}"
+        return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S" if fine else "%Y-%m-%d")
+    return f"{t:.10g}" if fine else f"{t:g}"
 
 
-def _terciles(values: pd.Series, names: tuple[str, str, str], fmt: Callable[[float], str]) -> tuple[pd.Series, str]:
+def _fmt_count(v: float, fine: bool = False) -> str:
+    return f"{v:.10g}" if fine else f"{v:.4g}"
+
+
+def _terciles(values: pd.Series, names: tuple[str, str, str], fmt: Callable[[float, bool], str]) -> tuple[pd.Series, str]:
     q1, q2 = np.quantile(values.to_numpy(dtype=np.float64), [1 / 3, 2 / 3])
     labels = np.where(values <= q1, names[0], np.where(values <= q2, names[1], names[2]))
-    text = f"{names[0]} ≤ {fmt(q1)} < {names[1]} ≤ {fmt(q2)} < {names[2]}"
+    fine = q1 != q2 and fmt(q1, False) == fmt(q2, False)  # two different cuts must not read alike
+    text = f"{names[0]} ≤ {fmt(q1, fine)} < {names[1]} ≤ {fmt(q2, fine)} < {names[2]}"
     return pd.Series(pd.Categorical(labels, categories=list(names), ordered=True), index=values.index), text
 
 
@@ -118,7 +124,7 @@ def slicing(group: Group, kind: str) -> Slicing:
         return Slicing(pd.Series(pd.Categorical(labels, categories=names, ordered=True), index=h.index),
                        f"users by training-history length (≤{lo}, {lo + 1}–{hi}, >{hi} interactions)")
     if kind == "popularity":
-        labels, text = _terciles(_column(group, "target_pop"), ("tail", "torso", "head"), lambda v: f"{v:.4g}")
+        labels, text = _terciles(_column(group, "target_pop"), ("tail", "torso", "head"), _fmt_count)
         return Slicing(labels, f"test targets by training popularity in terciles ({text} interactions)")
     labels, text = _terciles(_column(group, "target_time"), ("early", "middle", "late"), _fmt_time)
     return Slicing(labels, f"test interactions by time in terciles ({text})")
