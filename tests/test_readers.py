@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmark.data.dataset import DatasetSpec, prepare_split
-from benchmark.data.readers import READERS, read_interactions
+from benchmark.data.readers import READERS, MissingData, read_interactions
 from benchmark.errors import DataError
 
 
@@ -368,3 +368,12 @@ def test_single_file_path_runs_through_prepare_split(tmp_path):
                                   "user_core": 1, "item_core": 1, "min_seq_len": 3})
     split = prepare_split(spec, "loo", cache_dir=tmp_path / "cache").split
     assert split.n_users == 20 and split.n_items == 7
+
+
+def test_hidden_files_are_never_the_data_file_found_in_a_folder(tmp_path):
+    """The dataset hash skips hidden files, so reading one would let an edit to it reuse a stale split."""
+    write(tmp_path / ".Beauty.txt", "1 5 6 7\n")
+    with pytest.raises(MissingData):
+        read_interactions("sequences", tmp_path)
+    write(tmp_path / "Beauty.txt", "2 8 9 10\n")
+    assert seqs(read_interactions("sequences", tmp_path)) == {"2": ["8", "9", "10"]}

@@ -56,7 +56,8 @@ def require_file(directory: Path, name: str, hint: str = "") -> Path:
 
 def find_file(path: str | Path, patterns: Iterable[str], file: str | None = None) -> Path:
     """``path`` itself when it is a file; else ``path/file``; else the single match of the first
-    pattern that matches anything in ``path``."""
+    pattern that matches anything in ``path``, hidden files aside (the dataset hash leaves them out
+    too, so an edit to one would go unnoticed by the split cache)."""
     path = Path(path)
     if path.is_file():
         return path
@@ -64,7 +65,7 @@ def find_file(path: str | Path, patterns: Iterable[str], file: str | None = None
         return require_file(path, file)
     patterns = list(patterns)
     for pattern in patterns:
-        hits = sorted(p for p in path.glob(pattern) if p.is_file())
+        hits = sorted(p for p in path.glob(pattern) if p.is_file() and not p.name.startswith("."))
         if len(hits) == 1:
             return hits[0]
         if len(hits) > 1:
