@@ -301,7 +301,8 @@ def check_group(group: str, values: dict[str, Any], keys: list[Key], open_ended:
             into[name] = float(value)
 
 
-def _import(path: str) -> Any:
+def import_target(path: str) -> Any:
+    """The class or function a ``_target_`` names."""
     module, _, attr = path.rpartition(".")
     try:
         return getattr(importlib.import_module(module), attr)
@@ -313,7 +314,7 @@ def check_model(model: dict[str, Any]) -> None:
     """The model group against its constructor's signature (plus ``keyword_targets`` if declared)."""
     if not isinstance(model, dict) or "_target_" not in model:
         raise ConfigError("model has no _target_; choose a model with model=NAME (see conf/model/)")
-    target = _import(model["_target_"])
+    target = import_target(model["_target_"])
     keys, open_ended = signature_keys(target)
     if open_ended and hasattr(target, "keyword_targets"):
         for fn in target.keyword_targets(model):
@@ -357,7 +358,7 @@ def check_combinations(config: dict[str, Any]) -> None:
             raise ConfigError(f"trainer.valid_metric={metric!r} is not computed by protocol {protocol['name']}; "
                               f"use one of {', '.join(f'{m}@{k}' for m in computed)}")
         if k not in protocol.get("ks", [k]):
-            ks = ", ".join(f"{metric.split('@')[0]}@{x}" for x in protocol["ks"])
+            ks = ", ".join(f"{name}@{x}" for x in protocol["ks"])
             raise ConfigError(f"trainer.valid_metric={metric!r} is not computed; protocol.ks gives {ks}")
 
 

@@ -7,7 +7,6 @@ directory with the final name is always a complete record and a killed run leave
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import shutil
@@ -32,10 +31,12 @@ NON_IDENTITY_TRAINER_KEYS = ("resume",)
 
 def model_trains(model: dict[str, Any] | None) -> bool:
     """Whether the model class of a model config section trains (``Recommender.trains``)."""
-    module, _, name = str((model or {}).get("_target_", "")).rpartition(".")
+    from benchmark.config import import_target
+    from benchmark.errors import ConfigError
+
     try:
-        return bool(getattr(importlib.import_module(module), name).trains)
-    except (ImportError, AttributeError, ValueError):
+        return bool(getattr(import_target(str((model or {}).get("_target_", ""))), "trains", True))
+    except ConfigError:  # no such class: validation says so; it is not this function's to refuse
         return True
 
 

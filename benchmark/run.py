@@ -160,7 +160,9 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
     checkpoints = checkpoint_dir_for(run_dir)
     if trainer.resume:
         trainer = dataclasses.replace(trainer, checkpoint_path=str(checkpoints / "last.pt"))
-    torch.set_num_threads(trainer.num_threads or threads_per_parallel_run() or DEFAULT_THREADS)
+    threads = trainer.num_threads or threads_per_parallel_run()
+    if threads:  # else the default, which run_experiment restores after every run
+        torch.set_num_threads(threads)
     seed_everything(seed, trainer.deterministic)
     model = build_model(config["model"])
 

@@ -38,16 +38,15 @@ def dataset_config(name: str, overrides: list[str] = (), path: str | None = None
     from omegaconf import OmegaConf
 
     from benchmark.config import check_dataset
-    from benchmark.data.catalog import amazon_category, known, lookup
+    from benchmark.data.catalog import amazon_category, lookup
 
     conf = _conf_dir()
     base, extra = name, []
     if not (conf / "dataset" / f"{name}.yaml").is_file():
-        if name.startswith("amazon-") and not known(name):
-            lookup(name)  # says what is wrong with the category in the name
-        if not (name.startswith("amazon-") and known(name)):
+        if not (name.startswith("amazon-") and len(name) > len("amazon-")):
             names = sorted(p.stem for p in (conf / "dataset").glob("*.yaml"))
             raise DataError(f"unknown dataset {name!r}; known: {', '.join(names)}, amazon-<category>")
+        lookup(name)  # an unsafe category in the name is a one-line error naming it
         # Any Amazon category: the amazon-beauty settings with this name and category.
         base, extra = "amazon-beauty", [f"name={name}", f"category={amazon_category(name.split('-', 1)[1])}"]
     words = extra + list(overrides) + ([f"path={path}"] if path else [])

@@ -126,6 +126,18 @@ def _blank(values: Any) -> np.ndarray:
     return pc.fill_null(blank, False).to_numpy(zero_copy_only=False)
 
 
+def _timestamps_or_fail(values: Any, rows: np.ndarray, source: Path) -> np.ndarray:
+    """Numeric timestamps parsed by pandas (the slow path, after Arrow refused them), or a DataError
+    naming the first one that is missing, unparsable, infinite or beyond int64 by its data row."""
+    values = pd.Series(values).reset_index(drop=True).astype(object)
+    num = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~(np.abs(num) < 2.0**63)
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{source}: unparsable or missing timestamp {values.iloc[at]!r} in data row {int(rows[at])}")
+    return num
+
+
 def canonical(df: pd.DataFrame, source: Path) -> pd.DataFrame:
     """Types the canonical columns; rejects missing, empty or unparsable values with the file
     named. Data rows are named by ``df.index`` (``chronological`` keeps the file's row there)."""
@@ -136,14 +148,8 @@ def canonical(df: pd.DataFrame, source: Path) -> pd.DataFrame:
             raise DataError(f"{source}: missing or empty {col} in data row {row + 1}")
     out = pd.DataFrame({"user": _strings(df["user"]), "item": _strings(df["item"])})
     ts = _numbers(df["timestamp"], pa.int64())
-    if ts is None:  # slow path, only to name the first bad row
-        values = pd.Series(df["timestamp"]).astype(object)
-        num = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(num) | (np.abs(num) >= 2.0**63)  # missing, unparsable, inf, beyond int64
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{source}: unparsable or missing timestamp {values.iloc[row]!r} in data row {int(df.index[row]) + 1}")
-        ts = num.astype(np.int64)
+    if ts is None:
+        ts = _timestamps_or_fail(df["timestamp"], np.asarray(df.index) + 1, source).astype(np.int64)
     out["timestamp"] = ts.astype(np.int64)
     if "rating" in df:
         rating = _numbers(df["rating"], pa.float64())
@@ -249,14 +255,14 @@ def fine_times(values: Any, unit: str, source: Path) -> tuple[np.ndarray, int]:
         if num is not None:
             return num, TICKS[unit]
         scale = 1_000 if unit == "s" else 1  # float seconds: keep the milliseconds
-        num = _cast(arr, pa.float64())
-        if num is None:  # slow path, only to name the first bad value
-            num = pd.to_numeric(values.astype(object), errors="coerce").to_numpy(dtype=np.float64)
+        num = _numbers(arr, pa.float64())
+        if num is None:
+            num = _timestamps_or_fail(values, np.arange(1, len(values) + 1), source)
         fine = np.floor(num * scale)
-        bad = ~(np.abs(fine) < 2.0**63)  # missing, unparsable, inf, beyond int64
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{source}: unparsable or missing timestamp {values.iloc[row]!r} in data row {row + 1}")
+        out = ~(np.abs(fine) < 2.0**63)  # inf, or beyond int64 once in milliseconds
+        if out.any():
+            at = int(np.flatnonzero(out)[0])
+            raise DataError(f"{source}: unparsable or missing timestamp {values.iloc[at]!r} in data row {at + 1}")
         return fine.astype(np.int64), TICKS[unit] * scale
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     # 'ISO8601': each value read with its own precision and offset (pandas would infer one format from the first)

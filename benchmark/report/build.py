@@ -178,9 +178,9 @@ def choose_references(groups: list[Group], options: ReportOptions) -> dict[str, 
             continue
         everyone = _Block(g, g.dataset, None)
         scored = []
+        sign = 1.0 if higher_is_better(primary) else -1.0  # e.g. rank: the lowest is the best
         for m in (m for m in g.models if g.is_baseline(m)):
             values = [v for r in g.runs_of(m) if (v := _run_value(r, primary, everyone)) is not None]
-            sign = 1.0 if higher_is_better(primary) else -1.0  # e.g. rank: the lowest is the best
             scored.append((sign * float(np.mean(values)) if values else -np.inf, m))
         refs[g.dataset] = max(scored)[1] if scored else None
     return refs
@@ -420,8 +420,8 @@ def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
     models = sorted({r.label for r in runs})
     baselines = sorted({r.label for r in runs if r.baseline})
     seeds = sorted({r.seed for r in runs})
-    # The trained models' settings (a baseline's trainer section is never read).
-    trainers = [r.config.get("trainer", {}) for r in runs if not r.baseline and r.metrics.get("epochs")]
+    # The settings of the models that train (Recommender.trains; others never read their trainer section).
+    trainers = [r.config.get("trainer", {}) for r in runs if r.metrics.get("trains", not r.baseline) and r.metrics.get("epochs")]
     protocol = groups[0].protocol
     text = [
         f"We evaluate {len(models)} models ({', '.join(models)}; non-sequential baselines: {', '.join(baselines) or 'none'}) "

@@ -111,8 +111,9 @@ class Group:
         """[users x models]: each user's metric averaged over the model's seeds, rows = self.users."""
         columns = {}
         for model in self.models:
-            runs = [r for r in self.runs_of(model) if metric in r.per_user.columns]
-            missing = [r for r in self.runs_of(model) if metric not in r.per_user.columns]
+            every = self.runs_of(model)
+            runs = [r for r in every if metric in r.per_user.columns]
+            missing = [r for r in every if metric not in r.per_user.columns]
             if runs and missing:  # the table's cell would average every seed, the test only some
                 raise ReportError(f"{missing[0].dir / 'per_user.parquet'} has no column {metric!r}, which other "
                                   f"seeds of {model} have; re-run it or leave it out of the report")
