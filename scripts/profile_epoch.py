@@ -4,6 +4,7 @@
     python scripts/profile_epoch.py --model nextitnet --ops 25       # + the 25 costliest operators of one epoch
     python scripts/profile_epoch.py --model sasrec --set dropout=0.1 # a preset key changed
     python scripts/profile_epoch.py --model nextitnet --compile      # with trainer.compile=true
+    python scripts/profile_epoch.py --model gru4rec --floor          # + one step with and without its encoder
 
 The model is built as bench_vs_recbole.py builds our side (its preset, the comparison's overrides,
 the windows per step that hold 256 targets) and trained with the trainer the comparison uses, so the
@@ -18,6 +19,7 @@ import dataclasses
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import yaml
@@ -40,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     p.add_argument("--compile", action="store_true",
                    help="trainer.compile=true; the first epoch (which compiles) is timed apart from the others")
+    p.add_argument("--floor", action="store_true",
+                   help="also time one step of the comparison's batch in-process (median of 7 rounds of 100 steps): "
+                        "the whole step, the step without the encoder (item embeddings straight into the output "
+                        "layer: the least any encoder's step can cost), and the output layer alone")
     args = p.parse_args(argv)
     if args.epochs < 1:
         p.error(f"--epochs={args.epochs} must be >= 1")
@@ -67,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     trainer = dataclasses.replace(trainer, compile=args.compile, max_epochs=args.epochs + args.compile)
 
     model = bench.our_model(pair.ours, pair.ours_overrides)
+    if args.floor and (model.objective != "ce" or model.head != "next_item"):
+        p.error(f"--floor times next-item models with the full-softmax loss; {args.model} has "
+                f"objective={model.objective}, head={model.head}")
     logs = model.fit(split, trainer)
     seconds = [log.seconds - log.valid_seconds for log in logs]
     if args.compile:
@@ -84,7 +93,58 @@ def main(argv: list[str] | None = None) -> int:
         with profile() as prof:
             model.fit(split, dataclasses.replace(trainer, max_epochs=1))
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.ops))
+    if args.floor:
+        print(step_floor(model, split, batch_size, trainer))
     return 0
+
+
+def step_floor(model, split, batch_size: int, trainer, rounds: int = 7, steps: int = 100) -> str:
+    """Milliseconds of one training step of ``batch_size`` windows, with and without the encoder.
+
+    Same targets, loss, gradient clipping and fused Adam as the trainer's step; without the encoder
+    the item embeddings are scored directly, so what remains is the output layer, the embedding's
+    gradient and the update: the floor under any encoder's step at this batch."""
+    import torch
+    from benchmark.models.objectives import full_softmax
+    from benchmark.training import keep_freed_memory
+
+    net = model.net
+    net.train()
+    inputs, targets = model.training_examples(split)
+    generator = torch.Generator().manual_seed(0)
+    idx = torch.randperm(len(inputs), generator=generator)[:batch_size]
+    x, y = inputs[idx], targets[idx]
+    real = y > 0
+    optimizer = torch.optim.Adam(net.parameters(), lr=trainer.lr, fused=True)
+    hidden = torch.randn(int(real.sum()), net.items.shape[1], requires_grad=True)
+
+    def update(loss):
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), trainer.grad_clip or float("inf"))
+        optimizer.step()
+        loss.item()
+
+    timed = {
+        "step": lambda: update(model.next_item_loss(x, y, generator)),
+        "step without encoder": lambda: update(full_softmax(net.item_embedding(x)[real], y[real], net.items)),
+        "output layer forward + backward": lambda: full_softmax(hidden, y[real], net.items).backward(),
+    }
+    keep_freed_memory()  # as train_loop does: freed logits stay mapped
+    ms = {}
+    for name, fn in timed.items():
+        for _ in range(10):
+            fn()
+        per_round = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            per_round.append((time.perf_counter() - start) / steps * 1e3)
+        ms[name] = statistics.median(per_round)
+    keep_freed_memory(False)
+    return (f"one step of {batch_size} windows ({int(real.sum())} targets), ms, median of {rounds} rounds of {steps}: "
+            + "; ".join(f"{name} {v:.2f}" for name, v in ms.items()))
 
 
 if __name__ == "__main__":

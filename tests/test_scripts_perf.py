@@ -156,6 +156,14 @@ def test_profile_epoch_times_and_profiles_a_model_in_the_comparison_settings(tin
     assert "nextitnet on ml-latest-small" in header and "'dilations': [1, 2]" in header and "windows per step" in header
     assert timing.startswith("s/epoch ") and "median of [" in timing and "ms per step" in timing
     assert "aten::" in proc.stdout  # the operator table
+    floor = run_script("scripts/profile_epoch.py", "--model", "gru4rec", "--data-dir", str(tiny_ml), "--epochs", "1",
+                       "--floor").stdout.splitlines()[-1]
+    ms = dict(part.rsplit(" ", 1) for part in floor.split(": ", 1)[1].split("; "))
+    assert list(ms) == ["step", "step without encoder", "output layer forward + backward"]
+    assert all(float(v) > 0 for v in ms.values()) and "targets), ms, median of 7 rounds of 100" in floor
+    cloze = subprocess.run([sys.executable, "scripts/profile_epoch.py", "--model", "bert4rec", "--data-dir", str(tiny_ml),
+                            "--floor"], cwd=REPO, capture_output=True, text=True)
+    assert cloze.returncode == 2 and "--floor times next-item models" in cloze.stderr and "objective=cloze" in cloze.stderr
     bad = subprocess.run([sys.executable, "scripts/profile_epoch.py", "--model", "gru4rec", "--set", "dropout"],
                          cwd=REPO, capture_output=True, text=True)
     assert bad.returncode != 0 and "--set 'dropout': expected KEY=VALUE" in bad.stderr
