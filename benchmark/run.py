@@ -100,11 +100,12 @@ def check_writable_dir(key: str, value: str | os.PathLike) -> None:
 def check_same_data(run_dir: Path, config: dict[str, Any]) -> None:
     """A complete record stands in for a run only on the data it was computed from: a dataset changed
     in place (same path, same config) would otherwise be reported with the old data's results."""
-    directory = dataset_dir(DatasetSpec.from_dict(config["dataset"]))
+    spec = DatasetSpec.from_dict(config["dataset"])
+    directory = dataset_dir(spec)
     if not directory.exists():  # nothing to compare with (e.g. the data moved away): the record stands
         return
     recorded = json.loads((run_dir / "metrics.json").read_text()).get("dataset_hash")
-    current = files_hash(directory)
+    current = files_hash(directory, spec.options.get("file"))
     if recorded and recorded != current:
         raise DataError(f"{run_dir} is a complete record of this configuration, computed from other data than "
                         f"{directory} holds now (dataset hash {recorded[:12]}, now {current[:12]}); move the record "

@@ -377,3 +377,19 @@ def test_hidden_files_are_never_the_data_file_found_in_a_folder(tmp_path):
         read_interactions("sequences", tmp_path)
     write(tmp_path / "Beauty.txt", "2 8 9 10\n")
     assert seqs(read_interactions("sequences", tmp_path)) == {"2": ["8", "9", "10"]}
+
+
+@pytest.mark.parametrize("name", [".Beauty.txt", "Beauty.md", "sub/.hidden/Beauty.txt"])
+def test_a_data_file_named_with_dataset_file_counts_in_the_dataset_hash(tmp_path, name):
+    """The hash skips hidden files and .md notes, but not the file dataset.file names: an edit to it
+    must prepare the split again, not serve the cached one."""
+    data = tmp_path / "data"
+    line = lambda u, first: f"{u} " + " ".join(str(first + k) for k in range(4)) + "\n"  # noqa: E731
+    path = write(data / name, "".join(line(u, 10) for u in range(5)))
+    spec = DatasetSpec.from_dict({"name": "sequences", "reader": "sequences", "path": str(data), "file": name,
+                                  "dedupe": False, "user_core": 1, "item_core": 1, "min_seq_len": 3})
+    first = prepare_split(spec, "loo", cache_dir=tmp_path / "cache")
+    assert first.split.n_items == 4 and not first.from_cache
+    write(path, "".join(line(u, 20 + u) for u in range(5)))
+    again = prepare_split(spec, "loo", cache_dir=tmp_path / "cache")
+    assert not again.from_cache and again.dataset_hash != first.dataset_hash and again.split.n_items == 8

@@ -71,17 +71,19 @@ def dataset_dir(spec: DatasetSpec) -> Path:
     return data_home() / cache_subdir(spec.name, spec.options)
 
 
-def files_hash(directory: Path) -> str:
+def files_hash(directory: Path, named: str | None = None) -> str:
     """SHA-256 over the names and contents of every file below ``directory`` (or of the file itself
     when dataset.path names a file), except hidden files and the Markdown notes we add beside data
-    (SOURCE.md), which do not change the data."""
+    (SOURCE.md), which do not change the data. ``named`` (dataset.file) is the data file, so it
+    counts whatever its name."""
     if not directory.exists():
         raise DataError(f"dataset directory not found: {directory} (set dataset.path or fetch the dataset)")
     digest = hashlib.sha256()
     root = directory if directory.is_dir() else directory.parent
     files = [directory] if directory.is_file() else sorted(
         p for p in directory.rglob("*")
-        if p.is_file() and p.suffix != ".md" and not any(s.startswith(".") for s in p.relative_to(directory).parts)
+        if p.is_file() and (p.suffix != ".md" and not any(s.startswith(".") for s in p.relative_to(directory).parts)
+                            or named is not None and p.relative_to(directory) == Path(named))
     )
     for path in files:
         digest.update(str(path.relative_to(root)).encode() + b"\0")
@@ -113,7 +115,7 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
     directory = dataset_dir(spec)
     if not directory.exists():
         raise DataError(f"dataset directory not found: {directory}; {fetch_hint(spec.name, directory, spec.options)}")
-    data_hash = files_hash(directory)
+    data_hash = files_hash(directory, spec.options.get("file"))
     key_src = json.dumps(
         {"format": CACHE_FORMAT, "data": data_hash, "reader": spec.reader, "options": spec.options,
          "preprocess": asdict(spec.preprocess), "protocol": protocol, "protocol_options": protocol_options},
