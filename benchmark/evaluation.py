@@ -52,15 +52,14 @@ def _distinct(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def rank_targets(scores: torch.Tensor, targets: torch.Tensor, excluded: torch.Tensor) -> torch.Tensor:
     """Rank (1 = best) of each target among all items but the excluded ones, ties counted against it.
 
-    scores [B, N] float, targets [B, k] item ids, excluded [B, E] item ids that do not compete
+    scores [B, N] (any real dtype, compared as given), targets [B, k] item ids, excluded [B, E] item ids that do not compete
     (repeats allowed; padding 0 and the targets never compete) -> ranks [B, k] int64.
     NaN scores count as the worst possible score (below -inf).
 
     One comparison pass over [B, N] per target column, then the few excluded items that compared
     ahead are subtracted: no copy or masking of the score matrix (k is 1 for leave-one-out).
     """
-    scores = scores.float()
-    target_scores = scores.gather(1, targets)  # [B, k]
+    target_scores = scores.gather(1, targets)  # [B, k]; compared in the scores' own dtype (no float32 ties)
     ids, first = _distinct(torch.cat([torch.zeros_like(targets[:, :1]), targets, excluded], dim=1))
     excluded_scores = scores.gather(1, ids)
     n_candidates = scores.shape[1] - first.sum(1)
@@ -78,10 +77,10 @@ def rank_among(scores: torch.Tensor, targets: torch.Tensor, candidates: torch.Te
     """Rank of each target among the candidate item ids [B, c] only (sampled metrics): 1 + the
     number of distinct candidates, other than padding and the targets, scoring >= the target.
     NaN scores count as the worst possible score."""
-    target_scores = scores.gather(1, targets).float()[:, :, None]  # [B, k, 1]
+    target_scores = scores.gather(1, targets)[:, :, None]  # [B, k, 1]
     ids, first = _distinct(candidates)
     competing = first & (ids > 0) & ~(ids[:, None, :] == targets[:, :, None]).any(1)
-    candidate_scores = scores.gather(1, ids).float()[:, None, :]  # [B, 1, c]
+    candidate_scores = scores.gather(1, ids)[:, None, :]  # [B, 1, c]
     ahead = ((candidate_scores >= target_scores) | target_scores.isnan()) & competing[:, None, :]
     return 1 + ahead.sum(2)
 

@@ -22,6 +22,20 @@ def test_rank_counts_ties_against_the_target():
     assert rank_targets(scores, targets, torch.tensor([[0]])).item() == 3
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.int64])
+def test_ranks_compare_scores_in_their_own_precision(dtype):
+    """float64 scores 1e-12 apart (or int64 counts above 2^24) must not become float32 ties."""
+    from benchmark.evaluation import rank_among
+
+    base = 1.0 if dtype == torch.float64 else float(2**25)
+    step = 1e-12 if dtype == torch.float64 else 1.0
+    scores = torch.tensor([[0.0, base, base + step, base - step]], dtype=torch.float64).to(dtype)
+    targets = torch.tensor([[2]])
+    assert rank_targets(scores, targets, torch.tensor([[0]])).item() == 1
+    assert rank_among(scores, targets, torch.tensor([[1, 3]])).item() == 1
+    assert rank_targets(scores, torch.tensor([[3]]), torch.tensor([[0]])).item() == 3
+
+
 def test_history_is_masked_unless_repeats_allowed():
     scores = torch.tensor([[0.0, 0.9, 0.8, 0.5, 0.1]])
     history, targets = torch.tensor([[0, 1, 2]]), torch.tensor([[3]])
