@@ -10,6 +10,9 @@ logs the test metrics and the per-user table, finishes wandb and moves wandb's r
 into the temp record as ``wandb/``, and only then is the record renamed into place: a complete
 record holds its wandb run (``<run>/wandb/offline-run-*``, upload later with ``wandb sync``). A run
 killed before that leaves only the hidden directory, which the next attempt of the run replaces.
+With ``trainer.resume=true`` the next attempt continues the same wandb run (its id is kept beside
+the checkpoint) and logs the epochs the checkpoint restored first, so the run shows the whole
+history; online, wandb resumes the killed attempt's run (``resume="allow"``) instead of a new one.
 ``logger.dir`` puts wandb's files in a directory of your choice instead (nothing is moved).
 Artifact files are staged by wandb in its own data directory (``WANDB_DATA_DIR``) until uploaded.
 
@@ -35,11 +38,19 @@ log = logging.getLogger("seqrec")
 class RunLogger:
     """The no-op tracker (``logger=none``); subclasses mirror a run somewhere."""
 
-    def start(self, config: dict[str, Any], run_dir: Path, group: str | None = None) -> None:
-        """Called before training with the resolved config and the record's final directory."""
+    def start(self, config: dict[str, Any], run_dir: Path, group: str | None = None,
+              state_dir: Path | None = None) -> None:
+        """Called before training with the resolved config and the record's final directory.
+        ``state_dir`` (runs with trainer.resume): where the run's checkpoint lives, kept until the
+        record is written; a tracker keeps there what a relaunch needs to continue its run."""
 
     def log_epoch(self, epoch: EpochLog) -> None:
         """Called after each training epoch."""
+
+    def log_resumed(self, epochs: list[EpochLog]) -> None:
+        """Called once, before training goes on, with the epochs a checkpoint restored."""
+        for epoch in epochs:
+            self.log_epoch(epoch)
 
     def finish(self, record_tmp: Path, metrics: dict[str, Any]) -> None:
         """Called with the written (not yet published) temp record directory."""
@@ -85,11 +96,13 @@ class WandbLogger(RunLogger):
         self.staging: Path | None = None  # the hidden directory moved into the record at the end
         self.run_name = ""
 
-    def start(self, config: dict[str, Any], run_dir: Path, group: str | None = None) -> None:
+    def start(self, config: dict[str, Any], run_dir: Path, group: str | None = None,
+              state_dir: Path | None = None) -> None:
         self.run_name = run_dir.name
         mode = wandb_mode()
         if mode == "disabled":  # nothing to mirror, so no wandb directory either
             return
+        resume_id = self._resume_id(state_dir)
         if self.dir:
             wandb_dir = Path(self.dir)
         else:
@@ -101,6 +114,8 @@ class WandbLogger(RunLogger):
             job_type=str(config["model"]["name"]), tags=[str(config["dataset"]["name"]), *self.extra_tags],
             name=run_dir.name, config=config, dir=str(wandb_dir),
         )
+        if resume_id:  # a relaunch continues its wandb run: online, the killed attempt's run on the server
+            options.update(id=resume_id, resume="allow")
         try:
             import wandb
 
@@ -113,8 +128,23 @@ class WandbLogger(RunLogger):
                 log.warning("wandb: cannot reach the server (%s); logging offline instead", _first_line(e))
                 self.run = wandb.init(mode="offline", settings=settings, **options)
             self.valid_metric = str(config.get("trainer", {}).get("valid_metric", "valid_metric"))
+            if state_dir is not None:
+                state_dir.mkdir(parents=True, exist_ok=True)
+                (state_dir / self.ID_FILE).write_text(self.run.id)
         except Exception as e:
             self._give_up("start", e)
+
+    ID_FILE = "wandb_run_id"
+
+    def _resume_id(self, state_dir: Path | None) -> str | None:
+        """The wandb run id of an earlier attempt of this run (killed before its record was written,
+        which removes ``state_dir``), if any."""
+        if state_dir is None:
+            return None
+        try:
+            return (state_dir / self.ID_FILE).read_text().strip() or None
+        except OSError:
+            return None
 
     def log_epoch(self, epoch: EpochLog) -> None:
         if self.run is None:

@@ -30,7 +30,7 @@ from benchmark.evaluation import LIST_PROTOCOLS, EvalResult, evaluate
 from benchmark.loggers import RunLogger, make_logger
 from benchmark.models.base import Recommender
 from benchmark.record import config_hash, environment, is_complete, run_dir_for, write_record
-from benchmark.training import EPOCH_HOOKS
+from benchmark.training import EPOCH_HOOKS, RESUME_HOOKS
 
 log = logging.getLogger("seqrec")
 TIE_POLICY = {False: "ties count against the target", True: "lists from recommend(); score ties go to the lower item id"}
@@ -176,21 +176,21 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
     if candidates.sampled:
         negatives = sample_negatives(split, candidates.n_negatives, candidates.sampler, candidates.negatives_seed)
 
-    logger.start(config, run_dir, group=sweep_name())
+    logger.start(config, run_dir, group=sweep_name(), state_dir=checkpoints if trainer.resume else None)
     start = time.perf_counter()
-    trained_now: list = []  # epochs of this attempt; the rest of the history came from a checkpoint
-    hooks = (logger.log_epoch, trained_now.append)
-    EPOCH_HOOKS.extend(hooks)
+    resumed: list = []  # epochs restored from a checkpoint, trained by earlier attempts
+    hooks = [(EPOCH_HOOKS, logger.log_epoch), (RESUME_HOOKS, logger.log_resumed), (RESUME_HOOKS, resumed.extend)]
+    for hook_list, hook in hooks:
+        hook_list.append(hook)
     try:
         history = model.fit(split, trainer)
     except torch.OutOfMemoryError:
         raise out_of_memory("training", {"trainer.batch_size": trainer.batch_size,
                                          "trainer.eval_batch_size": trainer.eval_batch_size}) from None
     finally:
-        for hook in hooks:
-            EPOCH_HOOKS.remove(hook)
+        for hook_list, hook in hooks:
+            hook_list.remove(hook)
     # Training time of all attempts: this one's plus the epochs that earlier (resumed) ones trained.
-    resumed = history[: max(0, len(history) - len(trained_now))]
     train_seconds = time.perf_counter() - start + sum(h.seconds for h in resumed)
 
     def evaluate_on(eval_set: EvalSet) -> EvalResult:

@@ -31,6 +31,9 @@ class EpochLog:
 
 # Called with each finished epoch's log (the wandb logger registers here while a model trains).
 EPOCH_HOOKS: list[Callable[[EpochLog], None]] = []
+# Called once with the logs of the epochs a checkpoint restored, before training goes on (a tracker
+# mirrors the whole history, not only the epochs of the attempt that finishes).
+RESUME_HOOKS: list[Callable[[list[EpochLog]], None]] = []
 
 
 PRECISIONS = ("fp32", "bf16", "tf32")
@@ -99,6 +102,8 @@ def train_loop(
     checkpoint = Path(cfg.checkpoint_path) if cfg.checkpoint_path else None
     if checkpoint is not None and checkpoint.is_file():
         best, best_state, since_best, logs = load_checkpoint(checkpoint, net, optimizer, generator)
+        for resume_hook in RESUME_HOOKS:
+            resume_hook(list(logs))
     first = len(logs) + 1
     if logs and since_best >= cfg.patience:  # the checkpoint of a run that had already stopped early
         first = cfg.max_epochs + 1

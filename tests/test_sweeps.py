@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from hydra import compose, initialize_config_dir
 
 from benchmark.record import find_records, is_complete
 from conftest import REPO, run_cli
+from wandb_files import logged_epochs, offline_run, values
 
 
 def tiny(tiny_ml: Path, tmp_path: Path) -> list[str]:
@@ -44,36 +44,6 @@ def test_grid_through_submitit_local(tiny_ml, tmp_path):
     assert list((tmp_path / "sweep" / ".submitit").glob("*/*_log.out"))  # really ran as submitit jobs
 
 
-def wandb_records(run_file: Path) -> list:
-    """The protobuf records of an offline wandb run (LevelDB-style log: 32 KiB blocks of chunks)."""
-    from wandb.proto import wandb_internal_pb2
-
-    data, block, records, chunk = run_file.read_bytes(), 32768, [], b""
-    pos = 7  # ":W&B" magic, 2 bytes of magic, 1 byte version
-    while pos + 7 <= len(data):
-        left = block - pos % block
-        if left < 7:  # a block's tail too short for a header is padding
-            pos += left
-            continue
-        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        if length == 0 and kind == 0:
-            pos += left
-            continue
-        chunk += data[pos + 7 : pos + 7 + length]
-        pos += 7 + length
-        if kind in (1, 4):  # FULL or LAST chunk ends a record
-            record = wandb_internal_pb2.Record()
-            record.ParseFromString(chunk)
-            records.append(record)
-            chunk = b""
-    return records
-
-
-def values(items) -> dict:
-    """{key: value} of wandb's key/JSON-value items (the key is either flat or nested)."""
-    return {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in items}
-
-
 def test_grid_through_joblib_logs_to_wandb_offline(tiny_ml, tmp_path):
     pytest.importorskip("wandb")
     env = {"WANDB_MODE": "offline", "WANDB_DATA_DIR": str(tmp_path / "wandb-data"),
@@ -85,16 +55,12 @@ def test_grid_through_joblib_logs_to_wandb_offline(tiny_ml, tmp_path):
     for record in records:
         metrics = json.loads((record / "metrics.json").read_text())
         history = pd.read_csv(record / "history.csv")
-        run_files = list(record.glob("wandb/offline-run-*/run-*.wandb"))
-        assert len(run_files) == 1, record
-        by_kind: dict[str, list] = {}
-        for r in wandb_records(run_files[0]):
-            by_kind.setdefault(r.WhichOneof("record_type"), []).append(r)
+        _, by_kind = offline_run(record)
         run = by_kind["run"][0].run
         assert (run.run_group, run.job_type, list(run.tags)) == ("sweep", metrics["model"], [metrics["dataset"]])
         config = values(run.config.update)
         assert config["model"]["name"] == metrics["model"] and config["seed"] == metrics["seed"]
-        logged = sorted((values(r.history.item) for r in by_kind.get("history", [])), key=lambda h: h["_step"])
+        logged = logged_epochs(by_kind)
         assert [h["epoch"] for h in logged] == history["epoch"].tolist()  # pop: no epochs; gru4rec: 2
         assert [h["train/loss"] for h in logged] == pytest.approx(history["loss"].tolist())
         assert [h["valid/ndcg@10"] for h in logged] == pytest.approx(history["valid_metric"].tolist())
