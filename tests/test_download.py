@@ -43,7 +43,9 @@ class Server:
     the first full response (then drops the connection), to simulate an interrupted download;
     ``fail[path] = code`` answers other requests with that HTTP error; paths in ``no_length`` get no
     Content-Length; paths in ``slow`` send half, set ``sending`` and pause before the rest; 416
-    answers carry ``Content-Range: bytes */N`` unless ``total_in_416`` is False."""
+    answers carry ``Content-Range: bytes */N`` unless ``total_in_416`` is False; ``validators[path]``
+    (headers such as ETag, Last-Modified) are sent with every answer, and a Range request whose
+    If-Range matches none of them gets the whole file (200), as HTTP says."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
@@ -53,6 +55,8 @@ class Server:
         self.slow: set[str] = set()
         self.sending = threading.Event()
         self.total_in_416 = True
+        self.validators: dict[str, dict[str, str]] = {}
+        self.if_range: list[str | None] = []
         self.requests: list[tuple[str, str | None]] = []
         outer = self
 
@@ -71,6 +75,10 @@ class Server:
                 if self.path in outer.fail and not cutting:  # a cut response comes first, then the errors
                     self.send_error(outer.fail[self.path])
                     return
+                validators = outer.validators.get(self.path, {})
+                outer.if_range.append(self.headers.get("If-Range"))
+                if rng and self.headers.get("If-Range") and self.headers["If-Range"] not in validators.values():
+                    rng = None  # the file changed since the client's part: all of it
                 start = int(rng.split("=")[1].split("-")[0]) if rng else 0
                 if start >= len(body):
                     self.send_response(416)
@@ -79,6 +87,8 @@ class Server:
                     self.end_headers()
                     return
                 self.send_response(206 if rng else 200)
+                for name, value in validators.items():
+                    self.send_header(name, value)
                 if rng:
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
                 if self.path not in outer.no_length:
@@ -167,6 +177,36 @@ def test_partial_file_from_an_earlier_run_is_resumed(server, tmp_path):
     (tmp_path / "a.zip.part").write_bytes(FIXTURE[:100])
     download(server.url + "/ml-fixture.zip", tmp_path / "a.zip", [md5(FIXTURE)], progress=False)
     assert (tmp_path / "a.zip").read_bytes() == FIXTURE and server.requests == [("/ml-fixture.zip", "bytes=100-")]
+
+
+@pytest.mark.parametrize("validators", [
+    {"ETag": '"v1"'}, {"ETag": 'W/"weak"', "Last-Modified": "Mon, 30 Nov 2026 10:00:00 GMT"},
+], ids=["etag", "last-modified"])
+def test_a_partial_file_of_an_older_upstream_version_is_not_resumed(server, tmp_path, validators):
+    """The .part was cut short; upstream then published a new file. The resume asks for the rest only
+    if the file is unchanged (If-Range), so the new version is downloaded whole, not spliced on."""
+    new = zip_bytes({"ml-fixture/ratings.csv": RATINGS + "9,9,5.0,1100000000\n", "ml-fixture/README.txt": "v2\n"})
+    server.validators["/ml-fixture.zip"] = validators
+    server.cut["/ml-fixture.zip"] = len(FIXTURE) // 3
+    with pytest.raises(DataError, match="interrupted"):
+        download(server.url + "/ml-fixture.zip", tmp_path / "a.zip", [sha(FIXTURE)], progress=False, attempts=1)
+    assert (tmp_path / "a.zip.part").stat().st_size == len(FIXTURE) // 3
+    sent_validator = validators.get("Last-Modified", validators["ETag"])  # a weak ETag cannot be used
+    # Unchanged upstream: resumed from where it stopped, on the condition it is still that version.
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    for kept in tmp_path.glob("a.zip.part*"):  # the part and what the download keeps beside it
+        (resumed / kept.name).write_bytes(kept.read_bytes())
+    download(server.url + "/ml-fixture.zip", resumed / "a.zip", [sha(FIXTURE)], progress=False)
+    assert (resumed / "a.zip").read_bytes() == FIXTURE and server.if_range[-1] == sent_validator
+    assert server.requests[-1] == ("/ml-fixture.zip", f"bytes={len(FIXTURE) // 3}-")
+    # Changed upstream: the new version whole.
+    server.files["/ml-fixture.zip"] = new
+    server.validators["/ml-fixture.zip"] = {name: value.replace("v1", "v2").replace("10:00", "11:00")
+                                            for name, value in validators.items()}
+    download(server.url + "/ml-fixture.zip", tmp_path / "a.zip", [sha(new)], progress=False)
+    assert (tmp_path / "a.zip").read_bytes() == new and server.if_range[-1] == sent_validator
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zip", "resumed"]  # no .part, no .if-range left
 
 
 def test_fetch_unpacks_strips_top_folder_and_records(server, tmp_path):

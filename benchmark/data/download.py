@@ -2,7 +2,8 @@
 
 Nothing here runs unless asked (`seqrec-data fetch`): reading a dataset never touches the network.
 Every step is all-or-nothing: a download lands in ``<file>.part`` and is renamed only after its
-checksum matched; an archive is unpacked into a hidden temporary folder and moved into place only
+checksum matched (a resume asks for the rest with If-Range, so it is never spliced onto a part of an
+older upstream version); an archive is unpacked into a hidden temporary folder and moved into place only
 after every member passed the path checks (and its published checksum, where there is one); a
 dataset's files reach its folder only after all of them succeeded, and its manifest is written last.
 A download that cannot be unpacked is deleted, so the next fetch gets it again. Each download file is
@@ -107,8 +108,11 @@ def _transfer(url: str, part: Path, progress: bool, timeout: float, size: int | 
     ``size`` (the catalog's, if known) detects a cut-short response that had no Content-Length."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": "seqrec-bench (+https://github.com)"}
+    validator = _validator_file(part)
     if have:
         headers["Range"] = f"bytes={have}-"
+        if validator.is_file():  # the rest only if the file is still the one the part came from, else all of it
+            headers["If-Range"] = validator.read_text().strip()
     try:
         resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as e:
@@ -124,7 +128,8 @@ def _transfer(url: str, part: Path, progress: bool, timeout: float, size: int | 
     with resp:
         resumed = have > 0 and resp.status == 206 and re.match(rf"bytes {have}-", resp.headers.get("Content-Range", ""))
         if not resumed:
-            have = 0  # the server ignored the Range header: start over
+            have = 0  # the server ignored the Range header, or the file changed (If-Range): start over
+            _save_validator(validator, resp.headers)
         length = resp.headers.get("Content-Length")
         total = have + int(length) if length is not None else size
         try:
@@ -149,6 +154,21 @@ def _transfer(url: str, part: Path, progress: bool, timeout: float, size: int | 
         raise _Interrupted(f"connection closed after {got} of {total} bytes")
 
 
+def _validator_file(part: Path) -> Path:
+    return part.with_name(part.name + ".if-range")
+
+
+def _save_validator(path: Path, headers: Any) -> None:
+    """Keeps what identifies the version a fresh .part is written from (a strong ETag, else
+    Last-Modified), so a resume asks for the rest only of that version (If-Range)."""
+    etag, modified = headers.get("ETag"), headers.get("Last-Modified")
+    value = etag if etag and not etag.startswith("W/") else modified
+    if value:
+        path.write_text(value)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def download(url: str, dest: Path, checksums: Iterable[Checksum] = (), *, progress: bool = True,
              attempts: int = 3, timeout: float = 60.0, size: int | None = None) -> Verified:
     """Downloads ``url`` to ``dest`` via ``dest.part``, resuming an interrupted transfer (here or in an
@@ -165,6 +185,7 @@ def download(url: str, dest: Path, checksums: Iterable[Checksum] = (), *, progre
             if attempt == attempts:
                 raise DataError(f"download of {url} interrupted ({e}); {part} is kept: run the fetch again to resume") from None
             time.sleep(min(2.0 ** attempt, 10.0) * 0.1)
+    _validator_file(part).unlink(missing_ok=True)
     result = verify(part, checksums, url)
     os.replace(part, dest)
     result.path = dest
