@@ -219,6 +219,15 @@ def test_diginetica_semicolons_date_plus_timeframe(tmp_path):
     assert seqs(read_interactions("diginetica", tmp_path, user="user")) == {"7": ["81"]}
 
 
+def test_diginetica_na_user_ids_are_anonymous(tmp_path):
+    """The published file writes NA for an anonymous view's userId: with dataset.user=user those
+    views are dropped, not pooled into one user called NA."""
+    write(tmp_path / "train-item-views.csv", "sessionId;userId;itemId;timeframe;eventdate\n"
+          "1;NA;81;526309;2016-05-09\n1;NA;31;10;2016-05-09\n2;NA;55;0;2016-05-09\n3;7;81;0;2016-05-10\n")
+    assert seqs(read_interactions("diginetica", tmp_path)) == {"1": ["31", "81"], "2": ["55"], "3": ["81"]}
+    assert seqs(read_interactions("diginetica", tmp_path, user="user")) == {"7": ["81"]}
+
+
 def test_yoochoose_iso_milliseconds(tmp_path):
     write(tmp_path / "yoochoose-clicks.dat", "1,2014-04-07T10:54:09.868Z,214536500,0\n"
           "1,2014-04-07T10:51:09.277Z,214536502,0\n2,2014-04-07T13:56:37.614Z,214662742,S\n")

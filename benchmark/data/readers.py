@@ -589,7 +589,7 @@ def read_amazon(directory: str | Path, category: str = "", release: str | int = 
 def read_diginetica(directory: str | Path, user: str = "session", **_: object) -> pd.DataFrame:
     """CIKM Cup 2016 ``train-item-views.csv`` (``;``, header ``sessionId;userId;itemId;timeframe;eventdate``).
     Time = ``eventdate`` (day) + ``timeframe`` (ms). Sequences are sessions (the session-based
-    setting of SR-GNN and successors); ``dataset.user=user`` groups by the (mostly empty) user id
+    setting of SR-GNN and successors); ``dataset.user=user`` groups by the (mostly NA) user id
     instead and drops anonymous views."""
     path = find_file(directory, ["train-item-views.csv"])
     if user not in ("session", "user"):
@@ -600,8 +600,8 @@ def read_diginetica(directory: str | Path, user: str = "session", **_: object) -
     day_ms = to_seconds(as_series(t["eventdate"]), "%Y-%m-%d", path) * 1_000
     df = pd.DataFrame({"user": as_series(t["sessionId" if user == "session" else "userId"]), "item": as_series(t["itemId"])})
     fine = day_ms + t["timeframe"].to_numpy()
-    if user == "user":
-        known = (df["user"] != "").to_numpy()
+    if user == "user":  # anonymous views have userId NA in the published file (empty in some copies)
+        known = (~df["user"].isin(["", "NA"])).to_numpy()
         df, fine = df[known].reset_index(drop=True), fine[known]
     return canonical(chronological(df, fine, 1_000), path)
 
