@@ -59,8 +59,11 @@ class RecordingLogger:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def start(self, config, run_dir, group=None):
+    def start(self, config, run_dir, group=None, state_dir=None):
         self.calls.append("start")
+
+    def log_resumed(self, epochs):
+        self.calls.append("resumed")
 
     def log_epoch(self, epoch):
         self.calls.append("epoch")
@@ -83,7 +86,7 @@ def _tiny_config(tiny_ml: Path, tmp_path: Path, *overrides: str) -> dict:
 
 def test_ctrl_c_during_training_leaves_no_record_and_closes_the_tracker(tiny_ml, tmp_path, monkeypatch):
     from benchmark import run as run_module
-    from benchmark.training import EPOCH_HOOKS
+    from benchmark.training import EPOCH_HOOKS, RESUME_HOOKS
 
     logger = RecordingLogger()
     monkeypatch.setattr(run_module, "make_logger", lambda cfg: logger)
@@ -100,7 +103,7 @@ def test_ctrl_c_during_training_leaves_no_record_and_closes_the_tracker(tiny_ml,
     with pytest.raises(KeyboardInterrupt):
         run_module.run_experiment(_tiny_config(tiny_ml, tmp_path, "model=gru4rec", "model.hidden=16"))
     assert logger.calls == ["start", "epoch", "abort"]
-    assert EPOCH_HOOKS == []
+    assert EPOCH_HOOKS == [] and RESUME_HOOKS == []
     assert not [p for p in (tmp_path / "results").rglob("*") if p.is_file()]
 
 
