@@ -187,13 +187,17 @@ def evaluate(
             raise RuntimeError(f"{model.name}.score returned {tuple(scores.shape)}, expected {(len(rows), n_columns)}")
         excluded = history if mask_history else history[:, :0]
         rank = rank_targets(scores, targets, excluded)
-        if mask_history:
-            # A target the user had already interacted with is masked with the history: a miss (rank
-            # below every item), as horizon lists, which exclude the whole history, make it.
-            rank = rank.masked_fill((history[:, :, None] == targets[:, None, :]).any(1), n_columns)
+        # A target the user had already interacted with is masked with the history: a miss (rank
+        # below every item), as horizon lists, which exclude the whole history, make it.
+        repeat = (history[:, :, None] == targets[:, None, :]).any(1) if mask_history else None
+        if repeat is not None:
+            rank = rank.masked_fill(repeat, n_columns)
         ranks.append(rank.cpu())
         if sampled is not None:
-            sampled_ranks.append(rank_among(scores, targets, sampled).cpu())
+            sampled_rank = rank_among(scores, targets, sampled)
+            if repeat is not None:  # the same miss among the sampled candidates (below all of them)
+                sampled_rank = sampled_rank.masked_fill(repeat, sampled.shape[1] + 2)
+            sampled_ranks.append(sampled_rank.cpu())
         # Top-K lists for coverage and popularity bias: the targets compete here like any item.
         if beyond_accuracy:
             top_items.append(top_n_excluding(scores, max_k, excluded).cpu())

@@ -125,6 +125,23 @@ def test_sampled_rank_counts_only_the_negatives():
     np.testing.assert_array_equal(result.per_user["hr@3"], [0.0, 0.0])  # full ranking: items 7, 8, 9 beat it
 
 
+def test_a_repeat_target_masked_with_the_history_is_a_miss_among_sampled_candidates_too():
+    """User 0's target (item 1) is also in its history: masked with it, a miss in full ranking, and
+    so among the sampled negatives too (as horizon's sampled lists, which exclude the history, make it)."""
+    split = horizon_split([[1, 2, 3, 1], [4, 5, 6, 7]], n_items=9, k=1)
+    split.protocol = "loo"
+    model = FixedScores([0, 9, 1, 1, 1, 1, 1, 8, 1, 1])  # item 1 scores highest, then item 7
+    negatives = np.array([[8, 9], [8, 9]])
+    masked = evaluate(model, split, split.test, ks=(1, 3), negatives=negatives)
+    np.testing.assert_array_equal(masked.per_user["hr@3"], [0.0, 1.0])
+    np.testing.assert_array_equal(masked.per_user["sampled_hr@3"], [0.0, 1.0])
+    as_lists = evaluate(model, horizon_split([[1, 2, 3, 1], [4, 5, 6, 7]], n_items=9, k=1), split.test,
+                        ks=(3,), negatives=negatives)
+    np.testing.assert_array_equal(masked.per_user["sampled_hr@3"], as_lists.per_user["sampled_recall@3"])
+    repeats = evaluate(model, split, split.test, ks=(1,), negatives=negatives, mask_history=False)
+    np.testing.assert_array_equal(repeats.per_user["sampled_hr@1"], [1.0, 1.0])  # repeats allowed: a hit
+
+
 def test_cli_horizon_with_sampled_candidates_labels_and_stores_everything(tiny_ml, tmp_path):
     proc = run_cli("hydra.mode=MULTIRUN", f"hydra.sweep.dir={tmp_path / 'sweep'}", "model=pop", "protocol=horizon",
                    "protocol.k=2", "protocol.candidates=sampled", "protocol.n_negatives=10", "protocol.sampler=popularity",
