@@ -9,6 +9,8 @@ patience and early stopping on the validation metric.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -17,6 +19,7 @@ from torch import nn
 from baselines.interactions import interaction_matrix
 from benchmark.config import TrainerConfig, resolve_device
 from benchmark.data.split import SplitData
+from benchmark.errors import ConfigError
 from benchmark.models.base import Batch, Recommender
 from benchmark.models.kernels import item_scores
 from benchmark.training import EpochLog, train_loop
@@ -39,6 +42,8 @@ class MatrixFactorisation(nn.Module):
 class BPRMF(Recommender):
     def __init__(self, name: str = "bprmf", dim: int = 64, l2: float = 1e-4) -> None:
         super().__init__(name)
+        if dim < 1 or not (math.isfinite(l2) and l2 >= 0):
+            raise ConfigError(f"bprmf needs model.dim >= 1 and a finite model.l2 >= 0 (got dim={dim}, l2={l2})")
         self.dim, self.l2 = dim, l2
         self.net: MatrixFactorisation | None = None
         self._device = torch.device("cpu")

@@ -10,6 +10,8 @@ beyond that ``max_items`` stops the run with a clear error instead of exhausting
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -37,8 +39,8 @@ class EASE(Recommender):
 
     def __init__(self, name: str = "ease", l2: float = 100.0, max_items: int = 20_000) -> None:
         super().__init__(name)
-        if l2 <= 0:
-            raise ConfigError(f"model.l2={l2!r} must be > 0 (it keeps X^T X + l2 I invertible)")
+        if not (math.isfinite(l2) and l2 > 0):
+            raise ConfigError(f"model.l2={l2!r} must be a finite number > 0 (it keeps X^T X + l2 I invertible)")
         self.l2, self.max_items = l2, max_items
         self.weights: np.ndarray | None = None  # [n_items + 1, n_items + 1], row/column 0 = padding
 

@@ -8,6 +8,8 @@ items i of sim(i, j). The history is read at scoring time, so test-time items co
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -49,8 +51,8 @@ class ItemKNN(Recommender):
 
     def __init__(self, name: str = "itemknn", k: int = 20, shrink: float = 10.0) -> None:
         super().__init__(name)
-        if k < 1 or shrink < 0:
-            raise ConfigError(f"itemknn needs model.k >= 1 and model.shrink >= 0 (got k={k}, shrink={shrink})")
+        if k < 1 or not (math.isfinite(shrink) and shrink >= 0):
+            raise ConfigError(f"itemknn needs model.k >= 1 and a finite model.shrink >= 0 (got k={k}, shrink={shrink})")
         self.k, self.shrink = k, shrink
         self.similarities: sp.csr_matrix | None = None
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import math
 import re
 import types
 import typing
@@ -173,6 +174,9 @@ VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dropout": (_probability, "a number in [0, 1)"),
     "mask_prob": (lambda v: 0 < v < 1, "a number in (0, 1)"),
     "cell": (lambda v: v in ("gru", "lstm"), "gru or lstm"),
+    "dim": (_positive, "an integer >= 1"),  # BPR-MF
+    "l2": (_non_negative, "a number >= 0 (> 0 for EASE)"),  # EASE, BPR-MF
+    "shrink": (_non_negative, "a number >= 0"),  # ItemKNN
     # top level
     "seed": (_non_negative, "an integer >= 0"),
 }
@@ -289,6 +293,8 @@ def check_group(group: str, values: dict[str, Any], keys: list[Key], open_ended:
         hint = allowed[name].hint
         if not _matches(value, hint):
             raise ConfigError(f"{full}={value!r} has the wrong type; it must be {_type_name(hint)}")
+        if isinstance(value, float) and not math.isfinite(value):  # NaN passes every < and > check below
+            raise ConfigError(f"{full}={value!r} is not allowed; it must be a finite number")
         if name in VALUE_RULES:
             check, text = VALUE_RULES[name]
             try:

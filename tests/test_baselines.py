@@ -109,3 +109,14 @@ def test_bprmf_early_stops_on_the_runs_masking_and_metric():
     unmasked = evaluate(model, split, split.valid, ks=(3,), mask_history=False).aggregate["mrr@3"]
     masked = evaluate(model, split, split.valid, ks=(3,), mask_history=True).aggregate["mrr@3"]
     assert logs[0].valid_metric == unmasked != masked
+
+
+@pytest.mark.parametrize("make", [
+    lambda: EASE(l2=float("nan")), lambda: EASE(l2=float("inf")), lambda: ItemKNN(shrink=float("nan")),
+    lambda: BPRMF(dim=0), lambda: BPRMF(l2=-1.0), lambda: BPRMF(l2=float("nan")),
+], ids=["ease-l2-nan", "ease-l2-inf", "itemknn-shrink-nan", "bprmf-dim-0", "bprmf-l2-negative", "bprmf-l2-nan"])
+def test_baselines_refuse_settings_they_cannot_fit_with(make):
+    """From Python too (not only through the config check): NaN passes every comparison, and a
+    zero-dimensional BPR-MF is a popularity model under another name."""
+    with pytest.raises(ConfigError, match="model\\."):
+        make()
