@@ -129,10 +129,11 @@ def _transfer(url: str, part: Path, progress: bool, timeout: float, size: int | 
         resumed = have > 0 and resp.status == 206 and re.match(rf"bytes {have}-", resp.headers.get("Content-Range", ""))
         if not resumed:
             have = 0  # the server ignored the Range header, or the file changed (If-Range): start over
-            _save_validator(validator, resp.headers)
         length = resp.headers.get("Content-Length")
         total = have + int(length) if length is not None else size
         try:
+            if not resumed:
+                _save_validator(validator, resp.headers)
             with open(part, "ab" if resumed else "wb") as f, tqdm(
                 total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=part.name[: -len(".part")],
                 disable=not progress, leave=False,
