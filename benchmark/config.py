@@ -158,6 +158,7 @@ VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "n_negatives": (_positive, "an integer >= 1"),
     "candidates": (lambda v: v in ("full", "sampled"), "full or sampled"),
     "sampler": (lambda v: v in ("uniform", "popularity"), "uniform or popularity"),
+    "negatives_seed": (_non_negative, "an integer >= 0"),  # numpy refuses a negative seed mid-run
     # dataset
     "user_core": (_positive, "an integer >= 1"),
     "item_core": (_positive, "an integer >= 1"),
