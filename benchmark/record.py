@@ -20,6 +20,7 @@ from typing import Any, Callable
 import pandas as pd
 import yaml
 
+from benchmark.errors import DataError
 from benchmark.files import umask_mode
 
 RECORD_FILES = ("config.yaml", "metrics.json", "per_user.parquet", "history.csv", "env.json")
@@ -157,6 +158,24 @@ def remove_temps(run_dir: Path) -> list[Path]:
     for tmp in removed:
         shutil.rmtree(tmp, ignore_errors=True)
     return removed
+
+
+def damaged(path: Path, what: str) -> DataError:
+    """The error for a file of a complete record that cannot be used (hand-edited, disk trouble)."""
+    return DataError(f"{path} {what}; the record is damaged: move the record away to re-run it")
+
+
+def read_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """A record's metrics.json as a dict; a file that is not a JSON object -> DataError naming it
+    (a re-run reads it to stand in for the run, and would otherwise end in a traceback)."""
+    path = Path(run_dir) / "metrics.json"
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise damaged(path, f"cannot be read ({' '.join(str(e).split())})") from None
+    if not isinstance(metrics, dict):
+        raise damaged(path, f"holds a JSON {type(metrics).__name__}, not an object")
+    return metrics
 
 
 def read_record(run_dir: Path) -> dict[str, Any]:

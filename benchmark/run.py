@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import random
@@ -29,8 +28,9 @@ from benchmark.errors import BenchmarkError, ConfigError, DataError
 from benchmark.evaluation import LIST_PROTOCOLS, EvalResult, evaluate
 from benchmark.loggers import RunLogger, make_logger
 from benchmark.models.base import Recommender
-from benchmark.record import config_hash, environment, is_complete, run_dir_for, write_record
+from benchmark.record import config_hash, environment, is_complete, read_metrics, run_dir_for, write_record
 from benchmark.training import EPOCH_HOOKS, RESUME_HOOKS
+from benchmark.tuning import job_result
 
 log = logging.getLogger("seqrec")
 TIE_POLICY = {False: "ties count against the target", True: "lists from recommend(); score ties go to the lower item id"}
@@ -104,7 +104,7 @@ def check_same_data(run_dir: Path, config: dict[str, Any]) -> None:
     directory = dataset_dir(spec)
     if not directory.exists():  # nothing to compare with (e.g. the data moved away): the record stands
         return
-    recorded = json.loads((run_dir / "metrics.json").read_text()).get("dataset_hash")
+    recorded = read_metrics(run_dir).get("dataset_hash")
     current = files_hash(directory, spec.options.get("file"))
     if recorded and recorded != current:
         raise DataError(f"{run_dir} is a complete record of this configuration, computed from other data than "
@@ -130,6 +130,7 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
     run_dir = run_dir_for(config["results_dir"], config)
     if is_complete(run_dir):
         check_same_data(run_dir, config)
+        job_result(run_dir)  # a damaged metrics.json is refused before the record stands in for the run
         log.info("skip %s: complete record exists", run_dir)
         return run_dir
     check_writable_dir("results_dir", config["results_dir"])  # not after training, losing the result

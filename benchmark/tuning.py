@@ -23,7 +23,6 @@ sampler) and reuses their complete run records, so it resumes where it stopped.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -59,7 +58,14 @@ def validation_objective(metrics: dict[str, Any]) -> tuple[float, str]:
 
 
 def job_result(run_dir: Path) -> RunResult:
-    value, name = validation_objective(json.loads((Path(run_dir) / "metrics.json").read_text()))
+    """The record's validation objective; a record without one (a damaged metrics.json that a re-run
+    found complete) -> DataError naming the file."""
+    from benchmark.record import damaged, read_metrics  # not at import: `seqrec` and the sweeper start without pandas
+
+    try:
+        value, name = validation_objective(read_metrics(run_dir))
+    except (KeyError, TypeError, ValueError) as e:
+        raise damaged(Path(run_dir) / "metrics.json", f"has no validation value ({type(e).__name__}: {e})") from None
     return RunResult(str(run_dir), value, name)
 
 

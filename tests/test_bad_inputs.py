@@ -201,3 +201,16 @@ def test_seq2seq_horizon_beyond_the_protocols_targets_is_refused():
     with pytest.raises(ConfigError, match=r"model.horizon=5 .*protocol.k=3"):
         check_combinations(config)
     check_combinations({**config, "model": {"horizon": 3}})
+
+
+@pytest.mark.parametrize("content", ['{"test":', "{}", "[]", '{"valid_metric": "ndcg@10", "valid": {}}'],
+                         ids=["truncated", "empty object", "not an object", "no validation value"])
+def test_damaged_metrics_of_a_complete_record_is_one_line_naming_the_file(content, tmp_path, tiny_ml, capsys):
+    """A re-run finds the complete record and reads its metrics.json: a damaged one is named, not a traceback."""
+    overrides = [f"dataset.path={tiny_ml}", "model=pop", "dataset.user_core=1", "dataset.item_core=1"]
+    assert run_in_process(overrides, tmp_path, capsys)[0] == 0
+    [record] = find_records(tmp_path / "results")
+    (record / "metrics.json").write_text(content)
+    code, err = run_in_process(overrides, tmp_path, capsys)
+    assert_one_line_error(code, err, [str(record / "metrics.json"), "move the record away to re-run it"])
+    assert (record / "metrics.json").read_text() == content  # the record is left as it was
