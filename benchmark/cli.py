@@ -111,7 +111,9 @@ def main() -> None:
     except (BenchmarkError, HydraException, OmegaConfBaseException) as e:  # BenchmarkError: a failed run of a sweep
         if user_wants_traceback:
             raise
-        fail(str(e) if isinstance(e, BenchmarkError) else hydra_error_line(e))
+        # Hydra wraps what a plugin's constructor raises (the sweeper's check of its settings).
+        ours = e if isinstance(e, BenchmarkError) else e.__cause__ if isinstance(e.__cause__, BenchmarkError) else None
+        fail(str(ours) if ours else hydra_error_line(e))
     except OSError as e:
         if job_started or e.filename is None or user_wants_traceback:
             raise

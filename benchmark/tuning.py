@@ -34,6 +34,7 @@ from hydra.core.override_parser.types import IntervalSweep, Override, RangeSweep
 from benchmark.errors import ConfigError
 
 TRIALS_FILE = "optuna_trials.csv"
+DIRECTIONS = ("maximize", "minimize")
 # Config groups whose choice the best-config file repeats (as `override /group: choice`).
 TUNED_GROUPS = ("dataset", "model", "protocol", "trainer")
 
@@ -67,6 +68,27 @@ def job_result(run_dir: Path) -> RunResult:
     except (KeyError, TypeError, ValueError) as e:
         raise damaged(Path(run_dir) / "metrics.json", f"has no validation value ({type(e).__name__}: {e})") from None
     return RunResult(str(run_dir), value, name)
+
+
+def _integer(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def check_sweeper_settings(n_trials: Any, n_jobs: Any, seed: Any, direction: Any, rerun_seeds: Any) -> None:
+    """The sweeper's own keys, before any trial runs: n_trials=0 ran nothing and failed on reporting
+    it, an unknown direction failed inside optuna, and rerun_seeds=[] wrote a best config that cannot run."""
+    rules = (
+        ("n_trials", n_trials, _integer(n_trials, 1), "an integer >= 1"),
+        ("n_jobs", n_jobs, _integer(n_jobs, 1), "an integer >= 1 (trials launched together)"),
+        ("seed", seed, seed is None or _integer(seed, 0), "null or an integer >= 0"),
+        ("direction", direction, direction in DIRECTIONS, " or ".join(DIRECTIONS)),
+        ("rerun_seeds", rerun_seeds,
+         isinstance(rerun_seeds, (list, tuple)) and len(rerun_seeds) > 0 and all(_integer(s, 0) for s in rerun_seeds),
+         "a non-empty list of integers >= 0 (the seeds the best config re-runs)"),
+    )
+    for key, value, ok, allowed in rules:
+        if not ok:
+            raise ConfigError(f"hydra.sweeper.{key}={value!r} is not allowed; it must be {allowed}")
 
 
 def distribution(override: Override) -> Any:

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from benchmark import cli
 from benchmark.record import find_records, is_complete, write_record
-from conftest import REPO
+from conftest import REPO, run_cli
 
 CONF = str(REPO / "conf")
 
@@ -384,3 +384,26 @@ def test_tuning_keeps_one_study_and_one_best_config_per_protocol(tmp_path):
         names[protocol] = (cfg.hydra.sweeper.study_name, cfg.hydra.sweeper.best_config)
     assert names["loo"][0] != names["horizon"][0] and names["loo"][1] != names["horizon"][1]
     assert names["horizon"][1].endswith("/tuned/experiment/sasrec-ml-latest-small-horizon.yaml")
+
+
+@pytest.mark.parametrize("setting, words", [
+    ("hydra.sweeper.n_trials=0", ["hydra.sweeper.n_trials=0", "an integer >= 1"]),
+    ("hydra.sweeper.n_trials=-3", ["hydra.sweeper.n_trials=-3", "an integer >= 1"]),
+    ("hydra.sweeper.n_jobs=0", ["hydra.sweeper.n_jobs=0", "an integer >= 1"]),
+    ("hydra.sweeper.direction=foo", ["hydra.sweeper.direction='foo'", "maximize or minimize"]),
+    ("hydra.sweeper.rerun_seeds=[]", ["hydra.sweeper.rerun_seeds=[]", "non-empty list of integers >= 0"]),
+    ("hydra.sweeper.rerun_seeds=[0,-1]", ["hydra.sweeper.rerun_seeds=[0, -1]", "non-empty list of integers >= 0"]),
+], ids=["no trials", "negative trials", "no jobs", "unknown direction", "no rerun seeds", "negative rerun seed"])
+def test_impossible_sweeper_settings_fail_with_one_line_before_any_trial(setting, words, tiny_ml, tmp_path):
+    """n_trials=0 ended in an IndexError, direction=foo in optuna's ValueError, rerun_seeds=[] in a
+    best config with `seed: ''` that cannot run."""
+    proc = run_cli("hparams=itemknn", "model=itemknn", f"dataset.path={tiny_ml}", "dataset.user_core=1",
+                   "dataset.item_core=1", "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={tmp_path / 'sweep'}", setting,
+                   tmp=tmp_path, check=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("seqrec: error: "), proc.stderr
+    for word in words:
+        assert word in lines[0], f"{word!r} not in {lines[0]!r}"
+    assert not list(tmp_path.rglob("metrics.json")) and not (tmp_path / "results" / "tuned").exists()
+    assert not (tmp_path / "sweep" / "optuna_trials.csv").exists()

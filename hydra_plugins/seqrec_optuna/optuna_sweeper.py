@@ -14,10 +14,11 @@ from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from benchmark.errors import BenchmarkError, ConfigError
-from benchmark.tuning import TRIALS_FILE, RunResult, describe, search_space, write_best_config, write_trials
+from benchmark.tuning import (TRIALS_FILE, RunResult, check_sweeper_settings, describe, search_space, write_best_config,
+                              write_trials)
 
 log = logging.getLogger("seqrec")
 RUN_ATTR = "seqrec_run"  # a complete trial's user attribute: its record, metric name and config choices
@@ -30,8 +31,11 @@ class OptunaSweeper(Sweeper):
     def __init__(self, params: DictConfig | None = None, n_trials: int = 20, n_jobs: int = 1, seed: int = 0,
                  direction: str = "maximize", study_name: str | None = None, storage: str | None = None,
                  best_config: str | None = None, rerun_seeds: Sequence[int] = (0, 1, 2, 3, 4)) -> None:
+        if isinstance(rerun_seeds, ListConfig):  # as Hydra passes it
+            rerun_seeds = OmegaConf.to_container(rerun_seeds)
+        check_sweeper_settings(n_trials, n_jobs, seed, direction, rerun_seeds)
         self.params = dict(params or {})
-        self.n_trials, self.n_jobs, self.seed, self.direction = int(n_trials), max(1, int(n_jobs)), seed, direction
+        self.n_trials, self.n_jobs, self.seed, self.direction = n_trials, n_jobs, seed, direction
         self.study_name, self.storage, self.best_config = study_name, storage, best_config
         self.rerun_seeds = list(rerun_seeds)
 
