@@ -172,6 +172,8 @@ VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "decoder_layers": (_positive, "an integer >= 1"),
     "beam_size": (_positive, "an integer >= 1"),
     "window": (_positive, "an integer >= 1"),
+    "kernel": (_positive, "an integer >= 1"),
+    "dilations": (_positive_list, "a non-empty list of integers >= 1"),
     "dropout": (_probability, "a number in [0, 1)"),
     "mask_prob": (lambda v: 0 < v < 1, "a number in (0, 1)"),
     "cell": (lambda v: v in ("gru", "lstm"), "gru or lstm"),

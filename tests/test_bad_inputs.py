@@ -60,6 +60,8 @@ CONFIG_CASES = [
     ("unknown model key", ["+model.hiden=32"], ["model.hiden", "hidden"]),
     ("unknown rnn cell", ["model=gru4rec", "model.cell=rnn"], ["model.cell='rnn'", "gru or lstm"]),
     ("typo in a CNN key", ["model=caser", "+model.windw=3"], ["model.windw", "window"]),
+    ("kernel zero", ["model=nextitnet", "model.kernel=0"], ["model.kernel=0", ">= 1"]),
+    ("dilation zero", ["model=nextitnet", "model.dilations=[1,0]"], ["model.dilations=[1, 0]", "integers >= 1"]),
     ("stride with the seq2seq head", ["model=seq2seq_rnn", "+model.stride=10"], ["model.stride=10", "head=next_item"]),
     ("init_std not positive", ["model=sasrec", "model.init_std=0"], ["model.init_std=0", "> 0"]),
     ("mask probability 1", ["model=bert4rec", "model.mask_prob=1.0"], ["model.mask_prob=1.0", "(0, 1)"]),
