@@ -41,14 +41,20 @@ def model_trains(model: dict[str, Any] | None) -> bool:
         return True
 
 
-def config_hash(config: dict[str, Any]) -> str:
-    """Hash of the resolved config without the keys that do not change results (the trainer section
-    too for models that do not train)."""
+def identity_config(config: dict[str, Any], trains: bool) -> dict[str, Any]:
+    """The config without the keys that do not change results (the trainer section too for a model
+    that does not train): what a run's identity, and a report's row, are made of."""
     ident = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS}
-    if not model_trains(config.get("model")):
+    if not trains:
         ident.pop("trainer", None)
     if isinstance(ident.get("trainer"), dict):
         ident["trainer"] = {k: v for k, v in ident["trainer"].items() if k not in NON_IDENTITY_TRAINER_KEYS}
+    return ident
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """Hash of the resolved config's identity (``identity_config``)."""
+    ident = identity_config(config, model_trains(config.get("model")))
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -288,3 +288,16 @@ def test_tercile_cuts_that_differ_never_read_alike():
     assert len(set(text.replace(" < ", " ≤ ").split(" ≤ ")[1::2])) == 2, text
     _, text = _terciles(pd.Series([5.0, 120.0, 4000.0]), ("tail", "torso", "head"), _fmt_count)
     assert text == "tail ≤ 81.67 < torso ≤ 1413 < head"  # distinct at 4 digits: unchanged
+
+
+def test_a_resumed_seed_is_a_seed_of_the_same_row(tmp_path):
+    """trainer.resume only keeps checkpoints: the record's identity ignores it, so must the table's rows."""
+    write_run(tmp_path, "ds", "pop", 0, planted_ranks(40, 0.0, 0))
+    for seed in (0, 1):
+        run = write_run(tmp_path, "ds", "gru4rec", seed, planted_ranks(40, 0.5, seed))
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        config["trainer"]["resume"] = seed == 1
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+    table = report_of(tmp_path).tables["table"]
+    assert table.rows == ["pop", "gru4rec"]
+    assert "Mean ± std over 1–2 seeds per model" in table.caption and table.cells[("gru4rec", 0)].std is not None

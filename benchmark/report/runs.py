@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import BenchmarkError
-from benchmark.record import NON_IDENTITY_KEYS, read_record
+from benchmark.record import identity_config, read_record
 
 BASELINES_PACKAGE = "baselines"
-# Keys that differ between the runs of one table row: a row is one model configuration.
-_NOT_VARIANT = (*NON_IDENTITY_KEYS, "seed", "dataset", "protocol")
+# Identity keys that differ between the runs of one table row: a row is one model configuration.
+_NOT_VARIANT = ("seed", "dataset", "protocol")
 
 
 class ReportError(BenchmarkError):
@@ -45,9 +45,8 @@ class Run:
 
 
 def _variant(config: dict, trains: bool = True) -> str:
-    ident = {k: v for k, v in config.items() if k not in _NOT_VARIANT}
-    if not trains:  # a model that does not train: its trainer section changes nothing (Recommender.trains)
-        ident.pop("trainer", None)
+    # What the record's identity ignores (trainer.resume, a non-training model's trainer section) splits no row.
+    ident = {k: v for k, v in identity_config(config, trains).items() if k not in _NOT_VARIANT}
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:6]
 
 
