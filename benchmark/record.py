@@ -166,6 +166,18 @@ def remove_temps(run_dir: Path) -> list[Path]:
     return removed
 
 
+def _read_mapping(path: Path, parse: Callable[[str], Any]) -> dict[str, Any]:
+    # A corrupt file is a ValueError naming the file, on one line (YAML's messages span several).
+    try:
+        value = parse(path.read_text())
+    except (ValueError, yaml.YAMLError) as e:
+        raise ValueError(f"{path.name} is not valid: {' '.join(str(e).split())}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path.name} is empty" if value is None else
+                         f"{path.name} holds a {type(value).__name__}, not a mapping")
+    return value
+
+
 def damaged(path: Path, what: str) -> DataError:
     """The error for a file of a complete record that cannot be used (hand-edited, disk trouble)."""
     return DataError(f"{path} {what}; the record is damaged: move the record away to re-run it")
@@ -176,21 +188,19 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any]:
     (a re-run reads it to stand in for the run, and would otherwise end in a traceback)."""
     path = Path(run_dir) / "metrics.json"
     try:
-        metrics = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise damaged(path, f"cannot be read ({' '.join(str(e).split())})") from None
-    if not isinstance(metrics, dict):
-        raise damaged(path, f"holds a JSON {type(metrics).__name__}, not an object")
-    return metrics
+        return _read_mapping(path, json.loads)
+    except (OSError, ValueError) as e:
+        raise damaged(path, f"cannot be used ({e})") from None
 
 
 def read_record(run_dir: Path) -> dict[str, Any]:
-    """The record's config, metrics and env as one dict (per-user table loaded separately)."""
+    """The record's config, metrics and env as one dict (per-user table loaded separately).
+    Raises OSError for a missing file, ValueError for one that is not a valid mapping."""
     return {
         "dir": run_dir,
-        "config": yaml.safe_load((run_dir / "config.yaml").read_text()),
-        "metrics": json.loads((run_dir / "metrics.json").read_text()),
-        "env": json.loads((run_dir / "env.json").read_text()),
+        "config": _read_mapping(run_dir / "config.yaml", yaml.safe_load),
+        "metrics": _read_mapping(run_dir / "metrics.json", json.loads),
+        "env": _read_mapping(run_dir / "env.json", json.loads),
     }
 
 

@@ -301,3 +301,34 @@ def test_a_resumed_seed_is_a_seed_of_the_same_row(tmp_path):
     table = report_of(tmp_path).tables["table"]
     assert table.rows == ["pop", "gru4rec"]
     assert "Mean ± std over 1–2 seeds per model" in table.caption and table.cells[("gru4rec", 0)].std is not None
+
+
+def report_cli(*args, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "benchmark.report.cli", *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def corrupt_per_user(path: Path) -> None:
+    pd.read_parquet(path).rename(columns={"user": "uid"}).to_parquet(path)
+
+
+@pytest.mark.parametrize("file, damage, reason", [
+    ("metrics.json", "{}", "metrics.json has no 'dataset', 'protocol', 'model', 'seed'"),
+    ("metrics.json", "[]", "metrics.json holds a list, not a mapping"),
+    ("config.yaml", "", "config.yaml is empty"),
+    ("config.yaml", "- a\n- b\n", "config.yaml holds a list, not a mapping"),
+    ("config.yaml", "model: [\n", "config.yaml is not valid: "),
+    ("config.yaml", "trainer: 3\n", "config.yaml: 'trainer' is not a mapping"),
+    ("per_user.parquet", corrupt_per_user, "per_user.parquet has no 'user' column"),
+])
+def test_a_corrupt_but_parseable_record_is_a_one_line_error_naming_it(tmp_path, file, damage, reason):
+    write_run(tmp_path, "ds", "pop", 0, planted_ranks(30, 0.0, 0))
+    run = write_run(tmp_path, "ds", "sasrec", 0, planted_ranks(30, 1.0, 0))
+    if callable(damage):
+        damage(run / file)
+    else:
+        (run / file).write_text(damage)
+    done = report_cli(tmp_path, "--setup")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"seqrec-report: error: cannot read run record {run}: {reason}")
+    assert done.stderr.count("\n") == 1 and not (tmp_path / "report").exists()

@@ -50,6 +50,30 @@ def _variant(config: dict, trains: bool = True) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:6]
 
 
+# What a report reads from a record: the metrics.json keys, and config.yaml sections that must be mappings if present.
+_METRICS_KEYS = ("dataset", "protocol", "model", "seed")
+_CONFIG_SECTIONS = ("dataset", "protocol", "model", "trainer")
+
+
+def _record_problem(metrics: dict, config: dict, per_user: pd.DataFrame) -> str | None:
+    """What makes a parseable record unusable for a report, or None."""
+    missing = [k for k in _METRICS_KEYS if k not in metrics]
+    if missing:
+        return f"metrics.json has no {', '.join(map(repr, missing))}"
+    try:
+        int(metrics["seed"])
+    except (TypeError, ValueError):
+        return f"metrics.json: seed {metrics['seed']!r} is not an integer"
+    if not isinstance(metrics.get("test", {}), dict):
+        return "metrics.json: 'test' is not a mapping"
+    for section in _CONFIG_SECTIONS:
+        if section in config and not isinstance(config[section], dict):
+            return f"config.yaml: {section!r} is not a mapping"
+    if "user" not in per_user.columns:
+        return "per_user.parquet has no 'user' column"
+    return None
+
+
 def load_run(run_dir: Path) -> Run:
     try:
         rec = read_record(run_dir)
@@ -57,6 +81,9 @@ def load_run(run_dir: Path) -> Run:
     except (OSError, ValueError) as e:
         raise ReportError(f"cannot read run record {run_dir}: {e}") from None
     m, cfg = rec["metrics"], rec["config"]
+    problem = _record_problem(m, cfg, per_user)
+    if problem:
+        raise ReportError(f"cannot read run record {run_dir}: {problem}")
     target = str((cfg.get("model") or {}).get("_target_", ""))
     per_user["user"] = per_user["user"].astype(str)
     return Run(
