@@ -332,3 +332,10 @@ def test_a_corrupt_but_parseable_record_is_a_one_line_error_naming_it(tmp_path, 
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(f"seqrec-report: error: cannot read run record {run}: {reason}")
     assert done.stderr.count("\n") == 1 and not (tmp_path / "report").exists()
+
+
+def test_a_negative_stat_seed_is_a_one_line_error(tmp_path):
+    write_run(tmp_path, "ds", "pop", 0, planted_ranks(30, 0.0, 0))
+    write_run(tmp_path, "ds", "sasrec", 0, planted_ranks(30, 1.0, 0))
+    done = report_cli(tmp_path, "--test", "randomization", "--resamples", "200", "--stat-seed", "-1")
+    assert done.returncode == 2 and done.stderr == "seqrec-report: error: --stat-seed -1 must be >= 0\n"

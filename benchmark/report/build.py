@@ -65,6 +65,8 @@ class ReportOptions:
             raise ReportError(f"--alpha {self.alpha} must be between 0 and 1")
         if self.resamples < 100:
             raise ReportError(f"--resamples {self.resamples} is too few (use >= 100)")
+        if self.stat_seed < 0:  # numpy's generators take no negative seed
+            raise ReportError(f"--stat-seed {self.stat_seed} must be >= 0")
 
 
 @dataclass
