@@ -339,3 +339,36 @@ def test_a_negative_stat_seed_is_a_one_line_error(tmp_path):
     write_run(tmp_path, "ds", "sasrec", 0, planted_ranks(30, 1.0, 0))
     done = report_cli(tmp_path, "--test", "randomization", "--resamples", "200", "--stat-seed", "-1")
     assert done.returncode == 2 and done.stderr == "seqrec-report: error: --stat-seed -1 must be >= 0\n"
+
+
+def test_an_unusable_out_is_a_one_line_error_naming_it(tmp_path):
+    write_run(tmp_path / "results", "ds", "pop", 0, planted_ranks(30, 0.0, 0))
+    write_run(tmp_path / "results", "ds", "sasrec", 0, planted_ranks(30, 1.0, 0))
+    a_file = tmp_path / "taken"
+    a_file.write_text("mine")
+    for out, reason in ((a_file, "exists and is not a folder"), (a_file / "sub", "cannot create the report folder")):
+        done = report_cli(tmp_path / "results", "--out", out)
+        assert done.returncode == 2 and done.stderr.startswith(f"seqrec-report: error: --out {out}"), done.stderr
+        assert reason in done.stderr and done.stderr.count("\n") == 1
+    assert a_file.read_text() == "mine" and not list(tmp_path.glob(".*"))  # no staging folder left behind
+
+
+def test_a_new_report_replaces_the_earlier_one_and_keeps_other_files(tmp_path):
+    from benchmark.report.build import REPORT_FILES
+
+    for protocol in ("loo", "horizon"):
+        for ds in ("ds-a", "ds-b"):
+            for model, quality in (("pop", 0.0), ("gru4rec", 0.5), ("sasrec", 1.0)):
+                write_run(tmp_path, ds, model, 0, planted_ranks(40, quality, 0), protocol=protocol)
+    out = tmp_path / "report"
+    first = report_cli(tmp_path, "--protocol", "loo", "--setup", "--slice", "history,popularity,time")
+    assert first.returncode == 0, first.stderr
+    written = {p.name for p in out.iterdir()}
+    assert written <= REPORT_FILES and {"setup.tex", "slice_time.csv", "cd_diagram.pdf"} <= written
+    (out / "notes.txt").write_text("mine")  # not the report's: stays
+    second = report_cli(tmp_path, "--protocol", "horizon")
+    assert second.returncode == 0, second.stderr
+    assert {p.name for p in out.iterdir()} == {"table.md", "table.tex", "table.csv", "pairwise.csv", "friedman.md",
+                                              "nemenyi.csv", "cd_diagram.png", "cd_diagram.pdf", "notes.txt"}
+    assert "horizon" in (out / "table.md").read_text() and (out / "notes.txt").read_text() == "mine"
+    assert not list(tmp_path.glob(".*")) and not list(out.glob(".*"))  # no staging folder left behind

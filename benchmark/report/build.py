@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark import stats
+from benchmark.files import umask_mode
 from benchmark.report.runs import Group, ReportError, Run, group_runs, load_runs
 from benchmark.report.table import DOWN, UP, Cell, Column, Table, render_csv, render_latex, render_markdown, to_markdown
 
@@ -500,25 +502,18 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, command: str,
     return report
 
 
-def _atomic_write(path: Path, data: str | bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+# Every name a report may write. --out may be a folder with other files (a sweep's folder holds its runs.txt
+# and job folders), so a new report removes only these names, the ones it does not write again.
+REPORT_FILES = frozenset({*(f"{stem}{suffix}" for stem in ("table", *(f"slice_{s}" for s in SLICES))
+                            for suffix in (".md", ".tex", ".csv")),
+                          "pairwise.csv", "friedman.md", "nemenyi.csv", "cd_diagram.png", "cd_diagram.pdf",
+                          "setup.md", "setup.tex"})
 
 
-def write_report(report: Report, out: Path) -> list[Path]:
-    """Writes every file of the report into ``out`` (each file atomically); returns the paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-
+def _stage_report(report: Report, staging: Path) -> list[str]:
+    """Writes every file of the report into the (private, empty) staging folder; returns their names."""
     def put(name: str, data: str | bytes) -> None:
-        _atomic_write(out / name, data)
-        written.append(out / name)
+        (staging / name).write_bytes(data.encode() if isinstance(data, str) else data)
 
     for stem, table in report.tables.items():
         put(f"{stem}.md", render_markdown(table) + "\n")
@@ -532,8 +527,44 @@ def write_report(report: Report, out: Path) -> list[Path]:
         f = report.friedman
         nemenyi = pd.DataFrame(f.nemenyi_p, index=pd.Index(f.models, name="model"), columns=f.models)
         put("nemenyi.csv", nemenyi.to_csv())
-        for path in draw_cd_diagram(f, out / "cd_diagram"):
-            written.append(path)
+        draw_cd_diagram(f, staging / "cd_diagram")
     for name, text in report.setup.items():
         put(name, text)
-    return written
+    return sorted(p.name for p in staging.iterdir())
+
+
+def _os_reason(e: OSError) -> str:
+    return f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
+
+
+def write_report(report: Report, out: Path) -> list[Path]:
+    """Writes the report into the folder ``out`` so that it holds exactly this report; returns the paths.
+
+    The files are first written into a hidden staging folder (a sibling of ``out`` when ``out`` does
+    not exist yet, which is then renamed into place whole; else inside ``out``, each file then moved
+    in). Report files of an earlier report that this one does not write (REPORT_FILES: e.g. slice_*
+    or setup.* of another run of seqrec-report) are removed; other files in ``out`` are left alone.
+    """
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"--out {out} exists and is not a folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out if out.is_dir() else out.parent, prefix=".report-staging.", suffix=".tmp"))
+    except OSError as e:
+        raise ReportError(f"--out {out}: cannot create the report folder ({_os_reason(e)})") from None
+    try:
+        names = _stage_report(report, staging)
+        if not out.exists():
+            staging.chmod(umask_mode(0o777))  # mkdtemp's 0700 would hide the report from collaborators
+            os.rename(staging, out)  # the whole report appears at once
+        else:
+            # Stale files go first: a crash in between leaves part of the old report, never a mix of two.
+            for stale in sorted(REPORT_FILES - set(names)):
+                (out / stale).unlink(missing_ok=True)
+            for name in names:
+                os.replace(staging / name, out / name)
+    except OSError as e:
+        raise ReportError(f"--out {out}: cannot write the report ({_os_reason(e)})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [out / name for name in names]

@@ -19,7 +19,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="seqrec-report", description=__doc__)
     p.add_argument("results_dir", type=Path, help="folder holding run records (searched recursively), or a file "
                    "listing run directories one per line (a sweep's runs.txt)")
-    p.add_argument("--out", type=Path, help="where to write the report (default RESULTS_DIR/report)")
+    p.add_argument("--out", type=Path, help="folder to write the report to (default RESULTS_DIR/report); "
+                   "it then holds this report only: report files of an earlier one are replaced or removed, other files kept")
     p.add_argument("--metrics", help="comma-separated metrics, the first ranks models (default: "
                    f"{','.join(DEFAULT_METRICS)} for leave-one-out, {','.join(PROTOCOL_METRICS['horizon'])} for horizon; "
                    "their sampled_* versions too where recorded)")
