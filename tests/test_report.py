@@ -372,3 +372,16 @@ def test_a_new_report_replaces_the_earlier_one_and_keeps_other_files(tmp_path):
                                               "nemenyi.csv", "cd_diagram.png", "cd_diagram.pdf", "notes.txt"}
     assert "horizon" in (out / "table.md").read_text() and (out / "notes.txt").read_text() == "mine"
     assert not list(tmp_path.glob(".*")) and not list(out.glob(".*"))  # no staging folder left behind
+
+
+def test_setup_tex_methods_paragraph_is_escaped_latex(tmp_path):
+    ranks = planted_ranks(40, 0.5, 0)
+    write_run(tmp_path, "b&c", "pop", 0, ranks)
+    write_run(tmp_path, "b&c", "m_%1", 0, ranks // 2 + 1)
+    write_run(tmp_path, "b&c", "m_%1", 1, ranks // 2 + 1)
+    tex = report_of(tmp_path, setup=True).setup["setup.tex"]
+    methods = tex.split("% Methods paragraph\n")[1]
+    for escaped in (r"b\&c", r"m\_\%1", r"Cohen's d\_z", r"$\pm$", r"$\alpha$ = 0.05"):
+        assert escaped in methods, escaped
+    for raw in ("±", "α", "d_z", "b&c", "m_%1"):
+        assert raw not in methods, raw

@@ -23,7 +23,8 @@ import pandas as pd
 from benchmark import stats
 from benchmark.files import umask_mode
 from benchmark.report.runs import Group, ReportError, Run, group_runs, load_runs
-from benchmark.report.table import DOWN, UP, Cell, Column, Table, render_csv, render_latex, render_markdown, to_markdown
+from benchmark.report.table import (DOWN, UP, Cell, Column, Table, render_csv, render_latex, render_markdown,
+                                    tex_escape, to_markdown)
 
 DEFAULT_METRICS = ("ndcg@10", "hr@10", "mrr@10")
 # Headline metrics per protocol when --metrics is not given; sampled_* versions join when recorded.
@@ -378,7 +379,7 @@ def setup_texts(groups: list[Group], options: ReportOptions, footer: str) -> dic
                   label="tab:datasets", row_header="Dataset")
     methods = methods_paragraph(groups, options)
     return {"setup.md": render_markdown(table) + "\n\n" + methods + "\n",
-            "setup.tex": render_latex(table) + "\n\n% Methods paragraph\n" + methods + "\n"}
+            "setup.tex": render_latex(table) + "\n\n% Methods paragraph\n" + tex_escape(methods) + "\n"}
 
 
 def _seed_count(groups: list[Group]) -> str:
