@@ -13,7 +13,8 @@ import yaml
 
 from benchmark.errors import BenchmarkError
 from benchmark.record import find_records
-from benchmark.report.build import ReportOptions, build_report, write_report
+from benchmark.report.build import ReportOptions, build_report, slicing, write_report
+from benchmark.report.runs import group_runs, load_runs
 from benchmark.report.table import render_latex, render_markdown
 from conftest import REPO, run_cli
 from report_records import planted_ranks, user_ids, write_run
@@ -385,3 +386,16 @@ def test_setup_tex_methods_paragraph_is_escaped_latex(tmp_path):
         assert escaped in methods, escaped
     for raw in ("±", "α", "d_z", "b&c", "m_%1"):
         assert raw not in methods, raw
+
+
+def test_slice_caption_gives_each_datasets_tercile_cuts(tmp_path):
+    """Popularity and time cuts are terciles of each dataset's users: ds-b's 200 users cut elsewhere than ds-a's 300."""
+    report = report_of(write_benchmark(tmp_path), slices=["popularity", "time", "history"])
+    groups = group_runs(load_runs(find_records(tmp_path)))
+    for kind, prefix in (("popularity", "tail ≤ "), ("time", "early ≤ ")):
+        cuts = {g.dataset: slicing(g, kind).description for g in groups}
+        assert cuts["ds-a"] != cuts["ds-b"] and prefix in cuts["ds-a"]
+        caption = report.tables[f"slice_{kind}"].caption
+        assert f"ds-a: {cuts['ds-a']}; ds-b: {cuts['ds-b']}" in caption, caption
+    # The same description for every dataset is given once.
+    assert "by slice: users by training-history length (≤5, 6–20, >20 interactions);" in report.tables["slice_history"].caption

@@ -473,13 +473,13 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, command: str,
     pairwise = []
     plan = [("table", None)] + [(f"slice_{s}", s) for s in options.slices]
     for stem, kind in plan:
-        blocks, described = [], ""
+        blocks, described = [], {}
         for g in groups:
             if kind is None:
                 blocks.append(_Block(g, g.dataset, None))
                 continue
             sl = slicing(g, kind)
-            described = sl.description
+            described[g.dataset] = sl.description
             for label in sl.labels.cat.categories:
                 mask = (sl.labels == label).to_numpy()
                 if mask.any():
@@ -487,7 +487,8 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, command: str,
         comparisons = _comparisons(blocks, options.metrics, refs, options, kind or "all")
         table = _table(blocks, options, refs, comparisons, options.efficiency and kind is None)
         datasets = _join([g.dataset for g in groups])
-        what = f"Test results on {datasets}" if kind is None else f"Test results on {datasets} by slice: {described}"
+        what = (f"Test results on {datasets}" if kind is None else  # tercile cuts differ between datasets
+                f"Test results on {datasets} by slice: {_per_dataset(groups, lambda g: described[g.dataset])}")
         if options.efficiency and kind is None:
             what += " (with parameters, training seconds and inference milliseconds per user, means over seeds)"
         table.caption = caption(groups, blocks, options, refs, comparisons, what)
