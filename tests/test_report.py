@@ -399,3 +399,15 @@ def test_slice_caption_gives_each_datasets_tercile_cuts(tmp_path):
         assert f"ds-a: {cuts['ds-a']}; ds-b: {cuts['ds-b']}" in caption, caption
     # The same description for every dataset is given once.
     assert "by slice: users by training-history length (≤5, 6–20, >20 interactions);" in report.tables["slice_history"].caption
+
+
+def test_a_slice_table_names_its_slice_even_when_only_one_has_users(tmp_path):
+    ranks = planted_ranks(40, 0.5, 0)
+    for model in ("pop", "sasrec"):
+        run = write_run(tmp_path, "ds", model, 0, ranks if model == "pop" else ranks // 2 + 1)
+        per_user = pd.read_parquet(run / "per_user.parquet")
+        per_user["history_len"] = 2  # every user in the coldest slice
+        per_user.to_parquet(run / "per_user.parquet")
+    table = report_of(tmp_path, slices=["history"], metrics=["ndcg@10"]).tables["slice_history"]
+    assert "| Model | hist ≤5 (n=40) ndcg@10 |" in render_markdown(table)
+    assert r"\multicolumn{1}{c}{hist $\leq$5 (n=40)}" in render_latex(table)

@@ -494,6 +494,7 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, command: str,
         table.caption = caption(groups, blocks, options, refs, comparisons, what)
         table.footer = footer
         table.label = "tab:results" if kind is None else f"tab:{kind}"
+        table.label_groups = kind is not None
         tables[stem] = table
         pairwise.append(comparisons)
     friedman, friedman_text = across_datasets(groups, options)

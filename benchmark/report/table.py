@@ -43,10 +43,16 @@ class Table:
     label: str = "tab:results"
     row_header: str = "Model"
     extra: dict = field(default_factory=dict)
+    label_groups: bool = False  # label the column groups even when there is one (a slice table: the slice is its point)
 
     @property
     def groups(self) -> list[str]:
         return list(dict.fromkeys(c.group for c in self.columns))
+
+    @property
+    def grouped(self) -> bool:
+        """Whether headers name the column group (otherwise the caption says what the one group is)."""
+        return self.label_groups or len(self.groups) > 1
 
 
 def _value(cell: Cell, digits: int, pm: str) -> str:
@@ -58,8 +64,7 @@ def _value(cell: Cell, digits: int, pm: str) -> str:
 
 
 def _headers(table: Table) -> list[str]:
-    many = len(table.groups) > 1
-    return [f"{c.group} {c.name}" if many else c.name for c in table.columns]
+    return [f"{c.group} {c.name}" if table.grouped else c.name for c in table.columns]
 
 
 def render_markdown(table: Table) -> str:
@@ -99,10 +104,9 @@ def render_latex(table: Table) -> str:
     lines = [r"\begin{table}[t]", r"\centering", r"\small",
              rf"\caption{{{tex_escape(table.caption)}}}", rf"\label{{{table.label}}}",
              r"\begin{tabular}{l" + "r" * n + "}", r"\toprule"]
-    groups = table.groups
-    if len(groups) > 1:
+    if table.grouped:
         spans, rules, start = [""], [], 2
-        for g in groups:
+        for g in table.groups:
             width = sum(1 for c in table.columns if c.group == g)
             spans.append(rf"\multicolumn{{{width}}}{{c}}{{{tex_escape(g)}}}")
             rules.append(rf"\cmidrule(lr){{{start}-{start + width - 1}}}")
