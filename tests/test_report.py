@@ -411,3 +411,15 @@ def test_a_slice_table_names_its_slice_even_when_only_one_has_users(tmp_path):
     table = report_of(tmp_path, slices=["history"], metrics=["ndcg@10"]).tables["slice_history"]
     assert "| Model | hist ≤5 (n=40) ndcg@10 |" in render_markdown(table)
     assert r"\multicolumn{1}{c}{hist $\leq$5 (n=40)}" in render_latex(table)
+
+
+def test_repeated_metrics_and_slices_count_once(tmp_path):
+    write_run(tmp_path, "ds", "pop", 0, planted_ranks(40, 0.0, 0))
+    write_run(tmp_path, "ds", "sasrec", 0, planted_ranks(40, 1.0, 0))
+    done = report_cli(tmp_path, "--metrics", "ndcg@10,hr@10,ndcg@10", "--slice", "history,history")
+    assert done.returncode == 0, done.stderr
+    pairwise = pd.read_csv(tmp_path / "report" / "pairwise.csv")
+    assert sorted(pairwise.metric[pairwise.slice == "all"]) == ["hr@10", "ndcg@10"]
+    assert len(pairwise[pairwise.slice == "history"]) == 2 * 3  # 2 metrics in 3 history slices, not twice
+    table = (tmp_path / "report" / "table.md").read_text()
+    assert "| Model | ndcg@10 | hr@10 |" in table and "over the 2 comparisons" in table

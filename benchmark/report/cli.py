@@ -37,12 +37,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _names(text: str) -> list[str]:
+    """A comma-separated list, each name once in first-given order: a repeat would add a column and a
+    comparison (a stricter correction) for nothing."""
+    return list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+
+
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     options = ReportOptions(
-        metrics=None if args.metrics is None else [m.strip() for m in args.metrics.split(",") if m.strip()], reference=args.reference, test=args.test,
+        metrics=None if args.metrics is None else _names(args.metrics), reference=args.reference, test=args.test,
         correction=args.correction, alpha=args.alpha, resamples=args.resamples, stat_seed=args.stat_seed,
-        slices=[s.strip() for s in args.slice.split(",") if s.strip()], efficiency=args.efficiency,
+        slices=_names(args.slice), efficiency=args.efficiency,
         setup=args.setup, protocol=args.protocol,
     )
     source = args.results_dir
