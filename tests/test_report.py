@@ -423,3 +423,18 @@ def test_repeated_metrics_and_slices_count_once(tmp_path):
     assert len(pairwise[pairwise.slice == "history"]) == 2 * 3  # 2 metrics in 3 history slices, not twice
     table = (tmp_path / "report" / "table.md").read_text()
     assert "| Model | ndcg@10 | hr@10 |" in table and "over the 2 comparisons" in table
+
+
+def test_a_one_model_report_says_no_comparison_was_made_and_writes_the_pairwise_header(tmp_path):
+    write_run(tmp_path, "ds", "pop", 0, planted_ranks(30, 0.0, 0))
+    done = report_cli(tmp_path)
+    assert done.returncode == 0, done.stderr
+    table = (tmp_path / "report" / "table.md").read_text()
+    assert "no comparison with the reference (pop; default: best non-sequential baseline) was made, it is the only model" in table
+    assert "comparisons" not in table and "↑/↓" not in table
+    header = (tmp_path / "report" / "pairwise.csv").read_text()
+    assert header.startswith("dataset,protocol,slice,block,metric,model,reference,") and header.count("\n") == 1
+    # The header is the same as a report with tests writes.
+    write_run(tmp_path, "ds", "sasrec", 0, planted_ranks(30, 1.0, 0))
+    assert report_cli(tmp_path).returncode == 0
+    assert (tmp_path / "report" / "pairwise.csv").read_text().splitlines()[0] == header.strip()

@@ -191,6 +191,13 @@ def choose_references(groups: list[Group], options: ReportOptions) -> dict[str, 
     return refs
 
 
+# pairwise.csv's columns: written as its header even when no test was made.
+PAIRWISE_COLUMNS = ("dataset", "protocol", "slice", "block", "metric", "model", "reference", "n_users", "mean_model",
+                    "mean_reference", "mean_diff", "ci_low", "ci_high", "ci", "effect_size", "effect", "statistic",
+                    "p_value", "p_corrected", "significant", "test", "correction", "model_seeds", "model_runs",
+                    "reference_runs")
+
+
 def _comparisons(blocks: list[_Block], metrics: list[str], refs: dict[str, str | None], options: ReportOptions, slice_kind: str) -> pd.DataFrame:
     rows = []
     wides: dict[tuple[str, str], pd.DataFrame] = {}
@@ -220,15 +227,16 @@ def _comparisons(blocks: list[_Block], metrics: list[str], refs: dict[str, str |
                     "mean_diff": res.mean_diff, "ci_low": res.ci_low, "ci_high": res.ci_high,
                     "ci": "bootstrap percentile" if options.test == "bootstrap" else "t",
                     "effect_size": res.effect_size, "effect": res.effect_name, "statistic": res.statistic,
-                    "p_value": res.p_value, "test": options.test, "correction": options.correction,
+                    "p_value": res.p_value, "p_corrected": None, "significant": None,  # set over the whole family below
+                    "test": options.test, "correction": options.correction,
                     "model_seeds": " ".join(str(r.seed) for r in g.runs_of(model)),
                     "model_runs": " ".join(r.run_id for r in g.runs_of(model)),
                     "reference_runs": " ".join(r.run_id for r in g.runs_of(ref)),
                 })
-    frame = pd.DataFrame(rows)
-    if len(frame):
-        frame.insert(frame.columns.get_loc("p_value") + 1, "p_corrected", stats.correct(frame["p_value"].to_numpy(), options.correction))
-        frame.insert(frame.columns.get_loc("p_corrected") + 1, "significant", frame["p_corrected"] <= options.alpha)
+    assert not rows or tuple(rows[0]) == PAIRWISE_COLUMNS, "a pairwise row and PAIRWISE_COLUMNS disagree"
+    frame = pd.DataFrame(rows, columns=list(PAIRWISE_COLUMNS))
+    frame["p_corrected"] = stats.correct(frame["p_value"].to_numpy(dtype=np.float64), options.correction)
+    frame["significant"] = frame["p_corrected"] <= options.alpha
     return frame
 
 
@@ -322,17 +330,23 @@ def caption(groups: list[Group], blocks: list[_Block], options: ReportOptions, r
             ref_text = ref_sets[0]
         else:
             ref_text = "; ".join(f"{d}: {v or 'none'}" for d, v in refs.items())
-        how = ""
-        if options.test == "randomization":
-            how = f" ({options.resamples:,} sign flips, seed {options.stat_seed})"
-        elif options.test == "bootstrap":
-            how = f" ({options.resamples:,} resamples, seed {options.stat_seed})"
-        corr = ("no correction for multiple comparisons" if options.correction == "none"
-                else f"{stats.CORRECTION_NAMES[options.correction]}-corrected over the {len(comparisons)} comparisons in this table")
         origin = "default: best non-sequential baseline" if options.reference is None else "chosen"
-        parts.append(f"{UP}/{DOWN}: significantly higher/lower than the reference ({ref_text}; {origin}) by a two-sided "
-                     f"{stats.TEST_NAMES[options.test]}{how} on per-user metrics averaged over seeds, "
-                     f"{corr}, α = {options.alpha:g}.")
+        n = len(comparisons)
+        if not n:  # e.g. a one-model report: "corrected over 0 comparisons" would read as if tests were run
+            why = ("it is the only model" if all(len(g.models) == 1 for g in groups)
+                   else "no other model has per-user values to pair with it")
+            parts.append(f"No significance markers: no comparison with the reference ({ref_text}; {origin}) was made, {why}.")
+        else:
+            how = ""
+            if options.test == "randomization":
+                how = f" ({options.resamples:,} sign flips, seed {options.stat_seed})"
+            elif options.test == "bootstrap":
+                how = f" ({options.resamples:,} resamples, seed {options.stat_seed})"
+            corr = ("no correction for multiple comparisons" if options.correction == "none" else
+                    f"{stats.CORRECTION_NAMES[options.correction]}-corrected over the {n} comparison{'s' * (n != 1)} in this table")
+            parts.append(f"{UP}/{DOWN}: significantly higher/lower than the reference ({ref_text}; {origin}) by a two-sided "
+                         f"{stats.TEST_NAMES[options.test]}{how} on per-user metrics averaged over seeds, "
+                         f"{corr}, α = {options.alpha:g}.")
     parts.append("Best per column in bold, second underlined (columns where higher is better).")
     return " ".join(parts)
 
@@ -498,7 +512,7 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, command: str,
         tables[stem] = table
         pairwise.append(comparisons)
     friedman, friedman_text = across_datasets(groups, options)
-    report = Report(tables, pd.concat([p for p in pairwise if len(p)] or [pd.DataFrame()], ignore_index=True),
+    report = Report(tables, pd.concat([p for p in pairwise if len(p)] or pairwise[:1], ignore_index=True),
                     friedman, friedman_text)
     if options.setup:
         report.setup = setup_texts(groups, options, footer)
