@@ -438,3 +438,17 @@ def test_a_one_model_report_says_no_comparison_was_made_and_writes_the_pairwise_
     write_run(tmp_path, "ds", "sasrec", 0, planted_ranks(30, 1.0, 0))
     assert report_cli(tmp_path).returncode == 0
     assert (tmp_path / "report" / "pairwise.csv").read_text().splitlines()[0] == header.strip()
+
+
+@pytest.mark.parametrize("k_of, stated", [({"ds-a": 5, "ds-b": 5}, "horizon-k with k = 5 ("),
+                                          ({"ds-a": 5, "ds-b": 3}, "horizon-k with k = 5 on ds-a and 3 on ds-b (")])
+def test_a_horizon_report_states_its_k(tmp_path, k_of, stated):
+    for ds, k in k_of.items():
+        for model, quality in (("pop", 0.0), ("sasrec", 1.0)):
+            run = write_run(tmp_path, ds, model, 0, planted_ranks(40, quality, 0), protocol="horizon")
+            config = yaml.safe_load((run / "config.yaml").read_text())
+            config["protocol"]["k"] = k
+            (run / "config.yaml").write_text(yaml.safe_dump(config))
+    report = report_of(tmp_path, setup=True)
+    assert stated in report.tables["table"].caption
+    assert f"Protocol: {stated}" in report.setup["setup.md"]

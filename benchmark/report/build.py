@@ -35,7 +35,7 @@ HISTORY_EDGES = (5, 20)  # cold-start buckets: <= 5, 6-20, > 20 training interac
 SLICES = ("history", "popularity", "time")
 PROTOCOL_TEXT = {
     "loo": "leave-one-out (each user's last interaction is the test target, the second-last the validation target)",
-    "horizon": "horizon-k (each user's last k interactions are the test target set, the k before them the validation "
+    "horizon": "horizon-k with {k} (each user's last k interactions are the test target set, the k before them the validation "
                "set; Recall and NDCG of the model's ranked list against the set)",
 }
 
@@ -291,12 +291,23 @@ def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def protocol_text(groups: list[Group]) -> str:
+    """The protocol in words; horizon-k with its k (protocol.k of the runs' configs), per dataset where it differs."""
+    protocol = groups[0].protocol
+    text = PROTOCOL_TEXT.get(protocol, protocol)
+    if "{k}" not in text:
+        return text
+    ks = {g.dataset: _values([(r.config.get("protocol") or {}).get("k", "unrecorded") for r in g.runs]) for g in groups}
+    if len(set(ks.values())) == 1:
+        return text.format(k=f"k = {next(iter(ks.values()))}")
+    return text.format(k="k = " + _join([f"{k} on {dataset}" for dataset, k in ks.items()]))
+
+
 def caption(groups: list[Group], blocks: list[_Block], options: ReportOptions, refs: dict[str, str | None],
             comparisons: pd.DataFrame, what: str) -> str:
     runs = [r for g in groups for r in g.runs]
-    protocol = groups[0].protocol
     users = _join([f"{len(g.users):,} on {g.dataset}" for g in groups]) if len(groups) > 1 else f"{len(groups[0].users):,}"
-    parts = [f"{what}; protocol: {PROTOCOL_TEXT.get(protocol, protocol)}; {users} test users."]
+    parts = [f"{what}; protocol: {protocol_text(groups)}; {users} test users."]
     sampled = [r for r in runs if r.metrics.get("candidates", "full") != "full"]
     if sampled:
         info = sampled[0].metrics.get("sampled_candidates") or {}
@@ -446,7 +457,7 @@ def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
         f"We evaluate {len(models)} models ({', '.join(models)}; non-sequential baselines: {', '.join(baselines) or 'none'}) "
         f"on {len(groups)} dataset{'s' if len(groups) > 1 else ''} ({', '.join(g.dataset for g in groups)}).",
         f"Preprocessing: {preprocessing}.",
-        f"Protocol: {PROTOCOL_TEXT.get(protocol, protocol)}.",
+        f"Protocol: {protocol_text(groups)}.",
         f"Every test target is judged against all items (full ranking), {history}; ties: {ties}"
         + (" (rank = 1 + the number of other items scored at least as high as the target)." if protocol == "loo" else "."),
         f"Metrics: {', '.join(options.metrics)} (cut-offs {', '.join(map(str, ks)) or 'n/a'} recorded).",
