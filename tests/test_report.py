@@ -452,3 +452,15 @@ def test_a_horizon_report_states_its_k(tmp_path, k_of, stated):
     report = report_of(tmp_path, setup=True)
     assert stated in report.tables["table"].caption
     assert f"Protocol: {stated}" in report.setup["setup.md"]
+
+
+def test_cd_bar_is_drawn_at_full_length_when_cd_exceeds_the_rank_axis():
+    from benchmark.report.cd import cd_figure
+    from benchmark.stats import FriedmanResult
+
+    # 3 models on 2 datasets: CD = 2.34 > k - 1 = 2.
+    result = FriedmanResult(["a", "b", "c"], np.array([1.0, 2.0, 3.0]), 4.0, 0.135, 2, 2.344, 0.05, np.ones((3, 3)))
+    ax = cd_figure(result).axes[0]
+    (bar,) = [line for line in ax.lines if list(line.get_ydata()) == [1.0, 1.0]]
+    assert max(bar.get_xdata()) == pytest.approx(1 + 2.344)
+    assert ax.get_xlim()[0] <= 1 and ax.get_xlim()[1] >= 1 + 2.344  # inside the axes: not clipped

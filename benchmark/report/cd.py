@@ -26,8 +26,8 @@ def cliques(ranks: np.ndarray, cd: float) -> list[tuple[int, int]]:
     return out
 
 
-def draw_cd_diagram(result: FriedmanResult, stem: Path) -> list[Path]:
-    """Draws the diagram to ``stem``.png and ``stem``.pdf (Agg canvas: no display needed)."""
+def cd_figure(result: FriedmanResult) -> Figure:
+    """The diagram as a figure (Agg canvas: no display needed)."""
     order = np.argsort(result.avg_ranks, kind="stable")
     ranks = result.avg_ranks[order]
     names = [result.models[i] for i in order]
@@ -36,7 +36,8 @@ def draw_cd_diagram(result: FriedmanResult, stem: Path) -> list[Path]:
     fig = Figure(figsize=(7, 1.4 + 0.3 * half))
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.2, 0.05, 0.6, 0.8))
-    ax.set_xlim(1, k)
+    # With few models and datasets CD can exceed k - 1: the axis runs on so the bar is drawn at full length.
+    ax.set_xlim(1, max(k, 1 + result.cd))
     ax.set_ylim(-(0.8 * half + 0.4), 2.1)
     ax.axis("off")
     # Rank axis (1 = best on the left), ticks and the CD bar above it.
@@ -58,6 +59,12 @@ def draw_cd_diagram(result: FriedmanResult, stem: Path) -> list[Path]:
         ax.plot([ranks[i] - 0.03, ranks[j] + 0.03], [y, y], color="black", lw=3, solid_capstyle="round")
     ax.text((1 + k) / 2, 2.1, f"Friedman p = {result.p_value:.3g}; Nemenyi α = {result.alpha:g}", ha="center",
             va="bottom", fontsize=9)
+    return fig
+
+
+def draw_cd_diagram(result: FriedmanResult, stem: Path) -> list[Path]:
+    """Draws the diagram to ``stem``.png and ``stem``.pdf."""
+    fig = cd_figure(result)
     paths = []
     for ext in ("png", "pdf"):
         path = stem.with_suffix(f".{ext}")
