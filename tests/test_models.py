@@ -525,3 +525,30 @@ def test_beam_search_running_out_of_items_keeps_the_best_list_and_pads_it(beam):
     if beam >= 2:  # with room for every hypothesis and nothing running out, it is the exhaustive optimum
         wide = torch.tensor([[True, False, False, False, False, False]])
         assert generate(next_scores, wide, 2, beam_size=50)[0].tolist() == exhaustive_best(log_probs_of, [1, 2, 3, 4, 5], 2)
+
+
+@pytest.mark.parametrize("settings, warned", [
+    ({"encoder": "rnn", "kernel": 3}, ["model.kernel=3 has no effect with model.encoder=rnn (read with encoder=nextitnet only)"]),
+    ({"encoder": "attention", "cell": "gru"}, ["model.cell='gru' has no effect with model.encoder=attention"]),
+    ({"encoder": "rnn", "beam_size": 5}, ["model.beam_size=5 has no effect with model.head=next_item"]),
+    ({"encoder": "rnn", "n_negatives": 5}, ["model.n_negatives=5 has no effect with model.objective=ce"]),
+    ({"encoder": "rnn", "objective": "bce", "n_negatives": 5, "cell": "lstm"}, []),
+    ({"encoder": "nextitnet", "head": "autoregressive", "beam_size": 5, "kernel": 2}, []),
+], ids=["kernel-on-gru", "cell-after-swap", "beam-with-next-item", "negatives-with-ce", "read-rnn", "read-seq2seq"])
+def test_settings_the_chosen_parts_do_not_read_are_warned(settings, warned, caplog):
+    """Never silently ignored, and not refused either: a sweep may swap one part of a preset
+    (model.encoder=rnn,attention over gru4rec) and keep the other part's keys."""
+    with caplog.at_level("WARNING", logger="seqrec"):
+        SequentialRecommender("m", **settings)
+    lines = [r.getMessage() for r in caplog.records if "has no effect" in r.getMessage()]
+    assert len(lines) == len(warned) and all(line.startswith(w) for line, w in zip(lines, warned))
+
+
+def test_no_preset_has_settings_its_parts_do_not_read(caplog):
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    with caplog.at_level("WARNING", logger="seqrec"):
+        for preset in sorted((REPO / "conf" / "model").glob("*.yaml")):
+            instantiate(OmegaConf.load(preset), _convert_="all")
+    assert not [r.getMessage() for r in caplog.records if "has no effect" in r.getMessage()]

@@ -14,6 +14,9 @@ composition in conf/model/; any part can be swapped on the command line.
 
 from __future__ import annotations
 
+import inspect
+import logging
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -37,6 +40,10 @@ ENCODERS: dict[str, type[nn.Module]] = {
 }
 HEADS = ("next_item", "autoregressive")
 OBJECTIVES = (*LOSSES, "cloze")
+# Keys only some heads / objectives read; a value away from the default under another one has no effect.
+HEAD_KEYS = {"autoregressive": ("horizon", "decoder_layers", "beam_size", "prefixes_per_window")}
+OBJECTIVE_KEYS = {"bce": ("n_negatives",), "sampled_softmax": ("n_negatives",), "cloze": ("mask_prob",)}
+log = logging.getLogger("seqrec")
 
 
 class SequenceNet(nn.Module):
@@ -118,6 +125,11 @@ class SequentialRecommender(Recommender):
         self.prefixes_per_window = min(prefixes_per_window or max(1, max_len // horizon), max_len)
         self.stride, self.init_std = stride, init_std
         self.encoder_options = encoder_options
+        for line in unread_settings(encoder, head, objective, {
+                "horizon": horizon, "decoder_layers": decoder_layers, "beam_size": beam_size,
+                "prefixes_per_window": prefixes_per_window, "n_negatives": n_negatives, "mask_prob": mask_prob,
+                **encoder_options}):
+            log.warning(line)
         self.net: SequenceNet | None = None
         self._device = torch.device("cpu")
 
@@ -288,6 +300,28 @@ def init_normal(net: nn.Module, std: float) -> None:
                 nn.init.zeros_(module.bias)
     with torch.no_grad():
         net.item_embedding.weight[0].zero_()
+
+
+def unread_settings(encoder: str, head: str, objective: str, settings: dict[str, object]) -> list[str]:
+    """One line per setting the chosen parts do not read: an encoder option of another encoder (e.g.
+    ``cell`` after ``model.encoder=attention``), or a head / objective key away from its default
+    under a head / objective that ignores it (``beam_size`` with the next-item head). Warned, not
+    refused, so that a sweep can swap one part of a preset without dropping the other part's keys."""
+    defaults = {k: p.default for k, p in inspect.signature(SequentialRecommender).parameters.items()}
+    takes = set(inspect.signature(ENCODERS[encoder]).parameters)
+    lines = []
+    for key, value in settings.items():
+        if key in defaults:  # a key of the recommender: a head's or an objective's
+            for part, table, chosen in (("head", HEAD_KEYS, head), ("objective", OBJECTIVE_KEYS, objective)):
+                readers = [name for name, keys in table.items() if key in keys]
+                if readers and chosen not in readers and value != defaults[key]:
+                    lines.append(f"model.{key}={value!r} has no effect with model.{part}={chosen} "
+                                 f"(read with {part}={'/'.join(readers)} only)")
+        elif key not in takes:
+            readers = [name for name, cls in ENCODERS.items() if key in inspect.signature(cls).parameters]
+            lines.append(f"model.{key}={value!r} has no effect with model.encoder={encoder} "
+                         f"(read with encoder={'/'.join(readers) or 'none'} only)")
+    return lines
 
 
 def check_composition(encoder: str, head: str, objective: str, causal: bool) -> None:
