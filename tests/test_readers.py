@@ -257,6 +257,13 @@ def test_sequences_file_positions_as_time(tmp_path):
     assert seqs(read_interactions("sequences", tmp_path, file="Toys.txt")) == {"1": ["2"]}
 
 
+def test_sequences_user_on_two_lines_continues_in_file_order(tmp_path):
+    path = write(tmp_path / "Beauty.txt", "u1 a b c\nu2 x y z\nu1 d e\n")
+    df = read_interactions("sequences", path)
+    assert seqs(df) == {"u1": ["a", "b", "c", "d", "e"], "u2": ["x", "y", "z"]}  # not a d b e c
+    assert df[df["user"] == "u1"]["timestamp"].tolist() == [0, 1, 2, 3, 4]
+
+
 def test_pairs_in_order_and_bad_line(tmp_path):
     path = write(tmp_path / "data.txt", "1 10\n2 11\n1 12\n1 10\n")
     assert seqs(read_interactions("pairs", path)) == {"1": ["10", "12", "10"], "2": ["11"]}
@@ -342,6 +349,23 @@ def test_recbole_inter(tmp_path):
     assert seqs(df) == {"1": ["11", "10"], "2": ["10"]} and "rating" in df
 
 
+def test_recbole_float_times_order_by_exact_value_and_floor_to_seconds(tmp_path):
+    """10.9996 is before 11.0 (rounding to milliseconds made them tie, and file order put b first),
+    and it lies in second 10, not 11."""
+    write(tmp_path / "x.inter", "user_id:token\titem_id:token\ttimestamp:float\n1\tb\t11.0\n1\ta\t10.9996\n"
+          "1\tc\t12.0004\n1\td\t12.0001\n")
+    df = read_interactions("recbole", tmp_path)
+    assert seqs(df) == {"1": ["a", "b", "d", "c"]}
+    assert sorted(df["timestamp"].tolist()) == [10, 11, 12, 12]
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path):
+    write(tmp_path / "events.csv", "\ufeffuser,item,timestamp\n1,a,3\n1,b,4\n")
+    assert seqs(read_interactions("csv", tmp_path)) == {"1": ["a", "b"]}
+    write(tmp_path / "ml" / "ratings.csv", "\ufeffuserId,movieId,rating,timestamp\n1,5,4.0,10\n1,6,3.0,11\n")
+    assert seqs(read_interactions("movielens", tmp_path / "ml")) == {"1": ["5", "6"]}
+
+
 # ---- errors and the pipeline ---------------------------------------------------------------------
 
 
@@ -402,3 +426,20 @@ def test_a_data_file_named_with_dataset_file_counts_in_the_dataset_hash(tmp_path
     write(path, "".join(line(u, 20 + u) for u in range(5)))
     again = prepare_split(spec, "loo", cache_dir=tmp_path / "cache")
     assert not again.from_cache and again.dataset_hash != first.dataset_hash and again.split.n_items == 8
+
+
+def test_the_dataset_hash_sees_what_the_readers_read_through_symlinked_and_hidden_folders(tmp_path):
+    """MIND's train/ linked to another disk: an edit there must change the hash (the split cache and a
+    complete record's data check rest on it). A hidden folder is neither read nor hashed."""
+    from benchmark.data.dataset import files_hash
+
+    real = write(tmp_path / "disk" / "behaviors.tsv", mind_line(1, "U1", "11/11/2019 3:00:00 PM", "", "N1-1 N2-1"))
+    (tmp_path / "mind").mkdir()
+    (tmp_path / "mind" / "train").symlink_to(tmp_path / "disk", target_is_directory=True)
+    (tmp_path / "disk" / "loop").symlink_to(tmp_path / "disk", target_is_directory=True)  # a link loop ends
+    before = files_hash(tmp_path / "mind")
+    with open(real, "a") as f:
+        f.write(mind_line(2, "U2", "11/12/2019 3:00:00 PM", "", "N3-1"))
+    assert files_hash(tmp_path / "mind") != before and set(read_interactions("mind", tmp_path / "mind")["user"]) == {"U1", "U2"}
+    write(tmp_path / "mind" / ".old" / "behaviors.tsv", mind_line(3, "U9", "11/13/2019 3:00:00 PM", "", "N4-1"))
+    assert set(read_interactions("mind", tmp_path / "mind")["user"]) == {"U1", "U2"}  # U9's hidden folder is not read

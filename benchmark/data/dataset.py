@@ -29,8 +29,9 @@ from benchmark.files import umask_mode
 log = logging.getLogger("seqrec")
 EMBEDDED = Path(__file__).parent / "embedded"
 # Part of the cache key: bump when the cached arrays change meaning or when reading, preprocessing or
-# splitting changes what they hold (2: whitespace-separated files and empty ids read anew).
-CACHE_FORMAT = 2
+# splitting changes what they hold (2: whitespace-separated files and empty ids read anew; 3: users on
+# several lines of a sequences file, RecBole float times, UTF-8 byte order marks read anew).
+CACHE_FORMAT = 3
 
 PROTOCOLS: dict[str, Callable[..., SplitData]] = {"loo": leave_one_out, "horizon": horizon}
 
@@ -81,9 +82,9 @@ def files_hash(directory: Path, named: str | None = None) -> str:
     digest = hashlib.sha256()
     root = directory if directory.is_dir() else directory.parent
     files = [directory] if directory.is_file() else sorted(
-        p for p in directory.rglob("*")
-        if p.is_file() and (p.suffix != ".md" and not any(s.startswith(".") for s in p.relative_to(directory).parts)
-                            or named is not None and p.relative_to(directory) == Path(named))
+        p for p in _files_below(directory)
+        if p.suffix != ".md" and not any(s.startswith(".") for s in p.relative_to(directory).parts)
+        or named is not None and p.relative_to(directory) == Path(named)
     )
     for path in files:
         digest.update(str(path.relative_to(root)).encode() + b"\0")
@@ -91,6 +92,20 @@ def files_hash(directory: Path, named: str | None = None) -> str:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def _files_below(directory: Path) -> list[Path]:
+    """Every file below ``directory``, through symlinked folders too (the readers' globs follow
+    them, e.g. MIND's train/ linked to a big disk), each real folder visited once (no link loops)."""
+    seen, files = set(), []
+    for folder, subfolders, names in os.walk(directory, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders.clear()
+            continue
+        seen.add(real)
+        files += [Path(folder) / name for name in names if (Path(folder) / name).is_file()]
+    return files
 
 
 @dataclass

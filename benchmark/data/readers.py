@@ -83,7 +83,7 @@ def split_files(directory: Path, name: str) -> list[Path]:
     """``directory/name`` when present, else ``name`` in every split sub-folder (train/, dev/, ...)."""
     if (directory / name).is_file():
         return [directory / name]
-    files = sorted(directory.glob(f"*/{name}"))
+    files = sorted(p for p in directory.glob(f"*/{name}") if not p.parent.name.startswith("."))  # as the dataset hash
     if not files:
         raise MissingData(f"data file not found: {directory}/{name} (or {directory}/<split>/{name})")
     return files
@@ -223,7 +223,7 @@ def header_of(path: Path, delimiter: str = ",") -> list[str]:
     """The first line of a (possibly compressed) text file, split on ``delimiter``."""
     with pa.input_stream(str(path), compression="detect") as f:
         head = f.read(1 << 16)
-    line = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
+    line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")  # -sig: a BOM is not a name
     return [c.strip().strip('"') for c in line.split(delimiter)]
 
 
@@ -645,15 +645,14 @@ def _lines(path: Path) -> pa.ChunkedArray:
 def read_sequences(directory: str | Path, file: str | None = None, **_: object) -> pd.DataFrame:
     """One user per line, ``user item item ...`` (whitespace-separated, items oldest first), as
     S3-Rec/ICLRec ship Amazon Beauty/Sports/Toys. There are no times: an item's timestamp is its
-    0-based position in the line."""
+    0-based position among the user's items in file order (a user on two lines continues)."""
     path = find_file(directory, ["*.txt"], file)
     tokens, rows = _split_tokens(_lines(path), whitespace=True)  # blank lines give no token
     starts = np.r_[True, rows[1:] != rows[:-1]] if len(rows) else np.zeros(0, bool)  # first token of a line = user
-    first_pos = np.flatnonzero(starts)
-    pos = np.arange(len(rows)) - np.repeat(first_pos, np.diff(np.r_[first_pos, len(rows)]))
-    users = tokens.filter(pa.array(starts)).take(pa.array(np.cumsum(starts)[~starts] - 1))
-    return canonical(pd.DataFrame({"user": as_series(users), "item": as_series(tokens.filter(pa.array(~starts))),
-                                   "timestamp": pos[~starts] - 1}), path)
+    users = as_series(tokens.filter(pa.array(starts)).take(pa.array(np.cumsum(starts)[~starts] - 1)))
+    # Positions count on across lines: a user on two lines continues the first line's order.
+    return canonical(pd.DataFrame({"user": users, "item": as_series(tokens.filter(pa.array(~starts))),
+                                   "timestamp": positions(users)}), path)
 
 
 @register("pairs")
@@ -761,8 +760,11 @@ def read_recbole(directory: str | Path, file: str | None = None, columns: dict[s
         bad = ts.isna().to_numpy()
         if bad.any():
             raise DataError(f"{path}: unparsable or missing timestamp in data row {int(np.flatnonzero(bad)[0]) + 1}")
-        # float seconds: order by the exact value, then cut to whole seconds
-        df = chronological(df, np.round(ts.to_numpy(dtype=np.float64) * 1_000).astype(np.int64), 1_000)
+        # float seconds: order by the exact value (stable: file order among equal ones), then floor to seconds
+        seconds = ts.to_numpy(dtype=np.float64)
+        order = np.argsort(seconds, kind="stable")
+        df = df.iloc[order]
+        df["timestamp"] = np.floor(seconds[order]).astype(np.int64)
     else:
         df["timestamp"] = positions(df["user"])
     return canonical(df, path)
