@@ -117,6 +117,18 @@ def checkpoint_dir_for(run_dir: Path) -> Path:
     return run_dir.parent / f".{run_dir.name}.ckpt"
 
 
+def checkpoint_for(checkpoints: Path, split_key: str) -> Path:
+    """The checkpoint of this split: named by its content hash, so a relaunch on changed data does
+    not resume weights trained on the old data. Checkpoints of other data (and the state kept beside
+    them, e.g. a tracker's run id) are discarded: that attempt is over."""
+    path = checkpoints / f"last-{split_key}.pt"
+    others = [p for p in checkpoints.glob("last*.pt") if p != path]
+    if others:
+        log.warning("discarding the checkpoint %s: it was trained on other data (the split changed)", others[0])
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    return path
+
+
 def out_of_memory(stage: str, keys: dict[str, int]) -> BenchmarkError:
     lower = " or ".join(f"{k} (now {v})" for k, v in keys.items())
     return BenchmarkError(f"out of GPU memory during {stage}; lower {lower}")
@@ -131,6 +143,8 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
     if is_complete(run_dir):
         check_same_data(run_dir, config)
         job_result(run_dir)  # a damaged metrics.json is refused before the record stands in for the run
+        # A run killed between publishing its record and removing its checkpoints left them behind.
+        shutil.rmtree(checkpoint_dir_for(run_dir), ignore_errors=True)
         log.info("skip %s: complete record exists", run_dir)
         return run_dir
     check_writable_dir("results_dir", config["results_dir"])  # not after training, losing the result
@@ -160,8 +174,6 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
     spec = DatasetSpec.from_dict(config["dataset"])
     trainer = TrainerConfig.from_dict({**config.get("trainer", {}), "seed": seed, "mask_history": spec.mask_history})
     checkpoints = checkpoint_dir_for(run_dir)
-    if trainer.resume:
-        trainer = dataclasses.replace(trainer, checkpoint_path=str(checkpoints / "last.pt"))
     threads = trainer.num_threads or threads_per_parallel_run()
     if threads:  # else the default, which run_experiment restores after every run
         torch.set_num_threads(threads)
@@ -173,6 +185,8 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
     candidates = Candidates.pop_from(protocol)
     prepared = prepare_split(spec, protocol.pop("name"), protocol, cache_dir=config.get("cache_dir"))
     split = prepared.split
+    if trainer.resume:
+        trainer = dataclasses.replace(trainer, checkpoint_path=str(checkpoint_for(checkpoints, prepared.split_key)))
     negatives = None
     if candidates.sampled:
         negatives = sample_negatives(split, candidates.n_negatives, candidates.sampler, candidates.negatives_seed)

@@ -7,6 +7,7 @@ import copy
 import math
 import os
 import random
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -167,10 +168,26 @@ def save_checkpoint(path: Path, net: torch.nn.Module, optimizer: torch.optim.Opt
         "since_best": since_best,
         "logs": [asdict(log) for log in logs],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    for attempt in (1, 2):  # a duplicate of this run that published its record removes the folder once
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # A temp name of its own: two attempts of one run (a requeued job still running) never
+            # rename each other's half-written file into place.
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    torch.save(state, f)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            return
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+        except (OSError, RuntimeError) as e:  # torch reports a full disk as a RuntimeError
+            reason = " ".join(str(e).split())[:200]
+            raise BenchmarkError(f"cannot write the checkpoint {path} ({reason}); the last one written is kept") from None
 
 
 def load_checkpoint(path: Path, net: torch.nn.Module, optimizer: torch.optim.Optimizer,

@@ -95,7 +95,7 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(reference_run, data_dir
     with pytest.raises(Killed):
         sasrec_run(data_dir, tmp_path, "trainer.resume=true")
     assert not records_under(tmp_path)
-    checkpoints = list((tmp_path / "results").rglob(".*.ckpt/last.pt"))
+    checkpoints = list((tmp_path / "results").rglob(".*.ckpt/last-*.pt"))
     assert len(checkpoints) == 1
     state = torch.load(checkpoints[0], weights_only=True)  # plain tensors and containers only
     assert len(state["logs"]) == 2
@@ -279,3 +279,70 @@ def test_records_are_readable_by_others_as_the_umask_allows(tmp_path):
     finally:
         os.umask(old)
     assert run.stat().st_mode & 0o777 == 0o755
+
+
+def test_a_relaunch_on_changed_data_does_not_resume_the_old_datas_checkpoint(data_dir, tmp_path, monkeypatch, caplog):
+    """Killed after epoch 2, then the dataset file changed in place: the relaunch trains from epoch 1
+    on the new data (as a fresh run does) instead of resuming weights trained on the old data."""
+    import shutil
+
+    from conftest import permutation_rows, write_movielens_csv
+
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data)
+    save = training.save_checkpoint
+    saved_epochs = []
+
+    def save_then_die_after_epoch_2(*args):
+        save(*args)
+        saved_epochs.append(len(args[-1]))
+        if len(args[-1]) == 2:
+            raise Killed
+
+    monkeypatch.setattr(training, "save_checkpoint", save_then_die_after_epoch_2)
+    with pytest.raises(Killed):
+        sasrec_run(data, tmp_path, "trainer.resume=true")
+    rows = permutation_rows()
+    write_movielens_csv(data, [(u, i, r, 10**9 - t) for u, i, r, t in rows])  # same rows, reversed times
+    saved_epochs.clear()
+    monkeypatch.setattr(training, "save_checkpoint", lambda *a: (save(*a), saved_epochs.append(len(a[-1]))))
+    with caplog.at_level("WARNING", logger="seqrec"):
+        resumed = sasrec_run(data, tmp_path, "trainer.resume=true")
+    assert saved_epochs == [1, 2, 3] and "trained on other data" in caplog.text
+    fresh = sasrec_run(data, tmp_path / "fresh", "trainer.resume=true")
+    pd.testing.assert_frame_equal(pd.read_parquet(resumed / "per_user.parquet"), pd.read_parquet(fresh / "per_user.parquet"))
+    assert not list((tmp_path / "results").rglob(".*.ckpt"))
+
+
+def test_a_checkpoint_save_survives_its_folder_removed_by_a_duplicate_that_finished(tmp_path, monkeypatch):
+    """Two attempts of one run: the one that publishes the record removes the checkpoint folder while
+    the other is saving; that save goes through (into a folder made again), it does not crash."""
+    net = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.Adam(net.parameters())
+    path = tmp_path / ".run.ckpt" / "last-abc.pt"
+    real_save, removed = torch.save, []
+
+    def save_while_the_other_attempt_cleans_up(obj, f):
+        if not removed:
+            removed.append(True)
+            import shutil
+
+            shutil.rmtree(path.parent)
+        real_save(obj, f)
+
+    monkeypatch.setattr(torch, "save", save_while_the_other_attempt_cleans_up)
+    training.save_checkpoint(path, net, optimizer, torch.Generator(), 0.5, None, 0, [])
+    assert removed and torch.load(path, weights_only=True)["best"] == 0.5
+    assert [p.name for p in path.parent.iterdir()] == ["last-abc.pt"]  # no temp file left
+
+
+def test_a_skipped_complete_run_removes_checkpoints_left_behind(reference_run):
+    """Killed between publishing its record and removing its checkpoints: the next launch skips the
+    run and removes them (else a later re-run, after the record is moved away, would resume from them)."""
+    from benchmark.run import checkpoint_dir_for
+
+    left = checkpoint_dir_for(reference_run)
+    left.mkdir()
+    (left / "last-0123.pt").write_bytes(b"weights")
+    config = yaml.safe_load((reference_run / "config.yaml").read_text())
+    assert run_experiment(config) == reference_run and not left.exists()
