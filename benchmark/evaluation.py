@@ -189,14 +189,15 @@ def evaluate(
         rank = rank_targets(scores, targets, excluded)
         # A target the user had already interacted with is masked with the history: a miss (rank
         # below every item), as horizon lists, which exclude the whole history, make it.
+        # Its rank is below every item and beyond every cut-off (a catalogue smaller than K made it a hit).
         repeat = (history[:, :, None] == targets[:, None, :]).any(1) if mask_history else None
         if repeat is not None:
-            rank = rank.masked_fill(repeat, n_columns)
+            rank = rank.masked_fill(repeat, max(n_columns, max_k + 1))
         ranks.append(rank.cpu())
         if sampled is not None:
             sampled_rank = rank_among(scores, targets, sampled)
             if repeat is not None:  # the same miss among the sampled candidates (below all of them)
-                sampled_rank = sampled_rank.masked_fill(repeat, sampled.shape[1] + 2)
+                sampled_rank = sampled_rank.masked_fill(repeat, max(sampled.shape[1] + 2, max_k + 1))
             sampled_ranks.append(sampled_rank.cpu())
         # Top-K lists for coverage and popularity bias: the targets compete here like any item.
         if beyond_accuracy:

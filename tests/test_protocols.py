@@ -138,6 +138,10 @@ def test_a_repeat_target_masked_with_the_history_is_a_miss_among_sampled_candida
     as_lists = evaluate(model, horizon_split([[1, 2, 3, 1], [4, 5, 6, 7]], n_items=9, k=1), split.test,
                         ks=(3,), negatives=negatives)
     np.testing.assert_array_equal(masked.per_user["sampled_hr@3"], as_lists.per_user["sampled_recall@3"])
+    # A cut-off beyond the catalogue (9 items) or the candidates (3): the masked target is still a miss.
+    large_k = evaluate(model, split, split.test, ks=(10,), negatives=negatives)
+    np.testing.assert_array_equal(large_k.per_user["hr@10"], [0.0, 1.0])
+    np.testing.assert_array_equal(large_k.per_user["sampled_hr@10"], [0.0, 1.0])
     repeats = evaluate(model, split, split.test, ks=(1,), negatives=negatives, mask_history=False)
     np.testing.assert_array_equal(repeats.per_user["sampled_hr@1"], [1.0, 1.0])  # repeats allowed: a hit
 
