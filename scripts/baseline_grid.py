@@ -25,7 +25,7 @@ def parse_value(text: str) -> object:
     return yaml.safe_load(text)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
     parser.add_argument("grid", nargs="*", help="key=v1,v2,... over model keys, or trainer.<key>=...")
@@ -34,10 +34,18 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=5, help="horizon length (protocol=horizon)")
     parser.add_argument("--max-epochs", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
-    args = parser.parse_args()
+    parser.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
+                        help="a dataset key of the preset changed, e.g. path=/data/ml (repeatable)")
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    spec = DatasetSpec.from_dict(yaml.safe_load(open(f"{CONF_DIR}/dataset/{args.dataset}.yaml")))
+    dataset = yaml.safe_load(open(f"{CONF_DIR}/dataset/{args.dataset}.yaml"))
+    for item in args.data:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            parser.error(f"--data {item!r}: expected KEY=VALUE")
+        dataset[key] = parse_value(value)
+    spec = DatasetSpec.from_dict(dataset)
     options = {"k": args.k} if args.protocol == "horizon" else {}
     split = prepare_split(spec, args.protocol, options).split
     base = yaml.safe_load(open(f"{CONF_DIR}/model/{args.model}.yaml"))
@@ -46,7 +54,7 @@ def main() -> None:
     keys = [g.split("=", 1)[0] for g in args.grid]
     values = [[parse_value(v) for v in g.split("=", 1)[1].split(",")] for g in args.grid]
     hit = "recall@10" if args.protocol == "horizon" else "hr@10"
-    print(f"| {' | '.join(keys)} | valid ndcg@10 | test ndcg@10 | test {hit} | epochs | seconds |")
+    print("| " + " | ".join([*keys, "valid ndcg@10", "test ndcg@10", f"test {hit}", "epochs", "seconds"]) + " |")
     print("|" + "---|" * (len(keys) + 5))
     for combo in itertools.product(*values):
         model_cfg, trainer_cfg = dict(base), dict(trainer_base)
@@ -57,10 +65,11 @@ def main() -> None:
                 model_cfg[key] = value
         model = instantiate(model_cfg, _convert_="all")
         start = time.perf_counter()
-        logs = model.fit(split, TrainerConfig.from_dict(trainer_cfg))
+        # The dataset's masking rule (false where repeats are legitimate targets), as a seqrec run uses it.
+        logs = model.fit(split, TrainerConfig.from_dict({**trainer_cfg, "mask_history": spec.mask_history}))
         seconds = time.perf_counter() - start
-        valid = evaluate(model, split, split.valid).aggregate
-        test = evaluate(model, split, split.test).aggregate
+        valid = evaluate(model, split, split.valid, mask_history=spec.mask_history).aggregate
+        test = evaluate(model, split, split.test, mask_history=spec.mask_history).aggregate
         cells = [str(v) for v in combo] + [f"{valid['ndcg@10']:.4f}", f"{test['ndcg@10']:.4f}", f"{test[hit]:.4f}",
                                            str(len(logs)), f"{seconds:.1f}"]
         print("| " + " | ".join(cells) + " |", flush=True)

@@ -7,7 +7,7 @@ the size of the interaction file.
 For each size a synthetic ``ratings.csv`` in MovieLens format is written once (Zipf item
 popularity, log-normal sequence lengths with MovieLens-like mean 144 per user and about one item per
 750 rows, same-second ties) and cached under .bench/scale/. Then, each in its own process so that
-peak RSS (ru_maxrss) is that stage's alone:
+peak RSS (VmHWM, which starts afresh in each process) is that stage's alone:
 
 - prepare: read + preprocess (dedupe, 5-core) + leave-one-out split, from the raw file, no cache;
 - train: SASRec (max length 50, hidden 64, 2 layers) trained for one epoch on a random subset of

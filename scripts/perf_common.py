@@ -75,7 +75,16 @@ def _repeats(keys: np.ndarray) -> np.ndarray:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux ru_maxrss is in KiB)."""
+    """Peak resident memory of this process so far, in MiB: Linux's VmHWM, which starts afresh at exec
+    (ru_maxrss carries the parent's peak over exec, so a job started by a big orchestrator reported
+    at least the orchestrator's memory); ru_maxrss where there is no /proc."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

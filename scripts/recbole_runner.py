@@ -20,6 +20,15 @@ import time
 
 
 def peak_rss_mb() -> float:
+    """As perf_common.peak_rss_mb (this runs in RecBole's environment): VmHWM, which starts afresh
+    at exec, unlike ru_maxrss, which keeps the parent's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 

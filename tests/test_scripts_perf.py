@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from conftest import REPO, permutation_rows, write_movielens_csv
 
@@ -128,6 +129,23 @@ def test_bench_vs_recbole_merge_adds_seeds_to_the_report_and_says_so(tmp_path, t
     assert proc.returncode != 0 and "is not the report's" in proc.stderr
     assert not (tmp_path / "work" / "pop-3-ours.result.json").exists()
     assert (tmp_path / "out" / "perf.json").read_text() == before
+    # The same counts, other sequences (each user's items reversed): the split's content hash differs.
+    shuffled = tmp_path / "shuffled"
+    rows = permutation_rows()
+    write_movielens_csv(shuffled, [(u, i, r, 2_000_000 - t) for u, i, r, t in rows])
+    proc = subprocess.run([sys.executable, *common, "--data-dir", str(shuffled), "--seeds", "3", "--merge"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "is not the report's" in proc.stderr and "split_key" in proc.stderr
+    # Other training settings than the report states, or a RecBole side the report does not have: refused.
+    for extra, words in ((["--lr", "0.01"], "--lr 0.01 (the report's: 0.001)"), (["--max-epochs", "7"], "--max-epochs 7")):
+        proc = subprocess.run([sys.executable, *common, "--data-dir", str(tiny_ml), "--seeds", "3", "--merge", *extra],
+                              cwd=REPO, capture_output=True, text=True)
+        assert proc.returncode != 0 and words in proc.stderr, proc.stderr
+    with_recbole = [a for a in common if a != "--skip-recbole"]
+    proc = subprocess.run([sys.executable, *with_recbole, "--data-dir", str(tiny_ml), "--seeds", "3", "--merge"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "has no RecBole side" in proc.stderr
+    assert (tmp_path / "out" / "perf.json").read_text() == before
     lone = subprocess.run([sys.executable, *common, "--data-dir", str(tiny_ml), "--seeds", "3", "--why", "x"], cwd=REPO,
                           capture_output=True, text=True)
     assert lone.returncode != 0 and "--why goes with --merge" in lone.stderr
@@ -145,8 +163,31 @@ def test_targets_mark_time_to_accuracy_missed_where_a_seed_never_reaches_recbole
     reached = bench_vs_recbole.summarise("sasrec", [run(0, [0.02, 0.05]), run(1, [0.03, 0.041])])
     missed = bench_vs_recbole.summarise("sasrec", [run(0, [0.02, 0.05]), run(1, [0.03, 0.039])])
     line = lambda row: bench_vs_recbole.targets({"summary": [row]})[0]  # noqa: E731
-    assert "≥ 5× shorter ✓" in line(reached)  # 2.2 s against 21 s
+    assert "≥ 5× shorter (9.55×) ✓" in line(reached)  # 2.2 s against 21 s
     assert "≥ 5× shorter ✗ (not reached in 1 of 2 seeds)" in line(missed)
+
+
+def test_targets_noise_is_each_sides_own_spread_and_seeds_pair_by_seed():
+    def run(seed: int, ours_ndcg: float, recbole_ndcg: float | None, epoch_s: float = 1.0) -> dict:
+        side = lambda v, s: {"test_eval_seconds": 0.1, "peak_rss_mb": 100.0, "test": {"ndcg@10": v, "hr@10": 0.1},  # noqa: E731
+                             "epochs": [{"train_seconds": s, "valid_seconds": 0.0, "valid_ndcg@10": v}]}
+        out = {"seed": seed, "ours": side(ours_ndcg, epoch_s)}
+        if recbole_ndcg is not None:
+            out["recbole"] = {**side(recbole_ndcg, 9.96), "best_valid_ndcg@10": recbole_ndcg}
+        return out
+
+    line = lambda row: bench_vs_recbole.targets({"summary": [row]})[0]  # noqa: E731
+    # Worse on every seed with no spread on either side: a miss (pooling both sides called the gap noise).
+    worse = bench_vs_recbole.summarise("sasrec", [run(s, 0.10, 0.15) for s in range(3)])
+    assert "test NDCG@10 not worse (-0.0500, noise ±0.0000) ✗" in line(worse)
+    # Within each side's spread: met; noise = 2 * sqrt(var/3 + var/3) = 2 * sqrt(2 * 1e-4 / 3).
+    close = bench_vs_recbole.summarise("sasrec", [run(0, 0.09, 0.10), run(1, 0.10, 0.11), run(2, 0.11, 0.12)])
+    assert "(-0.0100, noise ±0.0163) ✓" in line(close)
+    # A seed without a RecBole side is not paired with another seed's RecBole run.
+    mixed = bench_vs_recbole.summarise("sasrec", [run(0, 0.01, None), run(1, 0.12, 0.11)])
+    assert mixed["ours_reached"] == [True] and mixed["ndcg_diff"] == pytest.approx(0.01)
+    # The measured ratio is printed beside its mark: 9.96 s against 1 s is a 9.96× miss, not "10.0×".
+    assert "epoch ≥ 10× faster (9.96×) ✗" in line(close)
 
 
 def test_profile_epoch_times_and_profiles_a_model_in_the_comparison_settings(tiny_ml):
@@ -208,3 +249,19 @@ def test_favourable_ties_ndcg_counts_ties_for_the_model(tmp_path, tiny_ml):
     model.fit(split)
     assert bench_vs_recbole.favourable_ties_ndcg(model, split, mask_history=True, batch_size=7) == 1.0
     assert evaluate(model, split, split.test, ks=(10,)).aggregate["ndcg@10"] == 0.0  # more than 10 candidates tie
+
+
+def test_baseline_grid_scores_with_the_datasets_masking_rule(tmp_path):
+    """Every user's last item repeats an earlier one: with the dataset's mask_history=false those
+    targets compete (Pop ranks the repeated, most popular item first), with masking they are misses."""
+    rows = "".join(f"{u},{i},4.0,{t}\n" for u in range(1, 9) for t, i in enumerate([7, 2, 3, 4, 7, 7]))
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n" + rows)
+    common = ["scripts/baseline_grid.py", "pop", "--data", f"path={tmp_path}", "--data", "dedupe=false",
+              "--data", "user_core=1", "--data", "item_core=1"]
+    def test_ndcg(out: str) -> float:
+        header, _, row = out.strip().splitlines()[-3:]
+        return float(dict(zip(header.strip("| ").split(" | "), row.strip("| ").split(" | ")))["test ndcg@10"])
+
+    # Unmasked, the repeated item ties with three others on 8 training counts: rank 4, NDCG 1/log2(5).
+    assert test_ndcg(run_script(*common, "--data", "mask_history=false").stdout) == pytest.approx(0.4307, abs=1e-4)
+    assert test_ndcg(run_script(*common, "--data", "mask_history=true").stdout) == 0.0
