@@ -185,6 +185,9 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
     candidates = Candidates.pop_from(protocol)
     prepared = prepare_split(spec, protocol.pop("name"), protocol, cache_dir=config.get("cache_dir"))
     split = prepared.split
+    # What preprocessing removed, in the run's log: users too short for the protocol are dropped there.
+    log.info("%s: %s", spec.name, " -> ".join(f"{step} {users:,} users, {items:,} items, {rows:,} rows"
+                                             for step, users, items, rows in prepared.steps))
     if trainer.resume:
         trainer = dataclasses.replace(trainer, checkpoint_path=str(checkpoint_for(checkpoints, prepared.split_key)))
     negatives = None

@@ -38,3 +38,17 @@ def test_unknown_model_lists_available_options(tmp_path):
     proc = run_cli("model=nosuchmodel", tmp=tmp_path, check=False)
     assert proc.returncode != 0
     assert "sasrec" in proc.stderr and "pop" in proc.stderr
+
+
+def test_the_run_log_says_what_preprocessing_removed(tmp_path):
+    """Users too short for the protocol are dropped in preprocessing: the run's log says how many remain."""
+    from conftest import write_movielens_csv
+
+    rows = [(u, 1000 + (u + t) % 9, 4.0, 10**6 + t) for u in range(1, 7) for t in range(5)]
+    rows += [(99, 1000, 4.0, 10**6), (99, 1001, 4.0, 10**6 + 1)]  # two interactions: too short for loo
+    write_movielens_csv(tmp_path / "data", rows)
+    proc = run_cli("model=pop", f"dataset.path={tmp_path / 'data'}", "dataset.user_core=1", "dataset.item_core=1",
+                   tmp=tmp_path)
+    log = proc.stdout + proc.stderr
+    assert "ml-latest-small: raw 7 users, 9 items, 32 rows -> " in log
+    assert "k-core (users >= 3, items >= 1) 6 users, 9 items, 30 rows" in log
