@@ -19,6 +19,7 @@ from benchmark.cli import CONF_DIR
 from benchmark.config import TrainerConfig
 from benchmark.data.dataset import DatasetSpec, prepare_split
 from benchmark.evaluation import evaluate
+from perf_common import key_values  # beside this script
 
 
 def parse_value(text: str) -> object:
@@ -40,12 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
 
     dataset = yaml.safe_load(open(f"{CONF_DIR}/dataset/{args.dataset}.yaml"))
-    for item in args.data:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            parser.error(f"--data {item!r}: expected KEY=VALUE")
-        dataset[key] = parse_value(value)
-    spec = DatasetSpec.from_dict(dataset)
+    spec = DatasetSpec.from_dict({**dataset, **key_values(args.data, "--data", parser)})
     options = {"k": args.k} if args.protocol == "horizon" else {}
     split = prepare_split(spec, args.protocol, options).split
     base = yaml.safe_load(open(f"{CONF_DIR}/model/{args.model}.yaml"))

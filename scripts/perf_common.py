@@ -74,6 +74,20 @@ def _repeats(keys: np.ndarray) -> np.ndarray:
     return later
 
 
+def key_values(items: list[str], flag: str, parser: Any) -> dict[str, Any]:
+    """``KEY=VALUE`` command-line items as a dict, each value read as YAML (``0.1``, ``[1, 2]``, ``false``);
+    a malformed item is the parser's one-line error naming ``flag``."""
+    import yaml
+
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            parser.error(f"{flag} {item!r}: expected KEY=VALUE")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB: Linux's VmHWM, which starts afresh at exec
     (ru_maxrss carries the parent's peak over exec, so a job started by a big orchestrator reported

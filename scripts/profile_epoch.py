@@ -22,11 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_vs_recbole as bench  # noqa: E402
-from perf_common import machine  # noqa: E402
+from perf_common import key_values, machine  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,12 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.epochs < 1:
         p.error(f"--epochs={args.epochs} must be >= 1")
-    overrides = {}
-    for item in args.set:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            p.error(f"--set {item!r}: expected KEY=VALUE")
-        overrides[key] = yaml.safe_load(value)
+    overrides = key_values(args.set, "--set", p)
 
     import torch
     from benchmark.config import TrainerConfig

@@ -6,30 +6,19 @@
 job.json: {"model", "seed", "data_path", "dataset", "settings": {RecBole config keys},
 "max_epochs", "patience", "time_cap_s", "device", "anomaly", "dump_split"}. Writes result.json with
 per-epoch train/valid seconds and valid NDCG@10, the best epoch, test HR@10/NDCG@10, full-ranking
-test evaluation seconds and peak RSS. Only the standard library, torch and RecBole are used here.
+test evaluation seconds and peak RSS. Only the standard library, numpy (through perf_common, beside this
+file), torch and RecBole are used here.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import resource
 import statistics
 import sys
 import time
 
-
-def peak_rss_mb() -> float:
-    """As perf_common.peak_rss_mb (this runs in RecBole's environment): VmHWM, which starts afresh
-    at exec, unlike ru_maxrss, which keeps the parent's peak."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+from perf_common import peak_rss_mb  # beside this file: sys.path[0] when run as a script
 
 
 def main(job_path: str, out_path: str) -> None:

@@ -298,7 +298,7 @@ def chronological(df: pd.DataFrame, fine_time: np.ndarray, unit_per_second: int)
     each row's position in the input, so that errors name the file's row."""
     order = np.argsort(fine_time, kind="stable")
     df = df.iloc[order]
-    df["timestamp"] = np.asarray(fine_time)[order] // unit_per_second
+    df["timestamp"] = (np.asarray(fine_time)[order] // unit_per_second).astype(np.int64)  # floor, also for floats
     return df
 
 
@@ -761,10 +761,7 @@ def read_recbole(directory: str | Path, file: str | None = None, columns: dict[s
         if bad.any():
             raise DataError(f"{path}: unparsable or missing timestamp in data row {int(np.flatnonzero(bad)[0]) + 1}")
         # float seconds: order by the exact value (stable: file order among equal ones), then floor to seconds
-        seconds = ts.to_numpy(dtype=np.float64)
-        order = np.argsort(seconds, kind="stable")
-        df = df.iloc[order]
-        df["timestamp"] = np.floor(seconds[order]).astype(np.int64)
+        df = chronological(df, ts.to_numpy(dtype=np.float64), 1)
     else:
         df["timestamp"] = positions(df["user"])
     return canonical(df, path)
