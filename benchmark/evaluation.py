@@ -187,9 +187,8 @@ def evaluate(
             raise RuntimeError(f"{model.name}.score returned {tuple(scores.shape)}, expected {(len(rows), n_columns)}")
         excluded = history if mask_history else history[:, :0]
         rank = rank_targets(scores, targets, excluded)
-        # A target the user had already interacted with is masked with the history: a miss (rank
-        # below every item), as horizon lists, which exclude the whole history, make it.
-        # Its rank is below every item and beyond every cut-off (a catalogue smaller than K made it a hit).
+        # A target the user had already interacted with is masked with the history: a miss, as horizon
+        # lists, which exclude the whole history, make it; ranked below every item and beyond every cut-off.
         repeat = (history[:, :, None] == targets[:, None, :]).any(1) if mask_history else None
         if repeat is not None:
             rank = rank.masked_fill(repeat, max(n_columns, max_k + 1))
