@@ -172,6 +172,8 @@ VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "decoder_layers": (_positive, "an integer >= 1"),
     "beam_size": (_positive, "an integer >= 1"),
     "window": (_positive, "an integer >= 1"),
+    "horizontal_filters": (_non_negative, "an integer >= 0"),  # Caser: 0 of one kind is the paper's ablation
+    "vertical_filters": (_non_negative, "an integer >= 0"),
     "kernel": (_positive, "an integer >= 1"),
     "dilations": (_positive_list, "a non-empty list of integers >= 1"),
     "dropout": (_probability, "a number in [0, 1)"),
@@ -336,6 +338,9 @@ def check_model(model: dict[str, Any]) -> None:
             raise ConfigError(
                 f"model.heads={values['heads']} must divide model.hidden={values['hidden']} (attention heads split the hidden size)"
             )
+    if values.get("encoder") == "caser" and values.get("horizontal_filters") == values.get("vertical_filters") == 0:
+        raise ConfigError("model.horizontal_filters=0 and model.vertical_filters=0 leave Caser no filters; "
+                          "set at least one of them >= 1")
 
 
 def check_combinations(config: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from benchmark.data.split import Sequences, SplitData, leave_one_out
 from benchmark.errors import ConfigError
 from benchmark.evaluation import evaluate, excluded_mask
 from benchmark.models import Batch, SequentialRecommender
-from benchmark.models.caser import CaserEncoder, window_max
+from benchmark.models.caser import CaserEncoder, banded, window_max
 from benchmark.models.gru4rec import RNNEncoder, gru_layer
 from benchmark.models.nextitnet import CausalConv, NextItNetEncoder
 from benchmark.models.sasrec import AttentionEncoder, SelfAttention
@@ -188,14 +188,38 @@ def caser_per_window(encoder: CaserEncoder, x: torch.Tensor, mask: torch.Tensor)
 
 
 @pytest.mark.parametrize("window", [1, 3, 8])
-def test_caser_shared_convolutions_equal_per_window_convolutions(window):
-    """The encoder convolves the sequence once and max-pools; that must be the per-window model."""
+@pytest.mark.parametrize("n_h, n_v", [(3, 2), (0, 2), (3, 0)])  # one kind at 0: the paper's ablations
+def test_caser_shared_convolutions_equal_per_window_convolutions(window, n_h, n_v):
+    """The encoder convolves the sequence once and max-pools; that must be the per-window model,
+    in values and in gradients."""
     torch.manual_seed(0)
-    encoder = CaserEncoder(16, window=window, horizontal_filters=3, vertical_filters=2).eval()
-    x, mask = torch.randn(3, 12, 16), torch.ones(3, 12, dtype=torch.bool)
+    encoder = CaserEncoder(16, window=window, horizontal_filters=n_h, vertical_filters=n_v).eval()
+    x, mask = torch.randn(3, 12, 16, requires_grad=True), torch.ones(3, 12, dtype=torch.bool)
     mask[0, :5] = False
     mask[1, :11] = False
-    torch.testing.assert_close(encoder(x, mask), caser_per_window(encoder, x, mask), atol=1e-5, rtol=1e-5)
+    out, expected = encoder(x, mask), caser_per_window(encoder, x, mask)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    grad = torch.randn_like(out)
+    inputs = [x, *encoder.parameters()]
+    grads = [torch.autograd.grad(y, inputs, grad, allow_unused=True, materialize_grads=True) for y in (out, expected)]
+    for got, want in zip(*grads):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("n_filters, width", [(1, 1), (3, 4), (2, 7)])
+def test_banded_matrix_places_each_filter_on_its_row(n_filters, width):
+    weight = torch.randn(n_filters, 5)
+    expected = torch.zeros(n_filters, width, 5 - 1 + width)
+    for t in range(width):
+        expected[:, t, t : t + 5] = weight
+    torch.testing.assert_close(banded(weight, width), expected.reshape(n_filters * width, -1))
+
+
+def test_caser_without_any_filters_is_refused():
+    with pytest.raises(ConfigError, match="model.horizontal_filters=0 and model.vertical_filters=0"):
+        CaserEncoder(16, horizontal_filters=0, vertical_filters=0)
+    with pytest.raises(ConfigError, match="model.vertical_filters=-1 must be >= 0"):
+        CaserEncoder(16, vertical_filters=-1)
 
 
 @pytest.mark.parametrize("spans, width", [([1, 2, 3, 4, 5, 6, 7, 8], 9), ([13, 16, 17], 4), ([1], 1)])

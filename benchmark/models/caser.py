@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.errors import ConfigError
 from benchmark.models.kernels import Dropout
 
 
@@ -33,10 +34,19 @@ class CaserEncoder(nn.Module):
         vertical_filters: int = 4, **_: object,
     ) -> None:
         super().__init__()
+        # Zero of one kind is the paper's ablation (horizontal or vertical filters only); zero of both leaves nothing.
+        for key, value in (("horizontal_filters", horizontal_filters), ("vertical_filters", vertical_filters)):
+            if value < 0:
+                raise ConfigError(f"model.{key}={value} must be >= 0")
+        if horizontal_filters == vertical_filters == 0:
+            raise ConfigError("model.horizontal_filters=0 and model.vertical_filters=0 leave Caser no filters; "
+                              "set at least one of them >= 1")
         self.window = window
         self.receptive_field = window  # the state at t depends on the items t - L + 1 .. t only
         # A horizontal filter of height h over an [L, H] image = a 1-d convolution over time with H channels.
-        self.horizontal = nn.ModuleList(nn.Conv1d(hidden, horizontal_filters, h) for h in range(1, window + 1))
+        self.horizontal = nn.ModuleList(
+            nn.Conv1d(hidden, horizontal_filters, h) for h in range(1, window + 1) if horizontal_filters
+        )
         self.vertical = nn.Parameter(torch.randn(vertical_filters, window) / window**0.5)
         self.dropout = Dropout(dropout)
         self.fc = nn.Linear(horizontal_filters * window + vertical_filters * hidden, hidden)
@@ -60,20 +70,32 @@ class CaserEncoder(nn.Module):
         # Heights are convolved in a few groups, each padded to its tallest filter: one convolution
         # for all L heights multiplies ~half zeros, L small ones pay per call, most of all backward
         # [6 x 50 x 64, L = 50, forward + backward: one group 88 ms, three 49-53 ms].
-        horizontal = []
-        for heights in self.newest_height_groups if newest_only else self.height_groups:
+        features = []
+        for heights in (self.newest_height_groups if newest_only else self.height_groups) if self.horizontal else []:
             tallest, starts = heights[-1], width + L - heights[0]  # the shortest filter has the most starts
             weight = torch.cat([F.pad(self.horizontal[h - 1].weight, (0, tallest - h)) for h in heights])
             bias = torch.cat([self.horizontal[h - 1].bias for h in heights])
             columns = F.pad(sequence, (0, tallest - 1))[:, :, : starts + tallest - 1]
             responses = F.relu(F.conv1d(columns, weight, bias), inplace=True)  # [B, n_h * len(heights), starts]
             # start s covers columns s .. s + h - 1: the window ending at t holds starts t .. t + L - h.
-            horizontal.append(window_max(responses, [L - h + 1 for h in heights], width))  # [B, n_h * len(heights), W]
-        # Vertical filter v at t: sum_l w[v, l] * (l-th embedding of the window) = a depthwise convolution.
-        vertical = F.conv1d(sequence.reshape(batch * hidden, 1, -1), self.vertical[:, None, :])  # [B*H, n_v, W]
-        vertical = vertical.view(batch, hidden, -1, width).permute(0, 3, 2, 1).reshape(batch, width, -1)  # [B, W, n_v*H]
-        z = self.dropout(torch.cat([torch.cat(horizontal, dim=1).transpose(1, 2), vertical], dim=2))
+            # [B, W, n_h * len(heights)]
+            features.append(window_max(responses, [L - h + 1 for h in heights], width).transpose(1, 2))
+        if len(self.vertical):
+            # Vertical filter v at t: sum_l w[v, l] * (l-th embedding of the window), for all t at once as
+            # one product with a banded [n_v * W, L - 1 + W] matrix (a 1-channel conv1d over B*H rows is
+            # several times slower, most of all backward).
+            vertical = sequence.reshape(batch * hidden, -1) @ banded(self.vertical, width).t()  # [B*H, n_v*W]
+            features.append(vertical.view(batch, hidden, -1, width).permute(0, 3, 2, 1).reshape(batch, width, -1))
+        z = self.dropout(torch.cat(features, dim=2))
         return F.relu(self.fc(z)) * mask[..., None]
+
+
+def banded(weight: torch.Tensor, width: int) -> torch.Tensor:
+    """[n, L] filters -> [n * width, L - 1 + width]: row (v, t) holds filter v in columns t .. t + L - 1.
+    Built by tiling each filter with ``width`` zeros after it: row t starts t elements further along."""
+    n, L = weight.shape
+    span = L - 1 + width
+    return F.pad(weight, (0, width)).repeat(1, width)[:, : width * span].reshape(n * width, span)
 
 
 def window_max(x: torch.Tensor, spans: list[int], width: int) -> torch.Tensor:
