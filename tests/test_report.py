@@ -425,6 +425,18 @@ def test_repeated_metrics_and_slices_count_once(tmp_path):
     assert "| Model | ndcg@10 | hr@10 |" in table and "over the 2 comparisons" in table
 
 
+def test_repeated_metrics_and_slices_count_once_when_build_report_is_called_directly(tmp_path):
+    """The Python entry point, not only the CLI: a repeated metric would be tested twice and enter the
+    multiple-comparison correction twice."""
+    write_run(tmp_path, "ds", "pop", 0, planted_ranks(40, 0.0, 0))
+    write_run(tmp_path, "ds", "sasrec", 0, planted_ranks(40, 1.0, 0))
+    once = report_of(tmp_path, metrics=["ndcg@10", "hr@10"], slices=["history"])
+    twice = report_of(tmp_path, metrics=["ndcg@10", "hr@10", "ndcg@10"], slices=["history", "history"])
+    pd.testing.assert_frame_equal(twice.pairwise, once.pairwise)
+    assert list(twice.tables) == ["table", "slice_history"]
+    assert render_markdown(twice.tables["table"]) == render_markdown(once.tables["table"])
+
+
 def test_a_one_model_report_says_no_comparison_was_made_and_writes_the_pairwise_header(tmp_path):
     write_run(tmp_path, "ds", "pop", 0, planted_ranks(30, 0.0, 0))
     done = report_cli(tmp_path)

@@ -482,6 +482,9 @@ def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
 
 def build_report(run_dirs: Iterable[Path], options: ReportOptions, command: str, source: str) -> Report:
     options.check()
+    # A repeated metric would be tested twice and counted twice by the multiple-comparison correction.
+    options = replace(options, metrics=None if options.metrics is None else list(dict.fromkeys(options.metrics)),
+                      slices=list(dict.fromkeys(options.slices)))
     runs = load_runs(run_dirs, options.protocol)
     groups = group_runs(runs)
     available = {c for r in runs for c in (*r.per_user.columns, *r.metrics.get("test", {}))}
