@@ -79,6 +79,8 @@ class Report:
     friedman: stats.FriedmanResult | None
     friedman_text: str
     setup: dict[str, str] = field(default_factory=dict)  # file name -> text
+    # file stem -> (points, title) of a figure: "slice_history", ..., "efficiency"
+    figures: dict[str, tuple[pd.DataFrame, str]] = field(default_factory=dict)
 
 
 def higher_is_better(metric: str) -> bool:
@@ -478,6 +480,68 @@ def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
     return " ".join(t for t in text if t)
 
 
+# ---- figures -------------------------------------------------------------------------------------
+
+FIGURE_CONFIDENCE = 0.95
+
+
+def slice_points(groups: list[Group], kind: str, metric: str) -> pd.DataFrame:
+    """Per dataset, slice and model: the mean over the slice's users of each user's metric averaged over
+    seeds (the table's value), with a t-interval over those users: the unit the paired tests use."""
+    from scipy.stats import t as student_t
+
+    rows = []
+    for g in groups:
+        labels = slicing(g, kind).labels
+        wide = g.per_user_mean(metric)  # rows = g.users, as the labels
+        for label in labels.cat.categories:
+            mask = (labels == label).to_numpy()
+            n = int(mask.sum())
+            if not n:
+                continue
+            for model in wide.columns:
+                values = wide[model].to_numpy()[mask]
+                mean = float(values.mean())
+                half = (float(student_t.ppf(0.5 + FIGURE_CONFIDENCE / 2, n - 1) * values.std(ddof=1) / math.sqrt(n))
+                        if n > 1 else math.nan)
+                rows.append({"dataset": g.dataset, "slice": str(label), "n_users": n, "model": model,
+                             "baseline": g.is_baseline(model), "metric": metric, "mean": mean,
+                             "ci_low": mean - half, "ci_high": mean + half, "seeds": len(g.runs_of(model))})
+    return pd.DataFrame(rows)
+
+
+def efficiency_points(groups: list[Group], metric: str) -> pd.DataFrame:
+    """Per dataset and model: training seconds and the metric, means over seeds (std of the metric)."""
+    rows = []
+    for g in groups:
+        everyone = _Block(g, g.dataset, None)
+        for model in g.models:
+            runs = g.runs_of(model)
+            seconds = [float(r.metrics["train_seconds"]) for r in runs if r.metrics.get("train_seconds") is not None]
+            values = [v for r in runs if (v := _run_value(r, metric, everyone)) is not None]
+            if not seconds or not values:
+                continue
+            rows.append({"dataset": g.dataset, "model": model, "baseline": g.is_baseline(model), "metric": metric,
+                         "train_seconds": float(np.mean(seconds)), "mean": float(np.mean(values)),
+                         "std": float(np.std(values, ddof=1)) if len(values) > 1 else math.nan, "seeds": len(values)})
+    return pd.DataFrame(rows)
+
+
+def _figures(groups: list[Group], options: ReportOptions) -> dict[str, tuple[pd.DataFrame, str]]:
+    metric = options.metrics[0]
+    figures = {}
+    for kind in options.slices:
+        points = slice_points(groups, kind, metric)
+        if len(points):
+            figures[f"slice_{kind}"] = (points, f"{metric} by {kind} slice\nmean over users (each user's value averaged "
+                                                f"over seeds), {FIGURE_CONFIDENCE:.0%} t-interval over users")
+    if options.efficiency:
+        points = efficiency_points(groups, metric)
+        if len(points):
+            figures["efficiency"] = (points, f"test {metric} against training seconds\nmeans over seeds; bars: std over seeds")
+    return figures
+
+
 # ---- the whole report ------------------------------------------------------------------------------
 
 def build_report(run_dirs: Iterable[Path], options: ReportOptions, command: str, source: str) -> Report:
@@ -530,6 +594,7 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, command: str,
                     friedman, friedman_text)
     if options.setup:
         report.setup = setup_texts(groups, options, footer)
+    report.figures = _figures(groups, options)
     return report
 
 
@@ -537,6 +602,8 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, command: str,
 # and job folders), so a new report removes only these names, the ones it does not write again.
 REPORT_FILES = frozenset({*(f"{stem}{suffix}" for stem in ("table", *(f"slice_{s}" for s in SLICES))
                             for suffix in (".md", ".tex", ".csv")),
+                          *(f"{stem}{suffix}" for stem in ("efficiency", *(f"slice_{s}" for s in SLICES))
+                            for suffix in (".png", ".pdf", "_points.csv")),
                           "pairwise.csv", "friedman.md", "nemenyi.csv", "cd_diagram.png", "cd_diagram.pdf",
                           "setup.md", "setup.tex"})
 
@@ -561,6 +628,13 @@ def _stage_report(report: Report, staging: Path) -> list[str]:
         draw_cd_diagram(f, staging / "cd_diagram")
     for name, text in report.setup.items():
         put(name, text)
+    if report.figures:
+        from benchmark.report.plots import efficiency_figure, save_figure, slice_figure
+
+        for stem, (points, title) in report.figures.items():
+            put(f"{stem}_points.csv", points.to_csv(index=False))
+            draw = efficiency_figure if stem == "efficiency" else slice_figure
+            save_figure(draw(points, title), staging / stem)
     return sorted(p.name for p in staging.iterdir())
 
 

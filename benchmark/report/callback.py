@@ -58,4 +58,5 @@ class SweepReport(Callback):
             print(f"seqrec: report skipped: {e}", file=sys.stderr)
             return
         print("\n" + render_markdown(report.tables["table"]))
-        print(f"\nreport written to {sweep_dir} (table.md/.tex/.csv, pairwise.csv)")
+        figures = "".join(f", {stem}.png/.pdf" for stem in report.figures)
+        print(f"\nreport written to {sweep_dir} (table.md/.tex/.csv, pairwise.csv{figures})")

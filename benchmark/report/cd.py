@@ -3,14 +3,13 @@ when their ranks differ by less than the Nemenyi critical difference."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from benchmark.report.plots import save_figure
 from benchmark.stats import FriedmanResult
 
 
@@ -64,17 +63,4 @@ def cd_figure(result: FriedmanResult) -> Figure:
 
 def draw_cd_diagram(result: FriedmanResult, stem: Path) -> list[Path]:
     """Draws the diagram to ``stem``.png and ``stem``.pdf."""
-    fig = cd_figure(result)
-    paths = []
-    for ext in ("png", "pdf"):
-        path = stem.with_suffix(f".{ext}")
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        paths.append(path)
-    return paths
+    return save_figure(cd_figure(result), stem)

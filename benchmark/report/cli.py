@@ -30,8 +30,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default %(default)s)")
     p.add_argument("--resamples", type=int, default=10_000, help="sign flips / bootstrap samples (default %(default)s)")
     p.add_argument("--stat-seed", type=int, default=0, help="seed of the randomization and bootstrap tests")
-    p.add_argument("--slice", default="", help=f"comma-separated breakdowns: {', '.join(SLICES)}")
-    p.add_argument("--efficiency", action="store_true", help="add parameters, training seconds and ms per user")
+    p.add_argument("--slice", default="", help=f"comma-separated breakdowns, each a table and a figure: {', '.join(SLICES)}")
+    p.add_argument("--efficiency", action="store_true", help="add parameters, training seconds and ms per user, and a figure of accuracy against training seconds")
     p.add_argument("--setup", action="store_true", help="also write dataset statistics and a methods paragraph")
     p.add_argument("--protocol", help="report only runs of this protocol")
     return p
