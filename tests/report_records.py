@@ -19,8 +19,10 @@ def user_ids(n: int) -> np.ndarray:
 
 def write_run(root: Path, dataset: str, model: str, seed: int, ranks: np.ndarray, *, users: np.ndarray | None = None,
               protocol: str = "loo", dataset_hash: str = "d" * 64, split_key: str = "split0", n_items: int = 500,
-              hidden: int = 64, candidates: str = "full") -> Path:
-    """One complete run record whose per-user metrics come from the given target ranks."""
+              hidden: int = 64, candidates: str = "full", model_config: dict | None = None,
+              valid: dict | None = None) -> Path:
+    """One complete run record whose per-user metrics come from the given target ranks (model_config:
+    more model keys, e.g. encoder and head; valid: the record's validation metrics)."""
     ranks = np.asarray(ranks)
     users = user_ids(len(ranks)) if users is None else users
     order = np.arange(len(ranks))
@@ -28,7 +30,7 @@ def write_run(root: Path, dataset: str, model: str, seed: int, ranks: np.ndarray
         "dataset": {"name": dataset, "reader": "movielens", "min_rating": None, "dedupe": True, "user_core": 5,
                     "item_core": 5, "min_seq_len": 3},
         "model": {"_target_": BASELINE_TARGETS.get(model, "benchmark.models.SequentialRecommender"), "name": model,
-                  **({} if model in BASELINE_TARGETS else {"hidden": hidden})},
+                  **({} if model in BASELINE_TARGETS else {"hidden": hidden}), **(model_config or {})},
         "protocol": {"name": protocol, "ks": [5, 10]},
         "trainer": {"max_epochs": 20, "patience": 3, "valid_metric": "ndcg@10"},
         "seed": seed,
@@ -50,6 +52,8 @@ def write_run(root: Path, dataset: str, model: str, seed: int, ranks: np.ndarray
         "tie_policy": "ties count against the target", "mask_history": True, "dataset": dataset, "model": model,
         "seed": seed, "config_hash": config_hash(config), "dataset_hash": dataset_hash, "split_key": split_key,
     }
+    if valid is not None:
+        metrics["valid"] = valid
     env = {"seed": seed, "dataset_hash": dataset_hash, "versions": {}}
     return write_record(run_dir_for(root, config), config, metrics, per_user, [], env)
 

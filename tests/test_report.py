@@ -156,9 +156,12 @@ def test_sweep_callback_and_report_command_end_to_end(tiny_ml, tmp_path):
                    tmp=tmp_path)
     sweep = tmp_path / "sweep"
     assert "| gru4rec |" in proc.stdout and "paired t-test" in proc.stdout and "reference (pop" in proc.stdout
-    for name in ("table.md", "table.tex", "table.csv", "pairwise.csv"):
+    for name in ("table.md", "table.tex", "table.csv", "pairwise.csv", "families.md", "efficiency.png"):
         assert (sweep / name).is_file(), name
     assert len(pd.read_csv(sweep / "pairwise.csv")) == 3
+    # The families table, printed too: gru4rec is the RNN encoder-only family's model, against pop.
+    assert "| RNN encoder-only | gru4rec " in proc.stdout and "| reference | pop " in proc.stdout
+    assert "families.md/.tex/.csv" in proc.stdout and "efficiency.png/.pdf" in proc.stdout
     cmd = [sys.executable, "-m", "benchmark.report.cli", str(tmp_path / "results"), "--test", "bootstrap",
            "--resamples", "500", "--slice", "history", "--setup"]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -428,6 +431,66 @@ def test_figures_are_written_as_png_pdf_and_their_points_as_csv(tmp_path):
     assert not (out / "slice_popularity.png").exists()
 
 
+FAMILY_MODELS = {  # name: (encoder, head, test quality, validation ndcg@10)
+    "gru4rec": ("rnn", "next_item", 0.4, 0.30),
+    "lstm": ("rnn", "next_item", 1.2, 0.10),  # better on test, worse on validation: not the RNN's representative
+    "nextitnet": ("nextitnet", "next_item", 1.0, 0.20),
+    "sasrec": ("attention", "next_item", 1.5, 0.25),
+    "seq2seq_attention": ("attention", "autoregressive", -0.5, 0.05),
+}
+
+
+def write_families(root: Path, datasets=("ml-1m", "ds-x")) -> Path:
+    for ds in datasets:
+        for s in (0, 1):
+            for model, quality in (("pop", 0.0), ("itemknn", 0.3)):
+                write_run(root, ds, model, s, planted_ranks(200, quality, s), valid={"ndcg@10": 0.1})
+            for model, (encoder, head, quality, valid) in FAMILY_MODELS.items():
+                write_run(root, ds, model, s, planted_ranks(200, quality, s), model_config={"encoder": encoder, "head": head},
+                          valid={"ndcg@10": valid + 0.01 * s})
+    return root
+
+
+def test_families_table_answers_which_family_beats_the_baseline_where(tmp_path):
+    report = report_of(write_families(tmp_path), metrics=["ndcg@10", "hr@10"])
+    table, rows = report.families
+    assert table.rows == ["reference", "RNN encoder-only", "CNN encoder-only", "attention encoder-only",
+                          "attention encoder–decoder"]
+    md = render_markdown(table)
+    assert "| Family | ds-x ndcg@10 | ml-1m (movie) ndcg@10 |" in md  # the domain where the catalog knows the dataset
+    pairwise = report.pairwise[(report.pairwise.slice == "all") & (report.pairwise.metric == "ndcg@10")]
+    for ds in ("ml-1m", "ds-x"):
+        here = rows[rows.dataset == ds].set_index("family")
+        # Chosen by validation: gru4rec, though lstm is better on test.
+        assert here.loc["RNN encoder-only", "model"] == "gru4rec" and here.loc["RNN encoder-only", "candidates"] == "gru4rec,lstm"
+        assert set(here.index) == {"RNN encoder-only", "CNN encoder-only", "attention encoder-only", "attention encoder–decoder"}
+        for family, r in here.iterrows():
+            tested = pairwise[(pairwise.block == ds) & (pairwise.model == r.model)].iloc[0]
+            assert r.mean_diff == pytest.approx(tested.mean_diff) and r.significant == tested.significant
+            assert r.reference == tested.reference == "itemknn"
+    # The cells repeat the main table's markers: sasrec clearly better, the seq2seq model clearly worse.
+    assert "sasrec +" in md and "↑" in md.split("attention encoder-only")[1].splitlines()[0]
+    assert "seq2seq_attention -" in md and "↓" in md.split("attention encoder–decoder")[1].splitlines()[0]
+    assert "| reference | itemknn " in md and "Holm-corrected over its" in table.caption
+    assert "chosen without test data" in table.caption
+    tex = render_latex(table)
+    assert r"attention encoder--decoder" in tex and r"seq2seq\_attention" in tex
+
+
+def test_families_files_are_written_and_absent_without_sequence_models(tmp_path):
+    write_families(tmp_path / "results", datasets=("ds-x",))
+    done = report_cli(tmp_path / "results", "--out", tmp_path / "report")
+    assert done.returncode == 0, done.stderr
+    assert "| RNN encoder-only | gru4rec " in done.stdout
+    rows = pd.read_csv(tmp_path / "report" / "families.csv")
+    assert list(rows.family) == ["RNN encoder-only", "CNN encoder-only", "attention encoder-only", "attention encoder–decoder"]
+    assert (tmp_path / "report" / "families.tex").read_text().startswith(r"\begin{table}")
+    baselines_only = tmp_path / "baselines"
+    for model in ("pop", "itemknn"):
+        write_run(baselines_only, "ds-x", model, 0, planted_ranks(50, 0.0, 0))
+    assert report_of(baselines_only).families is None
+
+
 def test_setup_tex_methods_paragraph_is_escaped_latex(tmp_path):
     ranks = planted_ranks(40, 0.5, 0)
     write_run(tmp_path, "b&c", "pop", 0, ranks)
@@ -529,3 +592,10 @@ def test_cd_bar_is_drawn_at_full_length_when_cd_exceeds_the_rank_axis():
     (bar,) = [line for line in ax.lines if list(line.get_ydata()) == [1.0, 1.0]]
     assert max(bar.get_xdata()) == pytest.approx(1 + 2.344)
     assert ax.get_xlim()[0] <= 1 and ax.get_xlim()[1] >= 1 + 2.344  # inside the axes: not clipped
+
+
+def test_a_model_of_no_known_family_stays_out_of_the_families_table(tmp_path):
+    write_families(tmp_path, datasets=("ds-x",))
+    write_run(tmp_path, "ds-x", "mymodel", 0, planted_ranks(200, 2.0, 0), valid={"ndcg@10": 0.9})  # no encoder/head
+    _, rows = report_of(tmp_path).families
+    assert "mymodel" not in set(rows.model) and "mymodel" not in ",".join(rows.candidates)

@@ -79,6 +79,8 @@ class Report:
     friedman: stats.FriedmanResult | None
     friedman_text: str
     setup: dict[str, str] = field(default_factory=dict)  # file name -> text
+    # Which family beats the reference where (families.md/.tex) and its rows (families.csv); None: no sequence model
+    families: tuple[Table, pd.DataFrame] | None = None
     # file stem -> (points, title) of a figure: "slice_history", ..., "efficiency"
     figures: dict[str, tuple[pd.DataFrame, str]] = field(default_factory=dict)
 
@@ -589,13 +591,44 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, command: str,
         table.label_groups = kind is not None
         tables[stem] = table
         pairwise.append(comparisons)
+        if kind is None:
+            families = _families(groups, refs, comparisons, options, footer)
     friedman, friedman_text = across_datasets(groups, options)
     report = Report(tables, pd.concat([p for p in pairwise if len(p)] or pairwise[:1], ignore_index=True),
                     friedman, friedman_text)
     if options.setup:
         report.setup = setup_texts(groups, options, footer)
     report.figures = _figures(groups, options)
+    report.families = families
     return report
+
+
+def _families(groups: list[Group], refs: dict[str, str | None], comparisons: pd.DataFrame, options: ReportOptions,
+              footer: str) -> tuple[Table, pd.DataFrame] | None:
+    """The families table, its caption naming how representatives are chosen and where markers come from."""
+    from benchmark.report.families import family_rows, families_table
+
+    metric = options.metrics[0]
+    rows = family_rows(groups, refs, comparisons, metric)
+    if not len(rows):
+        return None
+    table = families_table(groups, rows, refs, metric)
+    users = _join([f"{len(g.users):,} on {g.dataset}" for g in groups]) if len(groups) > 1 else f"{len(groups[0].users):,}"
+    parts = [f"Which sequence model family beats the reference, on which dataset: per family, the model with the best "
+             f"validation {metric} (mean over seeds; chosen without test data) and its test {metric} minus the "
+             f"reference's, means over seeds; the first row gives each dataset's reference "
+             f"({'default: best non-sequential baseline' if options.reference is None else 'chosen'}) and its test {metric}. "
+             f"Protocol: {protocol_text(groups)}; {users} test users."]
+    n = len(comparisons)
+    if n:
+        corr = ("no correction for multiple comparisons" if options.correction == "none" else
+                f"{stats.CORRECTION_NAMES[options.correction]}-corrected over its {n} comparison{'s' * (n != 1)}")
+        parts.append(f"{UP}/{DOWN}: significant in the results table ({stats.TEST_NAMES[options.test]} on per-user "
+                     f"metrics averaged over seeds, {corr}, α = {options.alpha:g}).")
+    else:
+        parts.append("No significance markers: no comparison with a reference was made.")
+    table.caption, table.footer = " ".join(parts), footer
+    return table, rows
 
 
 # Every name a report may write. --out may be a folder with other files (a sweep's folder holds its runs.txt
@@ -604,7 +637,7 @@ REPORT_FILES = frozenset({*(f"{stem}{suffix}" for stem in ("table", *(f"slice_{s
                             for suffix in (".md", ".tex", ".csv")),
                           *(f"{stem}{suffix}" for stem in ("efficiency", *(f"slice_{s}" for s in SLICES))
                             for suffix in (".png", ".pdf", "_points.csv")),
-                          "pairwise.csv", "friedman.md", "nemenyi.csv", "cd_diagram.png", "cd_diagram.pdf",
+                          "families.md", "families.tex", "families.csv", "pairwise.csv", "friedman.md", "nemenyi.csv", "cd_diagram.png", "cd_diagram.pdf",
                           "setup.md", "setup.tex"})
 
 
@@ -618,6 +651,11 @@ def _stage_report(report: Report, staging: Path) -> list[str]:
         put(f"{stem}.tex", render_latex(table) + "\n")
         put(f"{stem}.csv", render_csv(table))
     put("pairwise.csv", report.pairwise.to_csv(index=False))
+    if report.families is not None:
+        table, rows = report.families
+        put("families.md", render_markdown(table) + "\n")
+        put("families.tex", render_latex(table) + "\n")
+        put("families.csv", rows.to_csv(index=False))
     put("friedman.md", report.friedman_text + "\n")
     if report.friedman is not None:
         from benchmark.report.cd import draw_cd_diagram

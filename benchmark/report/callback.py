@@ -58,5 +58,8 @@ class SweepReport(Callback):
             print(f"seqrec: report skipped: {e}", file=sys.stderr)
             return
         print("\n" + render_markdown(report.tables["table"]))
-        figures = "".join(f", {stem}.png/.pdf" for stem in report.figures)
-        print(f"\nreport written to {sweep_dir} (table.md/.tex/.csv, pairwise.csv{figures})")
+        if report.families is not None:
+            print("\n" + render_markdown(report.families[0]))
+        files = "table.md/.tex/.csv" + (", families.md/.tex/.csv" if report.families is not None else "")
+        files += ", pairwise.csv" + "".join(f", {stem}.png/.pdf" for stem in report.figures)
+        print(f"\nreport written to {sweep_dir} ({files})")

@@ -70,6 +70,8 @@ def run(argv: list[str]) -> int:
     written = write_report(report, out)
     for stem, table in report.tables.items():
         print(render_markdown(table) + "\n")
+    if report.families is not None:
+        print(render_markdown(report.families[0]) + "\n")
     print(report.friedman_text + "\n")
     print(f"wrote {len(written)} files to {out}")
     return 0
