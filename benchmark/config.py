@@ -411,6 +411,21 @@ def validate_config(config: dict[str, Any]) -> None:
     check_logger(config.get("logger"))
     check_combinations(config)
     check_device(config["trainer"].get("device"))
+    check_names(config)
+
+
+def check_names(config: dict[str, Any]) -> None:
+    """Folder and file settings that are empty, and names that are not plain folder names: an empty
+    results_dir would write records into the current folder, and a dataset or model name such as ``../x`` put its record outside results_dir."""
+    for key in ("results_dir", "cache_dir"):
+        if isinstance(config.get(key), str) and not config[key].strip():
+            raise ConfigError(f"{key}={config[key]!r} is empty; give a folder"
+                              + (" (or leave it out for the default)" if key == "cache_dir" else ""))
+    for group in ("dataset", "model"):
+        name = config[group].get("name")
+        if not isinstance(name, str) or not name.strip() or name in (".", "..") or re.search(r"[/\\\x00]", name):
+            raise ConfigError(f"{group}.name={name!r} is not allowed; it must be a plain folder name (no '/', not "
+                              "'.' or '..'): the run record is written to a folder of that name")
 
 
 def check_dataset(dataset: dict[str, Any]) -> None:
@@ -425,6 +440,9 @@ def check_dataset(dataset: dict[str, Any]) -> None:
     keys, open_ended = signature_keys(READERS[reader], skip=1)  # (directory, ...)
     spec_keys = dataclass_keys(DatasetSpec, exclude=("options", "preprocess")) + dataclass_keys(PreprocessConfig)
     check_group("dataset", dataset, spec_keys + keys, open_ended, owner=f"reader {reader}")
+    for key in ("path", "file"):  # '' would silently mean the default (the embedded or fetched copy)
+        if isinstance(dataset.get(key), str) and not dataset[key].strip():
+            raise ConfigError(f"dataset.{key}={dataset[key]!r} is empty; give a path, or null for the default")
 
 
 def check_logger(logger: Any) -> None:

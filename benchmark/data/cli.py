@@ -49,7 +49,7 @@ def dataset_config(name: str, overrides: list[str] = (), path: str | None = None
         lookup(name)  # an unsafe category in the name is a one-line error naming it
         # Any Amazon category: the amazon-beauty settings with this name and category.
         base, extra = "amazon-beauty", [f"name={name}", f"category={amazon_category(name.split('-', 1)[1])}"]
-    words = extra + list(overrides) + ([f"path={path}"] if path else [])
+    words = extra + list(overrides) + ([f"path={path}"] if path is not None else [])
     for word in words:
         if "=" not in word:
             raise DataError(f"expected key=value, got {word!r}")
