@@ -9,7 +9,8 @@ paired tests stay aligned. The run record stores them (negatives.parquet).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import logging
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ import pandas as pd
 from benchmark.data.split import SplitData
 from benchmark.errors import ConfigError, DataError
 
+log = logging.getLogger("seqrec")
 SAMPLERS = ("uniform", "popularity")
 NEGATIVES_FILE = "negatives.parquet"
 
@@ -44,6 +46,12 @@ class Candidates:
                 raise ConfigError(f"protocol.sampler={c.sampler!r} is unknown; choose one of {', '.join(SAMPLERS)}")
             if isinstance(c.n_negatives, bool) or not isinstance(c.n_negatives, int) or c.n_negatives < 1:
                 raise ConfigError(f"protocol.n_negatives={c.n_negatives!r} must be a positive integer")
+        else:
+            unread = [f"protocol.{f.name}={getattr(c, f.name)!r}" for f in fields(c)
+                      if f.name != "candidates" and getattr(c, f.name) != f.default]
+            if unread:
+                log.warning("%s %s no effect with protocol.candidates=full (read with candidates=sampled only)",
+                            ", ".join(unread), "has" if len(unread) == 1 else "have")
         return c
 
     @property
