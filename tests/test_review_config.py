@@ -101,3 +101,76 @@ def test_candidate_defaults_under_full_ranking_are_not_warned(caplog):
         Candidates.pop_from({"candidates": "full", "n_negatives": 100, "sampler": "uniform", "negatives_seed": 0})
         Candidates.pop_from({"candidates": "sampled", "n_negatives": 5, "sampler": "popularity", "negatives_seed": 3})
     assert not warnings_of(caplog)
+
+
+@pytest.mark.parametrize("settings, warned", [
+    ({"encoder": "caser", "layers": 3}, "model.layers=3 has no effect with model.encoder=caser (read with encoder=rnn/nextitnet/attention only)"),
+    ({"encoder": "caser", "heads": 4}, "model.heads=4 has no effect with model.encoder=caser and model.head=next_item"),
+    ({"encoder": "rnn", "heads": 4}, "model.heads=4 has no effect with model.encoder=rnn and model.head=next_item"),
+    ({"encoder": "nextitnet", "heads": 4}, "model.heads=4 has no effect with model.encoder=nextitnet and model.head=next_item"),
+], ids=["layers-on-caser", "heads-on-caser", "heads-on-gru", "heads-on-nextitnet"])
+def test_layers_and_heads_the_encoder_does_not_read_are_warned(settings, warned, caplog):
+    """Before: `seqrec model=caser model.layers=3 model.heads=4` gave the very same results as
+    model=caser, silently (Caser has neither; only attention and the seq2seq decoder have heads)."""
+    from benchmark.models import SequentialRecommender
+
+    with caplog.at_level(logging.WARNING, logger="seqrec"):
+        SequentialRecommender("m", **settings)
+    lines = [w for w in warnings_of(caplog) if "has no effect" in w]
+    assert len(lines) == 1 and lines[0].startswith(warned), lines
+
+
+@pytest.mark.parametrize("settings", [
+    {"encoder": "attention", "layers": 3, "heads": 4},
+    {"encoder": "rnn", "layers": 3},
+    {"encoder": "nextitnet", "layers": 3},
+    {"encoder": "rnn", "head": "autoregressive", "heads": 4},
+], ids=["attention", "rnn-layers", "nextitnet-layers", "seq2seq-decoder-heads"])
+def test_layers_and_heads_that_are_read_are_not_warned(settings, caplog):
+    from benchmark.models import SequentialRecommender
+
+    with caplog.at_level(logging.WARNING, logger="seqrec"):
+        SequentialRecommender("m", **settings)
+    assert not warnings_of(caplog)
+
+
+# ---- seqrec-report and seqrec-data command lines -------------------------------------------
+
+
+def report_main(argv: list[str], capsys) -> tuple[int, list[str]]:
+    from benchmark.report import cli as report_cli
+
+    with pytest.raises(SystemExit) as done:
+        report_cli.main(argv)
+    return done.value.code, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["RESULTS", "--out", ""], "argument --out: is empty"),
+    ([""], "argument results_dir: is empty"),
+    (["RESULTS", "--alpha", "abc"], "argument --alpha: invalid float value: 'abc'"),
+], ids=["empty --out", "empty results folder", "not a number"])
+def test_report_usage_errors_are_one_line_and_write_nothing(argv, words, tmp_path, capsys, monkeypatch):
+    """Before: --out '' wrote table.md, pairwise.csv, ... into the current folder with exit 0 (and
+    removed report files of an earlier report there); argparse errors printed the whole usage block."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "RESULTS").mkdir()
+    code, err = report_main(argv, capsys)
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"seqrec-report: error: {words}"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["RESULTS"]
+
+
+def test_report_of_a_runs_list_that_is_not_text_is_one_line(tmp_path, capsys):
+    """Before: a binary or non-UTF-8 file given as RESULTS_DIR ended in a UnicodeDecodeError traceback."""
+    listed = tmp_path / "runs.txt"
+    listed.write_bytes(b"\xff\xfe\x00/runs\n")
+    code, err = report_main([str(listed), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and len(err) == 1 and str(listed) in err[0] and "not UTF-8 text" in err[0], err
+    assert not (tmp_path / "out").exists()
+
+
+def test_seqrec_data_usage_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as done:
+        data_cli.main(["stats"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert done.value.code == 2 and len(err) == 1 and "required: name" in err[0], err

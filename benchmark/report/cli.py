@@ -8,18 +8,25 @@ import sys
 from pathlib import Path
 
 from benchmark import stats
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, one_line_parser_class
 from benchmark.record import find_records, is_complete
 from benchmark.report.build import DEFAULT_METRICS, PROTOCOL_METRICS, SLICES, ReportOptions, build_report, write_report
 from benchmark.report.runs import ReportError
 from benchmark.report.table import render_markdown
 
 
+def folder(text: str) -> Path:
+    """A path argument; an empty one is refused (Path('') is the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a folder")
+    return Path(text)
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="seqrec-report", description=__doc__)
-    p.add_argument("results_dir", type=Path, help="folder holding run records (searched recursively), or a file "
+    p = one_line_parser_class()(prog="seqrec-report", description=__doc__)
+    p.add_argument("results_dir", type=folder, help="folder holding run records (searched recursively), or a file "
                    "listing run directories one per line (a sweep's runs.txt)")
-    p.add_argument("--out", type=Path, help="folder to write the report to (default RESULTS_DIR/report); "
+    p.add_argument("--out", type=folder, help="folder to write the report to (default RESULTS_DIR/report); "
                    "it then holds this report only: report files of an earlier one are replaced or removed, other files kept")
     p.add_argument("--metrics", help="comma-separated metrics, the first ranks models (default: "
                    f"{','.join(DEFAULT_METRICS)} for leave-one-out, {','.join(PROTOCOL_METRICS['horizon'])} for horizon; "
@@ -54,7 +61,14 @@ def run(argv: list[str]) -> int:
     source = args.results_dir
     if source.is_file():
         out = args.out or source.parent / "report"
-        records = sorted({Path(line) for line in source.read_text().split() if line})
+        try:
+            listed = source.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise ReportError(f"{source} is neither a folder of run records nor a list of run folders "
+                              f"(not UTF-8 text: {e.reason} at byte {e.start})") from None
+        except OSError as e:
+            raise ReportError(f"{source} cannot be read ({e.strerror or e})") from None
+        records = sorted({Path(line) for line in listed.split() if line})
         for d in records:
             if not is_complete(d):
                 raise ReportError(f"{source} lists {d}, which is not a complete run record")
