@@ -129,9 +129,20 @@ def checkpoint_for(checkpoints: Path, split_key: str) -> Path:
     return path
 
 
-def out_of_memory(stage: str, keys: dict[str, int]) -> BenchmarkError:
+def out_of_memory(stage: str, keys: dict[str, int], error: BaseException | None = None) -> BenchmarkError:
     lower = " or ".join(f"{k} (now {v})" for k, v in keys.items())
-    return BenchmarkError(f"out of GPU memory during {stage}; lower {lower}")
+    where = "GPU memory" if error is None or isinstance(error, torch.OutOfMemoryError) else "memory"
+    return BenchmarkError(f"out of {where} during {stage}; lower {lower}")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, and the CPU allocator's failure (a RuntimeError, or Python's MemoryError)."""
+    return isinstance(error, (torch.OutOfMemoryError, MemoryError)) or (
+        isinstance(error, RuntimeError) and "can't allocate memory" in str(error))
+
+
+# Model sizes that set how much memory a model needs, named when it runs out (those the config has).
+SIZE_KEYS = ("hidden", "max_len", "layers", "dim", "max_items")
 
 
 def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
@@ -202,9 +213,13 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
         hook_list.append(hook)
     try:
         history = model.fit(split, trainer)
-    except torch.OutOfMemoryError:
-        raise out_of_memory("training", {"trainer.batch_size": trainer.batch_size,
-                                         "trainer.eval_batch_size": trainer.eval_batch_size}) from None
+    except (RuntimeError, MemoryError) as e:  # torch.OutOfMemoryError is a RuntimeError
+        if not is_out_of_memory(e):
+            raise
+        sizes = {f"model.{k}": config["model"][k] for k in SIZE_KEYS if isinstance(config["model"].get(k), int)}
+        raise out_of_memory("training", {**({} if isinstance(e, torch.OutOfMemoryError) else sizes),
+                                         "trainer.batch_size": trainer.batch_size,
+                                         "trainer.eval_batch_size": trainer.eval_batch_size}, e) from None
     finally:
         for hook_list, hook in hooks:
             hook_list.remove(hook)
@@ -217,8 +232,10 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
 
     try:
         result, valid = evaluate_on(split.test), evaluate_on(split.valid)
-    except torch.OutOfMemoryError:
-        raise out_of_memory("evaluation", {"trainer.eval_batch_size": trainer.eval_batch_size}) from None
+    except (RuntimeError, MemoryError) as e:
+        if not is_out_of_memory(e):
+            raise
+        raise out_of_memory("evaluation", {"trainer.eval_batch_size": trainer.eval_batch_size}, e) from None
 
     per_user = per_user_frame(split, result)
 

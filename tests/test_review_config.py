@@ -174,3 +174,32 @@ def test_seqrec_data_usage_errors_are_one_line(capsys):
         data_cli.main(["stats"])
     err = capsys.readouterr().err.strip().splitlines()
     assert done.value.code == 2 and len(err) == 1 and "required: name" in err[0], err
+
+
+# ---- huge sizes --------------------------------------------------------------------------------
+
+CPU_ALLOC_FAILURE = ("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
+                     "tried to allocate 48000000000000 bytes. Error code 12 (Cannot allocate memory)")
+
+
+@pytest.mark.parametrize("failure", [RuntimeError(CPU_ALLOC_FAILURE), MemoryError()], ids=["torch cpu", "python"])
+def test_running_out_of_cpu_memory_is_one_line_naming_the_sizes(failure, tmp_path, tiny_ml, capsys, monkeypatch):
+    """Before: `seqrec model=gru4rec model.hidden=2000000` (or model=sasrec model.max_len=100000000) ended
+    in a 55-line traceback from torch's CPU allocator, exit 1 (the CUDA case was already one line)."""
+    def build(self, n_items):
+        raise failure
+
+    monkeypatch.setattr("benchmark.models.sequential.SequentialRecommender.build", build)
+    code, err = run_in_process([f"dataset.path={tiny_ml}", *TINY, "model=gru4rec", "model.hidden=2000000"], tmp_path, capsys)
+    assert_one_line_error(code, err, ["out of memory during training", "model.hidden (now 2000000)",
+                                      "model.max_len (now 50)", "trainer.batch_size"])
+    assert not find_records(tmp_path / "results")
+
+
+def test_other_runtime_errors_are_not_taken_for_memory(tmp_path, tiny_ml, capsys, monkeypatch):
+    def build(self, n_items):
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr("benchmark.models.sequential.SequentialRecommender.build", build)
+    with pytest.raises(RuntimeError, match="something else"):
+        run_in_process([f"dataset.path={tiny_ml}", *TINY, "model=gru4rec"], tmp_path, capsys)
