@@ -203,3 +203,35 @@ def test_other_runtime_errors_are_not_taken_for_memory(tmp_path, tiny_ml, capsys
     monkeypatch.setattr("benchmark.models.sequential.SequentialRecommender.build", build)
     with pytest.raises(RuntimeError, match="something else"):
         run_in_process([f"dataset.path={tiny_ml}", *TINY, "model=gru4rec"], tmp_path, capsys)
+
+
+# ---- reader keys ------------------------------------------------------------------------------
+
+TABLE = "user,item,timestamp\n" + "".join(f"u{u},i{(u * 7 + t) % 11},{t}\n" for u in range(6) for t in range(5))
+INTER = "user_id:token\titem_id:token\ttimestamp:float\n" + TABLE.split("\n", 1)[1].replace(",", "\t")
+
+
+@pytest.mark.parametrize("reader, name, content, overrides, words", [
+    ("sequences", "seqs.txt", "u1 a b c\nu2 b c d\n", ["dataset.file=other.txt"],
+     ["dataset.file=other.txt cannot apply", "is a file"]),
+    ("recbole", "log.inter", INTER, ["+dataset.columns.usr=user_id"], ["dataset.columns has unknown keys ['usr']"]),
+    ("recbole", "log.inter", INTER, ["+dataset.columns.item=user_id"],
+     ["dataset.columns.item and dataset.columns.user name the same column 'user_id'"]),
+    ("csv", "log.csv", TABLE, ["dataset.columns.item=user"],
+     ["dataset.columns.user and dataset.columns.item name the same column 'user'"]),
+], ids=["file beside a file path", "recbole column typo", "recbole column twice", "csv column twice"])
+def test_reader_keys_that_cannot_apply_are_refused(reader, name, content, overrides, words, tmp_path, capsys):
+    """Before: dataset.file was ignored without a word when dataset.path named a file; a misspelled
+    recbole dataset.columns key, or two keys naming one column, ended in a pyarrow KeyError traceback."""
+    data = tmp_path / name
+    data.write_text(content)
+    code, err = run_in_process([f"dataset={reader}", f"dataset.path={data}", *TINY, *overrides], tmp_path, capsys)
+    assert_one_line_error(code, err, words)
+    assert not find_records(tmp_path / "results") and not list((tmp_path / "cache").glob("*.npz"))
+
+
+def test_dataset_file_naming_the_file_of_the_path_is_accepted(tmp_path, capsys):
+    data = tmp_path / "seqs.txt"
+    data.write_text("".join(f"u{u} a b c d\n" for u in range(4)))
+    code, err = run_in_process(["dataset=sequences", f"dataset.path={data}", "dataset.file=seqs.txt", *TINY], tmp_path, capsys)
+    assert code == 0, err

@@ -60,6 +60,9 @@ def find_file(path: str | Path, patterns: Iterable[str], file: str | None = None
     too, so an edit to one would go unnoticed by the split cache)."""
     path = Path(path)
     if path.is_file():
+        if file and Path(file).name != path.name:  # else dataset.file would be ignored without a word
+            raise DataError(f"dataset.file={file} cannot apply: dataset.path={path} is a file; set dataset.path to "
+                            "its folder, or leave dataset.file out")
         return path
     if file:
         return require_file(path, file)
@@ -681,6 +684,19 @@ def _delimiter(path: Path, sep: str | None) -> str:
     return max([",", "\t", ";", "|"], key=first.count)
 
 
+def check_columns(mapping: dict[str, Any]) -> None:
+    """dataset.columns: only the canonical keys, each naming a column of its own."""
+    unknown = set(mapping) - {"user", "item", "timestamp", "rating"}
+    if unknown:
+        raise DataError(f"dataset.columns has unknown keys {sorted(unknown)}; use user, item, timestamp, rating")
+    seen: dict[str, str] = {}
+    for key, column in mapping.items():
+        if str(column) in seen:
+            raise DataError(f"dataset.columns.{seen[str(column)]} and dataset.columns.{key} name the same column "
+                            f"{column!r}; each needs a column of its own")
+        seen[str(column)] = key
+
+
 @register("csv")
 def read_csv_generic(directory: str | Path, columns: dict[str, Any] | None = None, file: str | None = None,
                      sep: str | None = None, header: bool = True, timestamp_unit: str = "s", **_: object) -> pd.DataFrame:
@@ -695,9 +711,7 @@ def read_csv_generic(directory: str | Path, columns: dict[str, Any] | None = Non
     for key in ("user", "item"):
         if key not in mapping:
             raise DataError(f"dataset.columns must name the {key} column (got {sorted(mapping)})")
-    unknown = set(mapping) - {"user", "item", "timestamp", "rating"}
-    if unknown:
-        raise DataError(f"dataset.columns has unknown keys {sorted(unknown)}; use user, item, timestamp, rating")
+    check_columns(mapping)
     if path.suffix == ".parquet":
         try:
             t = pq.read_table(path, columns=[str(c) for c in mapping.values()])
@@ -744,6 +758,7 @@ def read_recbole(directory: str | Path, file: str | None = None, columns: dict[s
     fields = header_of(path, "\t")
     names = [f.split(":", 1)[0] for f in fields]
     mapping = dict(columns or {})
+    check_columns(mapping)
     mapping.setdefault("user", "user_id" if "user_id" in names else "session_id")
     mapping.setdefault("item", "item_id")
     for opt in ("timestamp", "rating"):
@@ -752,6 +767,7 @@ def read_recbole(directory: str | Path, file: str | None = None, columns: dict[s
     missing = [c for c in mapping.values() if c not in names]
     if missing:
         raise DataError(f"{path}: no field {', '.join(missing)}; the header has {', '.join(fields)}")
+    check_columns(mapping)  # a default may have landed on a column given for another key
     t = read_arrow_csv(path, names, header=True, delimiter="\t", quoted=False, columns=list(mapping.values()),
                        types={n: pa.string() for n in mapping.values()})
     df = pd.DataFrame({k: as_series(t[c]) for k, c in mapping.items()})
