@@ -4,6 +4,7 @@ best weights restored before testing."""
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import os
 import random
@@ -38,6 +39,7 @@ RESUME_HOOKS: list[Callable[[list[EpochLog]], None]] = []
 
 
 PRECISIONS = ("fp32", "bf16", "tf32")
+log = logging.getLogger("seqrec")
 
 
 class TrainingDiverged(BenchmarkError):
@@ -93,6 +95,9 @@ def train_loop(
     # Set for every run, not only tf32 ones: process-wide flags would carry into the next run of a sweep.
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = cfg.precision == "tf32"
     device_type = next(net.parameters()).device.type
+    if cfg.precision == "tf32" and device_type != "cuda":
+        log.warning("trainer.precision='tf32' has no effect on %s (TF32 matmuls are a CUDA feature): "
+                    "this run trains in fp32", device_type)
     step = torch.compile(step_loss) if cfg.compile else step_loss
     # Fused Adam: one kernel over all parameters instead of ~10 small ops per tensor (on CPU about
     # 1-2 ms of a 15 ms SASRec step); where it is unsupported, the default implementation.

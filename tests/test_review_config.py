@@ -4,13 +4,11 @@ or files written outside results_dir. Tiny made-up data, in-process where possib
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 
 from benchmark.data import cli as data_cli
 from benchmark.record import find_records
-from conftest import REPO
 from test_bad_inputs import assert_one_line_error, run_in_process
 
 TINY = ["model=pop", "dataset.user_core=1", "dataset.item_core=1"]
@@ -51,23 +49,6 @@ def warnings_of(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.name == "seqrec"]
 
 
-@pytest.mark.parametrize("model", ["pop", "itemknn", "ease"])
-def test_trainer_settings_a_model_without_training_ignores_are_warned(model, tmp_path, tiny_ml, capsys, caplog):
-    """Before: `seqrec model=pop trainer.lr=0.5 trainer.max_epochs=3` ran exactly as without them, silently."""
-    with caplog.at_level(logging.WARNING, logger="seqrec"):
-        code, _ = run_in_process([f"dataset.path={tiny_ml}", *TINY, f"model={model}", "trainer.lr=0.5",
-                                  "trainer.max_epochs=3", "trainer.eval_batch_size=7"], tmp_path, capsys)
-    assert code == 0
-    [line] = [w for w in warnings_of(caplog) if "does not train" in w]
-    assert line == f"model {model} does not train: trainer.lr=0.5, trainer.max_epochs=3 have no effect"
-
-
-def test_default_trainer_settings_of_a_model_without_training_are_not_warned(tmp_path, tiny_ml, capsys, caplog):
-    with caplog.at_level(logging.WARNING, logger="seqrec"):
-        assert run_in_process([f"dataset.path={tiny_ml}", *TINY, "trainer.device=cpu"], tmp_path, capsys)[0] == 0
-    assert not [w for w in warnings_of(caplog) if "does not train" in w]
-
-
 def test_tf32_precision_off_cuda_is_warned(caplog):
     """Before: trainer.precision=tf32 on the CPU trained exactly as fp32, silently."""
     import torch
@@ -100,37 +81,6 @@ def test_candidate_defaults_under_full_ranking_are_not_warned(caplog):
     with caplog.at_level(logging.WARNING, logger="seqrec"):
         Candidates.pop_from({"candidates": "full", "n_negatives": 100, "sampler": "uniform", "negatives_seed": 0})
         Candidates.pop_from({"candidates": "sampled", "n_negatives": 5, "sampler": "popularity", "negatives_seed": 3})
-    assert not warnings_of(caplog)
-
-
-@pytest.mark.parametrize("settings, warned", [
-    ({"encoder": "caser", "layers": 3}, "model.layers=3 has no effect with model.encoder=caser (read with encoder=rnn/nextitnet/attention only)"),
-    ({"encoder": "caser", "heads": 4}, "model.heads=4 has no effect with model.encoder=caser and model.head=next_item"),
-    ({"encoder": "rnn", "heads": 4}, "model.heads=4 has no effect with model.encoder=rnn and model.head=next_item"),
-    ({"encoder": "nextitnet", "heads": 4}, "model.heads=4 has no effect with model.encoder=nextitnet and model.head=next_item"),
-], ids=["layers-on-caser", "heads-on-caser", "heads-on-gru", "heads-on-nextitnet"])
-def test_layers_and_heads_the_encoder_does_not_read_are_warned(settings, warned, caplog):
-    """Before: `seqrec model=caser model.layers=3 model.heads=4` gave the very same results as
-    model=caser, silently (Caser has neither; only attention and the seq2seq decoder have heads)."""
-    from benchmark.models import SequentialRecommender
-
-    with caplog.at_level(logging.WARNING, logger="seqrec"):
-        SequentialRecommender("m", **settings)
-    lines = [w for w in warnings_of(caplog) if "has no effect" in w]
-    assert len(lines) == 1 and lines[0].startswith(warned), lines
-
-
-@pytest.mark.parametrize("settings", [
-    {"encoder": "attention", "layers": 3, "heads": 4},
-    {"encoder": "rnn", "layers": 3},
-    {"encoder": "nextitnet", "layers": 3},
-    {"encoder": "rnn", "head": "autoregressive", "heads": 4},
-], ids=["attention", "rnn-layers", "nextitnet-layers", "seq2seq-decoder-heads"])
-def test_layers_and_heads_that_are_read_are_not_warned(settings, caplog):
-    from benchmark.models import SequentialRecommender
-
-    with caplog.at_level(logging.WARNING, logger="seqrec"):
-        SequentialRecommender("m", **settings)
     assert not warnings_of(caplog)
 
 
