@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from benchmark.errors import BenchmarkError, DataError, one_line_parser_class
+from benchmark.errors import BenchmarkError, DataError, OneLineParser
 
 PRESETS = ("news", "movie", "music", "product")
 
@@ -134,7 +134,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = one_line_parser_class()(prog="seqrec-data", description="List, fetch and describe the benchmark datasets.")
+    parser = OneLineParser(prog="seqrec-data", description="List, fetch and describe the benchmark datasets.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="every dataset: domain, source, licence, cached or not").set_defaults(func=cmd_list)
     fetch = sub.add_parser("fetch", help="download, verify and unpack a dataset into $SEQREC_DATA")

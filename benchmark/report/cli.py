@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from benchmark import stats
-from benchmark.errors import BenchmarkError, one_line_parser_class
+from benchmark.errors import BenchmarkError, OneLineParser
 from benchmark.record import find_records, is_complete
 from benchmark.report.build import DEFAULT_METRICS, PROTOCOL_METRICS, SLICES, ReportOptions, build_report, write_report
 from benchmark.report.runs import ReportError
@@ -23,7 +23,7 @@ def folder(text: str) -> Path:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = one_line_parser_class()(prog="seqrec-report", description=__doc__)
+    p = OneLineParser(prog="seqrec-report", description=__doc__)
     p.add_argument("results_dir", type=folder, help="folder holding run records (searched recursively), or a file "
                    "listing run directories one per line (a sweep's runs.txt)")
     p.add_argument("--out", type=folder, help="folder to write the report to (default RESULTS_DIR/report); "
