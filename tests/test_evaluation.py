@@ -36,6 +36,32 @@ def test_ranks_compare_scores_in_their_own_precision(dtype):
     assert rank_targets(scores, torch.tensor([[3]]), torch.tensor([[0]])).item() == 3
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.int64])
+def test_top_n_lists_order_scores_in_their_own_precision(dtype):
+    """Horizon lists, coverage@K and arp@K come from top_n: a model may score in any real dtype (the
+    ranks compare in it), so float64 scores 1e-12 apart or int64 counts above 2^24 must keep their
+    order, not become float32 ties broken by the lower id."""
+    from benchmark.models.base import top_n
+
+    base = 1.0 if dtype == torch.float64 else float(2**25)
+    step = 1e-12 if dtype == torch.float64 else 1.0
+    scores = torch.tensor([[0.0, base, base + step, base + 2 * step, base - step]], dtype=torch.float64).to(dtype)
+    padding = torch.tensor([[True, False, False, False, False]])
+    assert top_n(scores, 3, padding).tolist() == [[3, 2, 1]]
+    assert top_n(scores, 5, padding).tolist() == [[3, 2, 1, 4, 0]]  # the exact path (n = width)
+    assert top_n_excluding(scores.clone(), 2, torch.tensor([[3]])).tolist() == [[2, 1]]
+
+    class Fixed(Constant):
+        def score(self, batch: Batch) -> torch.Tensor:
+            return scores.expand(len(batch.users), -1).clone()
+
+    split = toy_split([[4], [4]], [3, 3], n_items=4)
+    split.protocol = "horizon"
+    res = evaluate(Fixed(4), split, split.test, ks=(1,))
+    assert res.per_user["recall@1"].tolist() == [1.0, 1.0]
+    assert res.aggregate["coverage@1"] == pytest.approx(1 / 4)  # item 3 only
+
+
 def test_history_is_masked_unless_repeats_allowed():
     scores = torch.tensor([[0.0, 0.9, 0.8, 0.5, 0.1]])
     history, targets = torch.tensor([[0, 1, 2]]), torch.tensor([[3]])

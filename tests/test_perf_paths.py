@@ -115,8 +115,9 @@ def test_rank_among_sampled_candidates_equals_brute_force(seed):
 
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("n", [1, 3, 11, 12, 15])
-def test_top_n_equals_a_full_stable_sort(seed, n):
-    scores = hostile_scores(seed)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_top_n_equals_a_full_stable_sort(seed, n, dtype):
+    scores = hostile_scores(seed).to(dtype)
     excluded = torch.rand(scores.shape, generator=torch.Generator().manual_seed(300 + seed)) < 0.3
     excluded[:, 0] = True
     lists = top_n(scores, n, excluded)

@@ -72,13 +72,22 @@ def top_n(scores: torch.Tensor, n: int, excluded: torch.Tensor) -> torch.Tensor:
     """
     if n > scores.shape[1]:
         return torch.nn.functional.pad(top_n(scores, scores.shape[1], excluded), (0, n - scores.shape[1]))
-    scores = scores.float()
+    scores = _comparable(scores)
     if n == scores.shape[1]:
         return _top_n_exact(scores, n, excluded)
     ids, exact = _top_n_fast(scores.masked_fill(excluded, -math.inf), n)
     if exact.any():
         ids[exact] = _top_n_exact(scores[exact], n, excluded[exact])
     return ids
+
+
+def _comparable(scores: torch.Tensor) -> torch.Tensor:
+    """Scores in a float dtype that keeps their order and ties: float32 and float64 as given (a
+    cast to float32 would tie float64 scores closer than its precision), narrower floats widened
+    to float32, integers to float64 (exact up to 2^53)."""
+    if scores.dtype in (torch.float32, torch.float64):
+        return scores
+    return scores.float() if scores.is_floating_point() else scores.double()
 
 
 def top_n_excluding(scores: torch.Tensor, n: int, excluded: torch.Tensor) -> torch.Tensor:
@@ -147,10 +156,23 @@ def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
 def _top_n_exact(scores: torch.Tensor, n: int, excluded: torch.Tensor) -> torch.Tensor:
     """top_n through one int64 key per item that orders by score, then by lower id: exact for
     ties, NaN and -inf, at a few times the cost of the float path."""
+    if scores.dtype == torch.float64:
+        return _top_n_exact_wide(scores, n, excluded)
     bits = (scores + 0.0).view(torch.int32)  # + 0.0: -0.0 becomes +0.0 (they tie)
     ordered = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # integers in the order of the floats
     ordered = ordered.masked_fill(scores.isnan(), torch.iinfo(torch.int32).min).long()  # NaN: below -inf
     ids = torch.arange(scores.shape[1], device=scores.device)
     key = (ordered * 2**32 + (2**32 - 1 - ids)).masked_fill(excluded, torch.iinfo(torch.int64).min)
     top = key.topk(n, dim=1).indices
+    return top.masked_fill(excluded.gather(1, top), 0)
+
+
+def _top_n_exact_wide(scores: torch.Tensor, n: int, excluded: torch.Tensor) -> torch.Tensor:
+    """``_top_n_exact`` for float64: the int64 key that orders the floats leaves no bits for the id,
+    so the ties keep id order through a stable sort of the row instead of a packed key."""
+    bits = (scores + 0.0).view(torch.int64)  # + 0.0: -0.0 becomes +0.0 (they tie)
+    key = torch.where(bits < 0, bits ^ 0x7FFFFFFFFFFFFFFF, bits)  # integers in the order of the floats
+    low = torch.iinfo(torch.int64).min
+    key = key.masked_fill(scores.isnan(), low + 1).masked_fill(excluded, low)  # NaN below -inf, excluded below all
+    top = key.sort(dim=1, descending=True, stable=True).indices[:, :n]  # stable: equal keys stay in id order
     return top.masked_fill(excluded.gather(1, top), 0)
