@@ -215,10 +215,10 @@ def evaluate(
             per_user.update({SAMPLED_PREFIX + name: v for name, v in sampled_metrics.items()})
     aggregate = {name: float(v.mean()) for name, v in per_user.items()}
     if beyond_accuracy:
-        pops = torch.from_numpy(data.item_popularity()).float()[tops]  # [U, max K], tops are on the CPU
+        pops = torch.from_numpy(data.item_popularity()).double()[tops]  # [U, max K] float64, tops are on the CPU
         for k in ks:
             listed = tops[:, :k] > 0
-            per_user[f"arp@{k}"] = ((pops[:, :k] * listed).sum(1) / listed.sum(1).clamp(min=1)).numpy().astype(np.float64)
+            per_user[f"arp@{k}"] = ((pops[:, :k] * listed).sum(1) / listed.sum(1).clamp(min=1)).numpy()
             aggregate[f"arp@{k}"] = float(per_user[f"arp@{k}"].mean())
             aggregate[f"coverage@{k}"] = float(np.setdiff1d(tops[:, :k].unique().numpy(), [0]).size / data.n_items)
     return EvalResult(eval_set.users, rank_arr, per_user, aggregate, time.perf_counter() - start)

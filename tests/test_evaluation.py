@@ -147,6 +147,22 @@ def test_top_n_lists_never_hold_padding_when_nothing_is_excluded():
     assert res.aggregate["coverage@1"] == pytest.approx(1 / 6)  # item 1 for both users, not padding
 
 
+def test_arp_is_the_mean_training_popularity_of_each_list_in_float64():
+    """arp@K averages the training counts of the listed items per user, then over users; in float64
+    (float32 rounded 7/3 to 2.3333332539)."""
+
+    class Ordered(Constant):  # item 1 first, then 2, 3, 4
+        def score(self, batch: Batch) -> torch.Tensor:
+            return torch.tensor([0.0, 4.0, 3.0, 2.0, 1.0]).expand(len(batch.users), -1).clone()
+
+    split = toy_split([[1, 2, 2, 3, 3], [3, 3]], [4, 4], n_items=4)  # training counts 1, 2, 4, 0
+    res = evaluate(Ordered(4), split, split.test, ks=(1, 3), mask_history=False)
+    assert res.per_user["arp@3"].tolist() == [7 / 3, 7 / 3] and res.per_user["arp@1"].tolist() == [1.0, 1.0]
+    masked = evaluate(Ordered(4), split, split.test, ks=(1, 3), mask_history=True)
+    assert masked.per_user["arp@3"].tolist() == [0.0, 1.0]  # user 0 can list item 4 only; user 1 items 1, 2, 4
+    assert masked.aggregate["arp@3"] == 0.5
+
+
 def test_validation_metric_reads_the_runs_masking_and_cutoff():
     split = toy_split([[1, 2, 3], [2, 3]], [1, 1], n_items=6)
     for mask in (True, False):
