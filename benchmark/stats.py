@@ -80,9 +80,10 @@ def _signed_rank_counts(n: int) -> np.ndarray:
 def wilcoxon(d: np.ndarray) -> tuple[float, float, float]:
     """Wilcoxon signed-rank test on 1-D differences -> (statistic min(W+, W-), p, rank-biserial r).
 
-    Zero differences are dropped (zero_method='wilcox'). Like scipy's method='auto', the exact null
-    distribution is used for n <= 50 without ties, the normal approximation with tie correction
-    (no continuity correction) otherwise; per-user metrics nearly always take the second path.
+    Zero differences are dropped (zero_method='wilcox'). The exact null distribution of the nonzero
+    differences is used for n <= 50 without ties among them, the normal approximation with tie
+    correction (no continuity correction) otherwise; per-user metrics nearly always take the second
+    path. (scipy's method='auto' also takes the approximation when zeros were dropped.)
     """
     d = np.asarray(d, dtype=np.float64)
     d = d[d != 0]

@@ -599,3 +599,17 @@ def test_a_model_of_no_known_family_stays_out_of_the_families_table(tmp_path):
     write_run(tmp_path, "ds-x", "mymodel", 0, planted_ranks(200, 2.0, 0), valid={"ndcg@10": 0.9})  # no encoder/head
     _, rows = report_of(tmp_path).families
     assert "mymodel" not in set(rows.model) and "mymodel" not in ",".join(rows.candidates)
+
+
+def test_friedman_leaves_out_a_model_whose_records_lack_the_metric(tmp_path):
+    """Records written before a metric existed: the test across datasets uses the models measured
+    everywhere (it raised a TypeError on the missing value)."""
+    write_benchmark(tmp_path)
+    for run in find_records(tmp_path):
+        if "/gru4rec/" in str(run) and "/ds-b/" in str(run):
+            metrics = json.loads((run / "metrics.json").read_text())
+            del metrics["test"]["coverage@10"]
+            (run / "metrics.json").write_text(json.dumps(metrics))
+    report = report_of(tmp_path, metrics=["coverage@10"])
+    assert report.friedman is not None and report.friedman.models == ["itemknn", "pop", "sasrec"]
+    assert "3 models" in report.friedman_text

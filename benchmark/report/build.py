@@ -374,10 +374,14 @@ def _footer(command: str, source: str, runs: int) -> str:
 
 def across_datasets(groups: list[Group], options: ReportOptions) -> tuple[stats.FriedmanResult | None, str]:
     metric = options.metrics[0]
-    common = [m for m in groups[0].models if all(m in g.models for g in groups)] if groups else []
+    def measured(model: str) -> bool:  # on every dataset, by every run (records may predate a metric)
+        return all(model in g.models and all(_run_value(r, metric, _Block(g, g.dataset, None)) is not None
+                                             for r in g.runs_of(model)) for g in groups)
+
+    common = [m for m in groups[0].models if measured(m)] if groups else []
     if len(groups) < 2 or len(common) < 2:
         return None, (f"Friedman/Nemenyi across datasets skipped: needs >= 2 datasets and >= 2 models run on all of "
-                      f"them (have {len(groups)} dataset(s), {len(common)} common model(s)).")
+                      f"them with {metric} (have {len(groups)} dataset(s), {len(common)} common model(s)).")
     scores = np.array([[np.mean([_run_value(r, metric, _Block(g, g.dataset, None)) for r in g.runs_of(m)]) for m in common]
                        for g in groups])
     res = stats.friedman_nemenyi(scores, common, options.alpha, higher_is_better(metric))
