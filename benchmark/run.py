@@ -253,6 +253,7 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
         "n_users": split.n_users,
         "n_items": split.n_items,
         "n_interactions": int(prepared.steps[-1][3]) if prepared.steps else None,  # after preprocessing
+        "n_pairs": split.n_pairs(),  # distinct (user, item) pairs after preprocessing: the density's numerator
         "n_evaluated": len(result.users),
         "protocol": split.protocol,
         "candidates": candidates.candidates,  # "full" or "sampled" (then sampled_* metrics exist)

@@ -105,6 +105,15 @@ class SplitData:
         """Number of real items; score matrices have n_items + 1 columns (column 0 = padding)."""
         return len(self.item_ids) - 1
 
+    def n_pairs(self) -> int:
+        """Distinct (user, item) pairs of the preprocessed sequences (each test history plus its targets
+        is the user's whole sequence): what density counts, so that repeats cannot push it above 1."""
+        test = self.test
+        users = np.concatenate([np.repeat(test.users, test.histories.lengths), np.repeat(test.users, test.targets.shape[1])])
+        items = np.concatenate([test.histories.items, test.targets.ravel()])
+        real = items > 0
+        return int(np.unique(users[real] * (self.n_items + 1) + items[real]).size)
+
     def item_popularity(self) -> np.ndarray:
         """Training interaction count per item id, [n_items + 1]."""
         return np.bincount(self.train.items, minlength=self.n_items + 1)

@@ -402,8 +402,12 @@ def setup_texts(groups: list[Group], options: ReportOptions, footer: str) -> dic
     for g in groups:
         m = g.runs[0].metrics
         users, items, inter = m.get("n_users"), m.get("n_items"), m.get("n_interactions")
+        # Density counts distinct (user, item) pairs, as seqrec-data stats does: with repeats kept
+        # (dedupe off) interactions would exceed it. Older records lack the count: only deduplicated
+        # interactions are pairs.
+        pairs = m.get("n_pairs", inter if g.runs[0].config.get("dataset", {}).get("dedupe") else None)
         values = [users, items, inter, inter / users if inter and users else None,
-                  inter / (users * items) if inter and users and items else None, len(g.users)]
+                  pairs / (users * items) if pairs and users and items else None, len(g.users)]
         rows.append(g.dataset)
         for j, v in enumerate(values):
             if v is not None:
