@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -49,3 +50,20 @@ def test_setup_density_of_an_older_record_with_repeats_is_not_guessed(tmp_path):
     write_run(tmp_path / "deduped", "deduped", "pop", 0, planted_ranks(50, 0.0, 0), n_items=100)
     setup = build_report(find_records(tmp_path / "deduped"), ReportOptions(setup=True), "c", "s").setup["setup.md"]
     assert _density_cell(setup, "deduped") == "20.000%"  # 1,000 / (50 x 100): dedupe on, rows are pairs
+
+
+def test_a_sweep_over_protocols_ends_with_a_report_per_protocol(tiny_ml, tmp_path):
+    """`seqrec -m protocol=loo,horizon ...` printed 'report skipped: runs use different protocols ...;
+    pick one with --protocol' and left the sweep without any table: each protocol gets its report."""
+    sweep = tmp_path / "sweep"
+    proc = run_cli("hydra.mode=MULTIRUN", "model=pop,ease", "protocol=loo,horizon", "dataset.min_seq_len=11",
+                   f"dataset.path={tiny_ml}", "dataset.user_core=1", "dataset.item_core=1", f"hydra.sweep.dir={sweep}",
+                   tmp=tmp_path)
+    assert "report skipped" not in proc.stderr, proc.stderr
+    loo, horizon = (sweep / "report-loo" / "table.md").read_text(), (sweep / "report-horizon" / "table.md").read_text()
+    assert "protocol: leave-one-out" in loo and "| hr@10 |" in loo
+    assert "protocol: horizon-k with k = 5" in horizon and "| recall@10 |" in horizon
+    assert "--protocol horizon" in horizon  # the footer's command rebuilds this very report
+    assert len(pd.read_csv(sweep / "report-horizon" / "pairwise.csv")) == 2  # pop vs ease on ndcg@10, recall@10
+    assert not (sweep / "table.md").exists()
+    assert "protocol: leave-one-out" in proc.stdout and "protocol: horizon-k" in proc.stdout

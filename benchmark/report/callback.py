@@ -36,9 +36,11 @@ class SweepReport(Callback):
             f.write(str(Path(str(job_return.return_value)).resolve()) + "\n")  # absolute: readable from anywhere
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        # The full report (tables, pairwise tests, diagrams) of this sweep's runs, in the sweep dir.
+        # The full report (tables, pairwise tests, diagrams) of this sweep's runs, in the sweep dir; a
+        # sweep over protocols (runs no table may mix) gets one report per protocol, in report-<protocol>/.
         from benchmark.errors import BenchmarkError
-        from benchmark.report.build import ReportOptions, build_report, write_report
+        from benchmark.record import read_metrics
+        from benchmark.report.build import REPORT_FILES, ReportOptions, build_report, write_report
         from benchmark.report.table import render_markdown
 
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -49,17 +51,29 @@ class SweepReport(Callback):
         dirs = [d for d in dirs if (d / "metrics.json").is_file()]
         if not dirs:
             return
-        # Efficiency columns (params, train seconds, ms/user) sit beside accuracy in every sweep table.
-        command = f"seqrec-report {shlex.quote(str(listed))} --out {shlex.quote(str(sweep_dir))} --efficiency"
-        try:
-            report = build_report(dirs, ReportOptions(efficiency=True), command, str(sweep_dir))
-            write_report(report, sweep_dir)
-        except BenchmarkError as e:  # a report problem must not turn a finished sweep into a failure
-            print(f"seqrec: report skipped: {e}", file=sys.stderr)
-            return
-        print("\n" + render_markdown(report.tables["table"]))
-        if report.families is not None:
-            print("\n" + render_markdown(report.families[0]))
-        files = "table.md/.tex/.csv" + (", families.md/.tex/.csv" if report.families is not None else "")
-        files += ", pairwise.csv" + "".join(f", {stem}.png/.pdf" for stem in report.figures)
-        print(f"\nreport written to {sweep_dir} ({files})")
+        protocols = set()
+        for d in dirs:
+            with contextlib.suppress(BenchmarkError):  # a damaged record: the report names it below
+                protocols.add(str(read_metrics(d).get("protocol")))
+        if len(protocols) > 1:
+            parts = [(p, sweep_dir / f"report-{p}") for p in sorted(protocols)]
+            for stale in REPORT_FILES:  # an earlier launch's single report here would read as this sweep's
+                (sweep_dir / stale).unlink(missing_ok=True)
+        else:
+            parts = [(None, sweep_dir)]
+        for protocol, out in parts:
+            # Efficiency columns (params, train seconds, ms/user) sit beside accuracy in every sweep table.
+            command = (f"seqrec-report {shlex.quote(str(listed))} --out {shlex.quote(str(out))} --efficiency"
+                       + (f" --protocol {shlex.quote(protocol)}" if protocol else ""))
+            try:
+                report = build_report(dirs, ReportOptions(efficiency=True, protocol=protocol), command, str(sweep_dir))
+                write_report(report, out)
+            except BenchmarkError as e:  # a report problem must not turn a finished sweep into a failure
+                print(f"seqrec: report{f' ({protocol})' if protocol else ''} skipped: {e}", file=sys.stderr)
+                continue
+            print("\n" + render_markdown(report.tables["table"]))
+            if report.families is not None:
+                print("\n" + render_markdown(report.families[0]))
+            files = "table.md/.tex/.csv" + (", families.md/.tex/.csv" if report.families is not None else "")
+            files += ", pairwise.csv" + "".join(f", {stem}.png/.pdf" for stem in report.figures)
+            print(f"\nreport written to {out} ({files})")
