@@ -67,3 +67,20 @@ def test_a_sweep_over_protocols_ends_with_a_report_per_protocol(tiny_ml, tmp_pat
     assert len(pd.read_csv(sweep / "report-horizon" / "pairwise.csv")) == 2  # pop vs ease on ndcg@10, recall@10
     assert not (sweep / "table.md").exists()
     assert "protocol: leave-one-out" in proc.stdout and "protocol: horizon-k" in proc.stdout
+
+
+def test_seqrec_data_stats_takes_nested_keys_like_seqrec(tmp_path, capsys):
+    """`seqrec-data stats csv --path log.csv columns.user=uid ...` failed with 'bad dataset override: Could
+    not append to config. An item is already at dataset.columns.user': a dotted key was added with
+    '+' because only top-level keys counted as existing, so a CSV's columns could not be named."""
+    from benchmark.data import cli
+
+    log = tmp_path / "log.csv"
+    log.write_text("uid,sku,ts\n" + "".join(f"{u},{i},{100 * u + t}\n" for u in range(4) for t, i in enumerate((1, 2, 3, u + 4))))
+    assert cli.main(["stats", "csv", "--path", str(log), "columns.user=uid", "columns.item=sku",
+                     "columns.timestamp=ts"]) == 0
+    out = capsys.readouterr().out
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert stats["raw"]["users"] == 4 and stats["raw"]["items"] == 7 and stats["raw"]["interactions"] == 16
+    assert cli.main(["stats", "csv", "--path", str(log), "columns.usr=uid"]) == 2  # a misspelled key stays an error
+    assert "usr" in capsys.readouterr().err

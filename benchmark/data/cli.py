@@ -56,9 +56,18 @@ def dataset_config(name: str, overrides: list[str] = (), path: str | None = None
     try:
         with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
             cfg = compose("config", overrides=[f"dataset={base}"])
-            have = set(cfg.dataset.keys())
+            preset = OmegaConf.to_container(cfg.dataset)
+
+            def exists(key: str) -> bool:  # nested keys too: columns.user of the csv preset
+                node = preset
+                for part in key.split("."):
+                    if not isinstance(node, dict) or part not in node:
+                        return False
+                    node = node[part]
+                return True
+
             cfg = compose("config", overrides=[f"dataset={base}"] + [
-                ("" if w.split("=", 1)[0] in have else "+") + f"dataset.{w}" for w in words])
+                ("" if exists(w.split("=", 1)[0]) else "+") + f"dataset.{w}" for w in words])
     except HydraException as e:
         raise DataError(f"bad dataset override: {str(e).splitlines()[0]}") from None
     dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
