@@ -84,3 +84,15 @@ def test_seqrec_data_stats_takes_nested_keys_like_seqrec(tmp_path, capsys):
     assert stats["raw"]["users"] == 4 and stats["raw"]["items"] == 7 and stats["raw"]["interactions"] == 16
     assert cli.main(["stats", "csv", "--path", str(log), "columns.usr=uid"]) == 2  # a misspelled key stays an error
     assert "usr" in capsys.readouterr().err
+
+
+def test_caption_names_the_dataset_where_a_model_has_a_single_seed(tmp_path):
+    """A sweep finished on one dataset and cut short on another: the caption said 'single seed, no ±: ease'
+    while ease's cells on the other datasets show ± over two seeds; it must say on which dataset."""
+    for ds, seeds in (("ds-a", (0, 1)), ("ds-b", (0,))):
+        for s in seeds:
+            write_run(tmp_path, ds, "pop", s, planted_ranks(60, 0.0, s))
+            write_run(tmp_path, ds, "gru4rec", s, planted_ranks(60, 0.5, s + 5))
+    write_run(tmp_path, "ds-b", "itemknn", 0, planted_ranks(60, 0.2, 9))
+    caption = build_report(find_records(tmp_path), ReportOptions(), "c", "s").tables["table"].caption
+    assert "single seed, no ±: gru4rec on ds-b, itemknn, pop on ds-b." in caption, caption

@@ -329,7 +329,13 @@ def caption(groups: list[Group], blocks: list[_Block], options: ReportOptions, r
                     "history items are excluded on some datasets only."))
     seeds = sorted({r.seed for r in runs})
     per_model = {(g.dataset, m): len(g.runs_of(m)) for g in groups for m in g.models}
-    single = sorted({m for (_, m), n in per_model.items() if n == 1})
+    # A model with one seed on some datasets and more on others: name where ("ease on ds-b"), since its
+    # other cells do show ±.
+    single = []
+    for m in sorted({m for (_, m), n in per_model.items() if n == 1}):
+        where = [d for (d, mm), n in per_model.items() if mm == m and n == 1]
+        everywhere = len(where) == sum(1 for (_, mm) in per_model if mm == m)
+        single.append(m if everywhere else f"{m} on {_join(where)}")
     counts = sorted(set(per_model.values()))
     if counts == [1]:
         parts.append(f"Single seed per model (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}): no ± shown.")
