@@ -96,3 +96,30 @@ def test_caption_names_the_dataset_where_a_model_has_a_single_seed(tmp_path):
     write_run(tmp_path, "ds-b", "itemknn", 0, planted_ranks(60, 0.2, 9))
     caption = build_report(find_records(tmp_path), ReportOptions(), "c", "s").tables["table"].caption
     assert "single seed, no ±: gru4rec on ds-b, itemknn, pop on ds-b." in caption, caption
+
+
+def test_a_csv_without_a_time_column_is_read_with_columns_timestamp_null(tmp_path, capsys):
+    """HetRec's user_artists.dat has no time column: `columns.timestamp=null` failed with 'no column None'
+    (and seqrec-data takes no '~key' to drop the preset's timestamp column), so such a file could not
+    be read at all there; null now means no such column: rows keep file order (0-based positions)."""
+    from benchmark.data import cli
+    from benchmark.data.readers import read_interactions
+
+    log = tmp_path / "user_artists.dat"
+    log.write_text("userID\tartistID\tweight\n" + "".join(f"{u}\t{i}\t{7 * i}\n" for u in range(3) for i in (5, 3, 9, u + 1)))
+    df = read_interactions("csv", log, columns={"user": "userID", "item": "artistID", "timestamp": None, "rating": None})
+    assert df[df.user == "0"]["item"].tolist() == ["5", "3", "9", "1"] and df[df.user == "0"]["timestamp"].tolist() == [0, 1, 2, 3]
+    assert cli.main(["stats", "csv", "--path", str(log), "columns.user=userID", "columns.item=artistID",
+                     "columns.timestamp=null"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["raw"]["interactions"] == 12
+
+
+def test_a_recbole_time_field_is_left_out_with_columns_timestamp_null(tmp_path):
+    from benchmark.data.readers import read_interactions
+
+    inter = tmp_path / "x.inter"
+    inter.write_text("user_id:token\titem_id:token\ttimestamp:float\n" + "".join(f"u\t{i}\t{10 - i}\n" for i in range(4)))
+    assert read_interactions("recbole", tmp_path)["item"].tolist() == ["3", "2", "1", "0"]  # by time
+    kept = read_interactions("recbole", tmp_path, columns={"timestamp": None})
+    assert kept["item"].tolist() == ["0", "1", "2", "3"] and kept["timestamp"].tolist() == [0, 1, 2, 3]  # file order
+    assert read_interactions("recbole", tmp_path, columns={"timestamp": "timestamp"})["item"].tolist() == ["3", "2", "1", "0"]

@@ -691,6 +691,8 @@ def check_columns(mapping: dict[str, Any]) -> None:
         raise DataError(f"dataset.columns has unknown keys {sorted(unknown)}; use user, item, timestamp, rating")
     seen: dict[str, str] = {}
     for key, column in mapping.items():
+        if column is None:  # null: no such column (timestamp, rating)
+            continue
         if str(column) in seen:
             raise DataError(f"dataset.columns.{seen[str(column)]} and dataset.columns.{key} name the same column "
                             f"{column!r}; each needs a column of its own")
@@ -708,6 +710,8 @@ def read_csv_generic(directory: str | Path, columns: dict[str, Any] | None = Non
     whatever ``timestamp_unit`` says."""
     path = find_file(directory, ["*.parquet", "*.csv", "*.tsv", "*.csv.gz", "*.tsv.gz"], file)
     mapping = dict(columns or {"user": "user", "item": "item", "timestamp": "timestamp"})
+    # null: the file has no such column (columns.timestamp=null for a file without times: file order)
+    mapping = {k: v for k, v in mapping.items() if not (v is None and k in ("timestamp", "rating"))}
     for key in ("user", "item"):
         if key not in mapping:
             raise DataError(f"dataset.columns must name the {key} column (got {sorted(mapping)})")
@@ -759,10 +763,13 @@ def read_recbole(directory: str | Path, file: str | None = None, columns: dict[s
     names = [f.split(":", 1)[0] for f in fields]
     mapping = dict(columns or {})
     check_columns(mapping)
+    # null: leave that field out even where the file has it (columns.timestamp=null: file order)
+    left_out = {opt for opt in ("timestamp", "rating") if opt in mapping and mapping[opt] is None}
+    mapping = {k: v for k, v in mapping.items() if k not in left_out}
     mapping.setdefault("user", "user_id" if "user_id" in names else "session_id")
     mapping.setdefault("item", "item_id")
     for opt in ("timestamp", "rating"):
-        if opt not in mapping and opt in names:
+        if opt not in mapping and opt not in left_out and opt in names:
             mapping[opt] = opt
     missing = [c for c in mapping.values() if c not in names]
     if missing:
