@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
 
 from benchmark.record import find_records
