@@ -171,6 +171,17 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
         torch.set_num_threads(DEFAULT_THREADS)
 
 
+def overridden_keys(group: str) -> set[str]:
+    """Keys of ``group`` this run sets on the command line or through its sweep (Hydra's task
+    overrides), e.g. {"layers"} for ``model.layers=3``; empty outside Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return set()
+    keys = (o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task)
+    return {k[len(group) + 1:] for k in keys if k.startswith(group + ".")}
+
+
 def sweep_name() -> str | None:
     """The multirun's directory name (the tracker's group), or None outside a Hydra sweep."""
     from hydra.core.hydra_config import HydraConfig
@@ -190,6 +201,9 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
         torch.set_num_threads(threads)
     seed_everything(seed, trainer.deterministic)
     model = build_model(config["model"])
+    for key, why in model.ignored_settings().items():
+        if key in overridden_keys("model"):  # a preset's placeholder is no user's setting
+            log.warning("model.%s=%r has no effect %s", key, config["model"].get(key), why)
 
     protocol = dict(config["protocol"])
     ks = tuple(protocol.pop("ks", (5, 10, 20)))

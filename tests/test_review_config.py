@@ -9,6 +9,7 @@ import pytest
 
 from benchmark.data import cli as data_cli
 from benchmark.record import find_records
+from conftest import run_cli
 from test_bad_inputs import assert_one_line_error, run_in_process
 
 TINY = ["model=pop", "dataset.user_core=1", "dataset.item_core=1"]
@@ -82,6 +83,33 @@ def test_candidate_defaults_under_full_ranking_are_not_warned(caplog):
         Candidates.pop_from({"candidates": "full", "n_negatives": 100, "sampler": "uniform", "negatives_seed": 0})
         Candidates.pop_from({"candidates": "sampled", "n_negatives": 5, "sampler": "popularity", "negatives_seed": 3})
     assert not warnings_of(caplog)
+
+
+@pytest.mark.parametrize("settings, ignored", [
+    ({"encoder": "caser"}, {"layers", "heads"}),
+    ({"encoder": "rnn"}, {"heads"}),
+    ({"encoder": "nextitnet"}, {"heads"}),
+    ({"encoder": "attention"}, set()),
+    ({"encoder": "rnn", "head": "autoregressive"}, set()),  # the decoder reads heads
+    ({"encoder": "caser", "head": "autoregressive"}, {"layers"}),
+])
+def test_shared_sizes_a_composition_does_not_read(settings, ignored):
+    from benchmark.models import SequentialRecommender
+
+    assert set(SequentialRecommender("m", **settings).ignored_settings()) == ignored
+
+
+def test_layers_and_heads_set_for_an_encoder_without_them_are_warned_but_preset_placeholders_are_not(tmp_path, tiny_ml):
+    """Before: `seqrec model=caser model.layers=3 model.heads=4` ran exactly as model=caser, silently.
+    The presets keep layers/heads placeholders (an encoder swap finds them), so only a run's own
+    setting is warned about."""
+    base = [f"dataset.path={tiny_ml}", "dataset.user_core=1", "dataset.item_core=1", "trainer.max_epochs=1"]
+    proc = run_cli("model=caser", "model.layers=3", "model.heads=4", *base, tmp=tmp_path)
+    log = proc.stdout + proc.stderr
+    assert "model.layers=3 has no effect with model.encoder=caser (read with encoder=rnn/nextitnet/attention only)" in log
+    assert "model.heads=4 has no effect with model.encoder=caser and model.head=next_item" in log
+    quiet = run_cli("model=gru4rec", "model.layers=2", *base, tmp=tmp_path / "other")
+    assert "has no effect" not in quiet.stdout + quiet.stderr  # the preset's heads: 1 is a placeholder
 
 
 # ---- seqrec-report and seqrec-data command lines -------------------------------------------

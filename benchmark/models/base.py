@@ -53,6 +53,11 @@ class Recommender(ABC):
         top-n of ``score``; generative models (seq2seq) override it with their decoder."""
         return top_n(self.score(batch), n, excluded)
 
+    def ignored_settings(self) -> dict[str, str]:
+        """Constructor keys this configuration does not read -> why ("with model.encoder=..."). The runner warns
+        when a run sets one explicitly (presets keep such keys so that swapping a part finds them)."""
+        return {}
+
     def n_params(self) -> int:
         """Number of learned parameters (for efficiency tables)."""
         return 0

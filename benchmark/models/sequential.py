@@ -133,6 +133,20 @@ class SequentialRecommender(Recommender):
         self.net: SequenceNet | None = None
         self._device = torch.device("cpu")
 
+    def ignored_settings(self) -> dict[str, str]:
+        """The shared sizes the chosen encoder and head do not read (Caser has no layers; only attention
+        and the seq2seq decoder have heads). Presets keep them as placeholders, so the value alone cannot
+        tell a user's setting from the preset's: the runner warns only where a run sets one."""
+        takes = set(inspect.signature(ENCODERS[self.encoder_name]).parameters)
+        ignored = {}
+        if "layers" not in takes:
+            readers = "/".join(n for n, c in ENCODERS.items() if "layers" in inspect.signature(c).parameters)
+            ignored["layers"] = f"with model.encoder={self.encoder_name} (read with encoder={readers} only)"
+        if "heads" not in takes and self.head != "autoregressive":
+            ignored["heads"] = (f"with model.encoder={self.encoder_name} and model.head={self.head} "
+                                "(read with encoder=attention or head=autoregressive only)")
+        return ignored
+
     @staticmethod
     def keyword_targets(config: dict) -> list:
         """Where ``**encoder_options`` go, so config validation can check those keys too. Every
