@@ -73,7 +73,7 @@ def efficiency_figure(points: pd.DataFrame, title: str) -> Figure:
         # Seconds span orders of magnitude (pop ~0); symlog keeps 0 on the axis, linear below 0.1 s.
         ax.margins(x=0.1, y=0.15)  # room for the names
         ax.set_xscale("symlog", linthresh=0.1)
-        ax.set_xlim(left=0)
+        ax.set_xlim(left=-0.02)  # the marker at 0 s whole
         ax.set_xlabel("training seconds (mean over seeds)", fontsize=9)
         ax.set_ylabel(str(here["metric"].iloc[0]), fontsize=9)
         ax.tick_params(labelsize=8)
