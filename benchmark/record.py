@@ -205,6 +205,19 @@ def read_record(run_dir: Path) -> dict[str, Any]:
 
 
 def find_records(root: str | Path) -> list[Path]:
-    """Every complete run record below ``root`` (temp directories are hidden and skipped)."""
-    root = Path(root)
-    return sorted(p.parent for p in root.rglob("metrics.json") if is_complete(p.parent) and not any(s.startswith(".") for s in p.relative_to(root).parts))
+    """Every complete run record below ``root`` (temp directories are hidden and skipped). Symlinked
+    folders are followed (results kept on scratch and linked in), each real folder once (a link back
+    up the tree does not loop, two links to one folder do not count its runs twice)."""
+    found, seen = [], set()
+    for folder, subdirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subdirs[:] = []
+            continue
+        seen.add(real)
+        if "metrics.json" in files and is_complete(Path(folder)):
+            found.append(Path(folder))
+            subdirs[:] = []  # records do not nest
+        else:
+            subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))  # which link counts: the first by name
+    return sorted(found)

@@ -613,3 +613,18 @@ def test_friedman_leaves_out_a_model_whose_records_lack_the_metric(tmp_path):
     report = report_of(tmp_path, metrics=["coverage@10"])
     assert report.friedman is not None and report.friedman.models == ["itemknn", "pop", "sasrec"]
     assert "3 models" in report.friedman_text
+
+
+def test_records_in_symlinked_folders_are_found_once(tmp_path):
+    """Results kept elsewhere (scratch) and linked into the results folder: rglob did not follow links."""
+    scratch, results = tmp_path / "scratch", tmp_path / "results"
+    write_run(scratch, "ds", "pop", 0, planted_ranks(30, 0.0, 0))
+    write_run(results, "ds", "sasrec", 0, planted_ranks(30, 1.0, 0))
+    (results / "linked").symlink_to(scratch, target_is_directory=True)
+    (results / "linked-again").symlink_to(scratch, target_is_directory=True)  # the same runs: counted once
+    (results / "ds" / "up").symlink_to(results, target_is_directory=True)  # a loop
+    records = find_records(results)
+    assert len(records) == 2 and {r.parent.name for r in records} == {"pop", "sasrec"}
+    [pop] = [r for r in records if r.parent.name == "pop"]
+    assert results / "linked" in pop.parents  # of two links to one folder, the first by name
+    assert report_of(results).tables["table"].rows == ["pop", "sasrec"]
