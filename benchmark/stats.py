@@ -144,6 +144,8 @@ def bootstrap(d: np.ndarray, n_resamples: int = 10_000, seed: int = 0, alpha: fl
     Users are resampled with replacement (as count vectors, so that one matrix product evaluates
     every resample). The CI is the percentile interval; the p-value is the share of centred
     bootstrap means at least as far from the observed mean as the observed mean is from 0.
+    Like any bootstrap it is anticonservative for very few users (3 positive differences: p = 1 / (1 +
+    n_resamples), where the sign-flip randomization cannot go below 0.25): prefer randomization there.
     """
     d = np.asarray(d, dtype=np.float64)
     n = d.shape[-1]
