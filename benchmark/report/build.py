@@ -623,7 +623,7 @@ def _families(groups: list[Group], refs: dict[str, str | None], comparisons: pd.
     from benchmark.report.families import family_rows, families_table
 
     metric = options.metrics[0]
-    rows = family_rows(groups, refs, comparisons, metric)
+    rows = family_rows(groups, refs, comparisons, metric, higher_is_better(metric))
     if not len(rows):
         return None
     table = families_table(groups, rows, refs, metric)
@@ -641,6 +641,10 @@ def _families(groups: list[Group], refs: dict[str, str | None], comparisons: pd.
                      f"metrics averaged over seeds, {corr}, α = {options.alpha:g}).")
     else:
         parts.append("No significance markers: no comparison with a reference was made.")
+    untested = rows[rows["reference"].notna() & rows["p_corrected"].isna()]
+    if n and len(untested):
+        parts.append("Untested (the difference of test means, no marker): "
+                     + _join([f"{r.model} on {r.dataset}" for r in untested.itertuples(index=False)]) + ".")
     table.caption, table.footer = " ".join(parts), footer
     return table, rows
 

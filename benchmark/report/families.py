@@ -47,10 +47,19 @@ def _mean_of(runs: list[Run], split: str, metric: str) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
-def family_rows(groups: list[Group], refs: dict[str, str | None], comparisons: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """One row per (dataset, family): the representative, its validation and test means over seeds, and
-    its comparison with the reference from ``comparisons`` (the main table's, slice 'all')."""
+# families.csv's columns, whether or not a comparison was made (a metric without per-user values has none).
+ROW_COLUMNS = ("dataset", "domain", "family", "model", "candidates", "seeds", "valid_mean", "test_mean", "metric",
+               "reference", "mean_diff", "ci_low", "ci_high", "p_corrected", "significant", "direction")
+
+
+def family_rows(groups: list[Group], refs: dict[str, str | None], comparisons: pd.DataFrame, metric: str,
+                higher_is_better: bool = True) -> pd.DataFrame:
+    """One row per (dataset, family): the representative (the best validation mean, in the metric's
+    direction, as the reference is chosen), its validation and test means over seeds, and its comparison
+    with the reference from ``comparisons`` (the main table's, slice 'all'). Where no test was made (a
+    metric without per-user values, or the reference itself) the difference is that of the test means."""
     tested = comparisons[(comparisons["slice"] == "all") & (comparisons["metric"] == metric)] if len(comparisons) else comparisons
+    sign = 1.0 if higher_is_better else -1.0
     rows = []
     for g in groups:
         by_family: dict[str, list[str]] = {}
@@ -63,18 +72,24 @@ def family_rows(groups: list[Group], refs: dict[str, str | None], comparisons: p
             eligible = [m for m in models if not math.isnan(valid[m])]
             if not eligible:
                 continue
-            best = max(eligible, key=lambda m: (valid[m], m))  # ties: the later name, deterministic
+            best = max(eligible, key=lambda m: (sign * valid[m], m))  # ties: the later name, deterministic
+            ref = refs.get(g.dataset)
+            test_mean = _mean_of(g.runs_of(best), "test", metric)
             row = {"dataset": g.dataset, "domain": domain_of(g.dataset), "family": family, "model": best,
                    "candidates": ",".join(models), "seeds": len(g.runs_of(best)), "valid_mean": valid[best],
-                   "test_mean": _mean_of(g.runs_of(best), "test", metric), "metric": metric, "reference": refs.get(g.dataset)}
+                   "test_mean": test_mean, "metric": metric, "reference": ref,
+                   "mean_diff": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_corrected": math.nan,
+                   "significant": False, "direction": ""}
             match = tested[(tested["block"] == g.dataset) & (tested["model"] == best)] if len(tested) else tested
             if len(match):
                 c = match.iloc[0]
                 row |= {"mean_diff": c["mean_diff"], "ci_low": c["ci_low"], "ci_high": c["ci_high"],
                         "p_corrected": c["p_corrected"], "significant": bool(c["significant"]),
                         "direction": (UP if c["effect_size"] > 0 else DOWN) if c["significant"] else ""}
+            elif ref is not None:  # untested: the difference of the test means, without CI or marker
+                row["mean_diff"] = 0.0 if best == ref else test_mean - _mean_of(g.runs_of(ref), "test", metric)
             rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
 
 
 def families_table(groups: list[Group], rows: pd.DataFrame, refs: dict[str, str | None], metric: str) -> Table:

@@ -1,0 +1,66 @@
+"""Families table (benchmark/report/families.py) against the rest of the report: the metric's
+direction, metrics without per-user values, and models without validation metrics."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from benchmark.record import find_records
+from benchmark.report.build import ReportOptions, build_report
+from benchmark.report.table import render_markdown
+from report_records import planted_ranks, write_run
+
+ATTENTION = {"encoder": "attention", "head": "next_item"}
+
+
+def report_of(root: Path, **options):
+    return build_report(find_records(root), ReportOptions(**options), "seqrec-report RESULTS", "RESULTS")
+
+
+def write_arp(root: Path) -> Path:
+    """arp@10 (lower is better in the report): bert4rec has the better (lower) validation arp@10."""
+    for seed in (0, 1):
+        for model, quality, arp, cfg in (("pop", 0.0, 50.0, None), ("itemknn", 0.1, 40.0, None),
+                                         ("sasrec", 1.0, 30.0, ATTENTION), ("bert4rec", 0.5, 10.0, ATTENTION)):
+            d = write_run(root, "ds-a", model, seed, planted_ranks(60, quality, seed), model_config=cfg,
+                          valid={"ndcg@10": 0.1, "arp@10": arp})
+            metrics = json.loads((d / "metrics.json").read_text())
+            metrics["test"]["arp@10"] = arp + seed
+            (d / "metrics.json").write_text(json.dumps(metrics))
+    return root
+
+
+def test_representative_follows_the_metrics_direction(tmp_path):
+    # The reference is the baseline with the lowest arp@10 (itemknn); the family's representative must
+    # be chosen the same way: bert4rec (validation 10), not sasrec (validation 30).
+    report = report_of(write_arp(tmp_path), metrics=["arp@10", "ndcg@10"])
+    _, rows = report.families
+    assert rows.iloc[0]["reference"] == "itemknn"
+    assert rows.iloc[0]["model"] == "bert4rec"
+
+
+def test_cells_are_differences_for_a_metric_without_per_user_values(tmp_path):
+    # arp@10 has no per-user column, so no paired test: the cell still is the test difference to the
+    # reference the caption promises (10.5 - 40.5), not the model's own value.
+    report = report_of(write_arp(tmp_path), metrics=["arp@10", "ndcg@10"])
+    table, rows = report.families
+    r = rows.iloc[0]
+    assert r["mean_diff"] == pytest.approx(10.5 - 40.5)
+    assert not r["significant"] and r["direction"] == ""
+    md = render_markdown(table)
+    assert "| attention encoder-only | bert4rec -30.0000 |" in md
+
+
+def test_reference_as_its_familys_representative_is_no_absolute_value(tmp_path):
+    root = write_arp(tmp_path)
+    # --reference a sequence model: it represents its own family (validation ties: the later name),
+    # and its cell must not show its test ndcg@10 where every other cell shows a difference.
+    report = report_of(root, reference="sasrec")
+    table, rows = report.families
+    r = rows.set_index("model").loc["sasrec"]
+    assert r["mean_diff"] == 0.0
+    assert "| attention encoder-only | sasrec +0.0000 |" in render_markdown(table)
