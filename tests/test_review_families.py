@@ -64,3 +64,17 @@ def test_reference_as_its_familys_representative_is_no_absolute_value(tmp_path):
     r = rows.set_index("model").loc["sasrec"]
     assert r["mean_diff"] == 0.0
     assert "| attention encoder-only | sasrec +0.0000 |" in render_markdown(table)
+
+
+def test_a_family_without_validation_metrics_is_named_not_dropped_silently(tmp_path):
+    # seq2seq_rnn's records carry no validation metrics (older records): its family cannot get a
+    # representative chosen without test data, and the caption must say so instead of the row vanishing.
+    for seed in (0, 1):
+        write_run(tmp_path, "ds-a", "pop", seed, planted_ranks(60, 0.0, seed))
+        write_run(tmp_path, "ds-a", "sasrec", seed, planted_ranks(60, 1.0, seed), model_config=ATTENTION,
+                  valid={"ndcg@10": 0.3})
+        write_run(tmp_path, "ds-a", "seq2seq_rnn", seed, planted_ranks(60, 0.5, seed),
+                  model_config={"encoder": "rnn", "head": "autoregressive"})
+    table, rows = report_of(tmp_path).families
+    assert "seq2seq_rnn" not in set(rows.model)
+    assert "seq2seq_rnn on ds-a" in table.caption and "no validation ndcg@10" in table.caption
