@@ -546,10 +546,12 @@ def efficiency_points(groups: list[Group], metric: str) -> pd.DataFrame:
 def _figures(groups: list[Group], options: ReportOptions) -> dict[str, tuple[pd.DataFrame, str]]:
     metric = options.metrics[0]
     figures = {}
-    for kind in options.slices:
-        points = slice_points(groups, kind, metric)
+    # Slices need per-user values: the first metric that has them (coverage@K is one number per run).
+    per_user = [m for m in options.metrics if any(m in r.per_user.columns for g in groups for r in g.runs)]
+    for kind in options.slices if per_user else ():
+        points = slice_points(groups, kind, per_user[0])
         if len(points):
-            figures[f"slice_{kind}"] = (points, f"{metric} by {kind} slice\nmean over users (each user's value averaged "
+            figures[f"slice_{kind}"] = (points, f"{per_user[0]} by {kind} slice\nmean over users (each user's value averaged "
                                                 f"over seeds), {FIGURE_CONFIDENCE:.0%} t-interval over users")
     if options.efficiency:
         points = efficiency_points(groups, metric)
