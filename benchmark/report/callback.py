@@ -61,6 +61,14 @@ class SweepReport(Callback):
                 (sweep_dir / stale).unlink(missing_ok=True)
         else:
             parts = [(None, sweep_dir)]
+        # Per-protocol reports an earlier launch into this folder left, for protocols this one has not:
+        # they would read as this sweep's. Only report files go (and the folder, once empty).
+        for stale_dir in sweep_dir.glob("report-*"):
+            if stale_dir.is_dir() and not stale_dir.is_symlink() and stale_dir not in {out for _, out in parts}:
+                for stale in REPORT_FILES:
+                    (stale_dir / stale).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # other files in it: kept, and the folder with them
+                    stale_dir.rmdir()
         for protocol, out in parts:
             # Efficiency columns (params, train seconds, ms/user) sit beside accuracy in every sweep table.
             command = (f"seqrec-report {shlex.quote(str(listed))} --out {shlex.quote(str(out))} --efficiency"
