@@ -622,7 +622,7 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, command: str,
 def _families(groups: list[Group], refs: dict[str, str | None], comparisons: pd.DataFrame, options: ReportOptions,
               footer: str) -> tuple[Table, pd.DataFrame] | None:
     """The families table, its caption naming how representatives are chosen and where markers come from."""
-    from benchmark.report.families import _mean_of, family_of, family_rows, families_table
+    from benchmark.report.families import families_table, family_rows, unvalidated
 
     metric = options.metrics[0]
     rows = family_rows(groups, refs, comparisons, metric, higher_is_better(metric))
@@ -643,11 +643,9 @@ def _families(groups: list[Group], refs: dict[str, str | None], comparisons: pd.
                      f"metrics averaged over seeds, {corr}, α = {options.alpha:g}).")
     else:
         parts.append("No significance markers: no comparison with a reference was made.")
-    # Models of a known family whose records carry no validation value: no choice without test data.
-    unvalidated = [f"{m} on {g.dataset}" for g in groups for m in g.models
-                   if family_of(g.runs_of(m)[0]) is not None and math.isnan(_mean_of(g.runs_of(m), "valid", metric))]
-    if unvalidated:
-        parts.append(f"Left out (no validation {metric} recorded): {_join(unvalidated)}.")
+    left_out = unvalidated(groups, metric)
+    if left_out:
+        parts.append(f"Left out (no validation {metric} recorded): {_join(left_out)}.")
     untested = rows[rows["reference"].notna() & rows["p_corrected"].isna()]
     if n and len(untested):
         parts.append("Untested (the difference of test means, no marker): "

@@ -47,6 +47,13 @@ def _mean_of(runs: list[Run], split: str, metric: str) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
+def unvalidated(groups: list[Group], metric: str) -> list[str]:
+    """"MODEL on DATASET" for each model of a known family whose records carry no validation value of
+    ``metric``: it cannot be chosen without test data, so it stays out of the table."""
+    return [f"{m} on {g.dataset}" for g in groups for m in g.models
+            if family_of(g.runs_of(m)[0]) is not None and math.isnan(_mean_of(g.runs_of(m), "valid", metric))]
+
+
 # families.csv's columns, whether or not a comparison was made (a metric without per-user values has none).
 ROW_COLUMNS = ("dataset", "domain", "family", "model", "candidates", "seeds", "valid_mean", "test_mean", "metric",
                "reference", "mean_diff", "ci_low", "ci_high", "p_corrected", "significant", "direction")

@@ -4,7 +4,6 @@ direction, metrics without per-user values, and models without validation metric
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest

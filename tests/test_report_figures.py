@@ -4,7 +4,7 @@ per-user values."""
 from __future__ import annotations
 
 from report_records import planted_ranks, write_run
-from test_review_families import report_of
+from test_report_families import report_of
 
 
 def test_slice_figure_is_drawn_when_the_first_metric_is_not_per_user(tmp_path):
