@@ -77,3 +77,12 @@ def test_a_family_without_validation_metrics_is_named_not_dropped_silently(tmp_p
     table, rows = report_of(tmp_path).families
     assert "seq2seq_rnn" not in set(rows.model)
     assert "seq2seq_rnn on ds-a" in table.caption and "no validation ndcg@10" in table.caption
+
+
+def test_without_a_reference_the_caption_says_the_cells_are_test_values(tmp_path):
+    for model, encoder in (("gru4rec", "rnn"), ("sasrec", "attention")):
+        write_run(tmp_path, "ds-x", model, 0, planted_ranks(50, 1.0, 0), model_config={"encoder": encoder, "head": "next_item"},
+                  valid={"ndcg@10": 0.2})
+    table, rows = report_of(tmp_path).families
+    assert rows["reference"].isna().all()
+    assert "No reference on ds-x (no non-sequential baseline there; set --reference): its cells give the test ndcg@10 itself." in table.caption

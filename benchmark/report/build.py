@@ -643,6 +643,10 @@ def _families(groups: list[Group], refs: dict[str, str | None], comparisons: pd.
                      f"metrics averaged over seeds, {corr}, α = {options.alpha:g}).")
     else:
         parts.append("No significance markers: no comparison with a reference was made.")
+    unreferenced = [g.dataset for g in groups if refs.get(g.dataset) is None]
+    if unreferenced:
+        parts.append(f"No reference on {_join(unreferenced)} (no non-sequential baseline there; set --reference): "
+                     f"its cells give the test {metric} itself.")
     left_out = unvalidated(groups, metric)
     if left_out:
         parts.append(f"Left out (no validation {metric} recorded): {_join(left_out)}.")
