@@ -1,8 +1,11 @@
-"""File modes for what is published by renaming a private temporary (mkstemp 0600, mkdtemp 0700)."""
+"""Files on disk: the mode of what is published by renaming a private temporary (mkstemp 0600,
+mkdtemp 0700), and walking folders through symlinks."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Iterator
 
 
 def umask_mode(mode: int) -> int:
@@ -11,3 +14,17 @@ def umask_mode(mode: int) -> int:
     mask = os.umask(0)  # reading the umask means setting it; put it straight back
     os.umask(mask)
     return mode & ~mask
+
+
+def walk_once(root: str | Path) -> Iterator[tuple[Path, list[str], list[str]]]:
+    """``os.walk`` top-down through symlinked folders too (data or results kept on another disk and
+    linked in), each real folder once: a link back up the tree does not loop, two links to one folder
+    yield it once. The caller may prune the yielded subfolder list in place."""
+    seen: set[str] = set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders.clear()
+            continue
+        seen.add(real)
+        yield Path(folder), subfolders, files

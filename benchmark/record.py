@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 
 from benchmark.errors import DataError
-from benchmark.files import umask_mode
+from benchmark.files import umask_mode, walk_once
 
 RECORD_FILES = ("config.yaml", "metrics.json", "per_user.parquet", "history.csv", "env.json")
 # Keys that say where or how to log, not what is computed: they do not change a run's identity.
@@ -208,16 +208,11 @@ def find_records(root: str | Path) -> list[Path]:
     """Every complete run record below ``root`` (temp directories are hidden and skipped). Symlinked
     folders are followed (results kept on scratch and linked in), each real folder once (a link back
     up the tree does not loop, two links to one folder do not count its runs twice)."""
-    found, seen = [], set()
-    for folder, subdirs, files in os.walk(root, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in seen:
-            subdirs[:] = []
-            continue
-        seen.add(real)
-        if "metrics.json" in files and is_complete(Path(folder)):
-            found.append(Path(folder))
-            subdirs[:] = []  # records do not nest
+    found = []
+    for folder, subdirs, files in walk_once(root):
+        if "metrics.json" in files and is_complete(folder):
+            found.append(folder)
+            subdirs.clear()  # records do not nest
         else:
             subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))  # which link counts: the first by name
     return sorted(found)

@@ -24,7 +24,7 @@ from benchmark.data.preprocess import PreprocessConfig, preprocess
 from benchmark.data.readers import MissingData, read_interactions
 from benchmark.data.split import EvalSet, Sequences, SplitData, horizon, leave_one_out
 from benchmark.errors import ConfigError, DataError
-from benchmark.files import umask_mode
+from benchmark.files import umask_mode, walk_once
 
 log = logging.getLogger("seqrec")
 EMBEDDED = Path(__file__).parent / "embedded"
@@ -96,16 +96,8 @@ def files_hash(directory: Path, named: str | None = None) -> str:
 
 def _files_below(directory: Path) -> list[Path]:
     """Every file below ``directory``, through symlinked folders too (the readers' globs follow
-    them, e.g. MIND's train/ linked to a big disk), each real folder visited once (no link loops)."""
-    seen, files = set(), []
-    for folder, subfolders, names in os.walk(directory, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in seen:
-            subfolders.clear()
-            continue
-        seen.add(real)
-        files += [Path(folder) / name for name in names if (Path(folder) / name).is_file()]
-    return files
+    them, e.g. MIND's train/ linked to a big disk), each real folder once."""
+    return [folder / name for folder, _, names in walk_once(directory) for name in names if (folder / name).is_file()]
 
 
 @dataclass
