@@ -338,9 +338,6 @@ def check_model(model: dict[str, Any]) -> None:
             raise ConfigError(
                 f"model.heads={values['heads']} must divide model.hidden={values['hidden']} (attention heads split the hidden size)"
             )
-    if values.get("encoder") == "caser" and values.get("horizontal_filters") == values.get("vertical_filters") == 0:
-        raise ConfigError("model.horizontal_filters=0 and model.vertical_filters=0 leave Caser no filters; "
-                          "set at least one of them >= 1")
 
 
 def check_combinations(config: dict[str, Any]) -> None:

@@ -34,13 +34,7 @@ class CaserEncoder(nn.Module):
         vertical_filters: int = 4, **_: object,
     ) -> None:
         super().__init__()
-        # Zero of one kind is the paper's ablation (horizontal or vertical filters only); zero of both leaves nothing.
-        for key, value in (("horizontal_filters", horizontal_filters), ("vertical_filters", vertical_filters)):
-            if value < 0:
-                raise ConfigError(f"model.{key}={value} must be >= 0")
-        if horizontal_filters == vertical_filters == 0:
-            raise ConfigError("model.horizontal_filters=0 and model.vertical_filters=0 leave Caser no filters; "
-                              "set at least one of them >= 1")
+        self.check_options(horizontal_filters=horizontal_filters, vertical_filters=vertical_filters)
         self.window = window
         self.receptive_field = window  # the state at t depends on the items t - L + 1 .. t only
         # A horizontal filter of height h over an [L, H] image = a 1-d convolution over time with H channels.
@@ -56,6 +50,17 @@ class CaserEncoder(nn.Module):
         cuts = sorted({round(window / 2), round(window * 3 / 4), window} - {0})
         self.height_groups = [list(range(lo + 1, hi + 1)) for lo, hi in zip([0, *cuts], cuts)]
         self.newest_height_groups = [list(range(h, min(h + 3, window + 1))) for h in range(1, window + 1, 3)]
+
+    @staticmethod
+    def check_options(horizontal_filters: int = 16, vertical_filters: int = 4, **_: object) -> None:
+        """Zero of one kind is the paper's ablation (horizontal or vertical filters only); zero of both
+        leaves nothing. Called when the recommender is configured, before any data is read."""
+        for key, value in (("horizontal_filters", horizontal_filters), ("vertical_filters", vertical_filters)):
+            if value < 0:
+                raise ConfigError(f"model.{key}={value} must be >= 0")
+        if horizontal_filters == vertical_filters == 0:
+            raise ConfigError("model.horizontal_filters=0 and model.vertical_filters=0 leave Caser no filters; "
+                              "set at least one of them >= 1")
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, newest_only: bool = False) -> torch.Tensor:
         """x [B, W, H] left-padded embeddings, mask [B, W] True on real items -> [B, W, H]

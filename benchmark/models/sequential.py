@@ -101,6 +101,8 @@ class SequentialRecommender(Recommender):
     ) -> None:
         super().__init__(name)
         check_composition(encoder, head, objective, causal)
+        # The encoder's own rules on its options (e.g. Caser's filter counts), here so they fail before any data is read.
+        getattr(ENCODERS[encoder], "check_options", lambda **_: None)(**encoder_options)
         if n_negatives is not None and n_negatives < 1:
             raise ConfigError(f"model.n_negatives={n_negatives} must be >= 1 (or null for the objective's default)")
         for key, value, low in (("max_len", max_len, 2), ("hidden", hidden, 1), ("horizon", horizon, 1),
