@@ -201,8 +201,9 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
         torch.set_num_threads(threads)
     seed_everything(seed, trainer.deterministic)
     model = build_model(config["model"])
+    overridden = overridden_keys("model")
     for key, why in model.ignored_settings().items():
-        if key in overridden_keys("model"):  # a preset's placeholder is no user's setting
+        if key in overridden:  # a preset's placeholder is no user's setting
             log.warning("model.%s=%r has no effect %s", key, config["model"].get(key), why)
 
     protocol = dict(config["protocol"])

@@ -204,15 +204,12 @@ PAIRWISE_COLUMNS = ("dataset", "protocol", "slice", "block", "metric", "model", 
 
 def _comparisons(blocks: list[_Block], metrics: list[str], refs: dict[str, str | None], options: ReportOptions, slice_kind: str) -> pd.DataFrame:
     rows = []
-    wides: dict[tuple[str, str], pd.DataFrame] = {}
     for block in blocks:
         g, ref = block.group, refs[block.group.dataset]
         if ref is None:
             continue
         for metric in metrics:
-            if (g.dataset, metric) not in wides:
-                wides[g.dataset, metric] = g.per_user_mean(metric)
-            wide = wides[g.dataset, metric]
+            wide = g.per_user_mean(metric)
             if ref not in wide.columns:
                 continue
             if block.users is not None:

@@ -109,8 +109,8 @@ def families_table(groups: list[Group], rows: pd.DataFrame, refs: dict[str, str 
     for j, g in enumerate(groups):
         ref = refs.get(g.dataset)
         if ref is not None:
-            cells[(REFERENCE_ROW, j)] = Cell(_mean_of(g.runs_of(ref), "test", metric),
-                                             text=f"{ref} {_mean_of(g.runs_of(ref), 'test', metric):.4f}")
+            ref_mean = _mean_of(g.runs_of(ref), "test", metric)
+            cells[(REFERENCE_ROW, j)] = Cell(ref_mean, text=f"{ref} {ref_mean:.4f}")
         for r in rows[rows["dataset"] == g.dataset].itertuples(index=False) if len(rows) else ():
             diff = getattr(r, "mean_diff", math.nan)
             text = f"{r.model} {r.test_mean:.4f}" if pd.isna(diff) else f"{r.model} {diff:+.4f}"

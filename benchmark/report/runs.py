@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -120,6 +120,8 @@ class Group:
     protocol: str
     runs: list[Run]
     users: np.ndarray  # sorted user ids; every run's per_user rows are in this order
+    # per_user_mean by metric: the tables, their slices and the figures all read it
+    _means: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def models(self) -> list[str]:
@@ -134,7 +136,13 @@ class Group:
         return any(r.baseline for r in self.runs_of(model))
 
     def per_user_mean(self, metric: str) -> pd.DataFrame:
-        """[users x models]: each user's metric averaged over the model's seeds, rows = self.users."""
+        """[users x models]: each user's metric averaged over the model's seeds, rows = self.users
+        (computed once per metric; callers must not modify it)."""
+        if metric not in self._means:
+            self._means[metric] = self._per_user_mean(metric)
+        return self._means[metric]
+
+    def _per_user_mean(self, metric: str) -> pd.DataFrame:
         columns = {}
         for model in self.models:
             every = self.runs_of(model)
