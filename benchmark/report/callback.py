@@ -40,7 +40,7 @@ class SweepReport(Callback):
         # sweep over protocols (runs no table may mix) gets one report per protocol, in report-<protocol>/.
         from benchmark.errors import BenchmarkError
         from benchmark.record import read_metrics
-        from benchmark.report.build import REPORT_FILES, ReportOptions, build_report, write_report
+        from benchmark.report.build import ReportOptions, build_report, write_report
         from benchmark.report.table import render_markdown
 
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -51,30 +51,31 @@ class SweepReport(Callback):
         dirs = [d for d in dirs if (d / "metrics.json").is_file()]
         if not dirs:
             return
-        protocols = set()
+        by_protocol: dict[str, list[Path]] = {}
+        damaged = []  # every report gets them, and names them in its error
         for d in dirs:
-            with contextlib.suppress(BenchmarkError):  # a damaged record: the report names it below
-                protocols.add(str(read_metrics(d).get("protocol")))
-        if len(protocols) > 1:
-            parts = [(p, sweep_dir / f"report-{p}") for p in sorted(protocols)]
-            for stale in REPORT_FILES:  # an earlier launch's single report here would read as this sweep's
-                (sweep_dir / stale).unlink(missing_ok=True)
+            try:
+                by_protocol.setdefault(str(read_metrics(d).get("protocol")), []).append(d)
+            except BenchmarkError:
+                damaged.append(d)
+        if len(by_protocol) > 1:
+            parts = [(p, sweep_dir / f"report-{p}", runs + damaged) for p, runs in sorted(by_protocol.items())]
+            _remove_report_files(sweep_dir)  # an earlier launch's single report here would read as this sweep's
         else:
-            parts = [(None, sweep_dir)]
+            parts = [(None, sweep_dir, dirs)]
         # Per-protocol reports an earlier launch into this folder left, for protocols this one has not:
         # they would read as this sweep's. Only report files go (and the folder, once empty).
         for stale_dir in sweep_dir.glob("report-*"):
-            if stale_dir.is_dir() and not stale_dir.is_symlink() and stale_dir not in {out for _, out in parts}:
-                for stale in REPORT_FILES:
-                    (stale_dir / stale).unlink(missing_ok=True)
+            if stale_dir.is_dir() and not stale_dir.is_symlink() and stale_dir not in {out for _, out, _ in parts}:
+                _remove_report_files(stale_dir)
                 with contextlib.suppress(OSError):  # other files in it: kept, and the folder with them
                     stale_dir.rmdir()
-        for protocol, out in parts:
+        for protocol, out, runs in parts:
             # Efficiency columns (params, train seconds, ms/user) sit beside accuracy in every sweep table.
             command = (f"seqrec-report {shlex.quote(str(listed))} --out {shlex.quote(str(out))} --efficiency"
                        + (f" --protocol {shlex.quote(protocol)}" if protocol else ""))
             try:
-                report = build_report(dirs, ReportOptions(efficiency=True, protocol=protocol), command, str(sweep_dir))
+                report = build_report(runs, ReportOptions(efficiency=True, protocol=protocol), command, str(sweep_dir))
                 write_report(report, out)
             except BenchmarkError as e:  # a report problem must not turn a finished sweep into a failure
                 print(f"seqrec: report{f' ({protocol})' if protocol else ''} skipped: {e}", file=sys.stderr)
@@ -85,3 +86,11 @@ class SweepReport(Callback):
             files = "table.md/.tex/.csv" + (", families.md/.tex/.csv" if report.families is not None else "")
             files += ", pairwise.csv" + "".join(f", {stem}.png/.pdf" for stem in report.figures)
             print(f"\nreport written to {out} ({files})")
+
+
+def _remove_report_files(folder: Path) -> None:
+    """The files a report writes (REPORT_FILES), nothing else."""
+    from benchmark.report.build import REPORT_FILES
+
+    for name in REPORT_FILES:
+        (folder / name).unlink(missing_ok=True)
