@@ -56,15 +56,10 @@ def dataset_config(name: str, overrides: list[str] = (), path: str | None = None
     try:
         with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
             cfg = compose("config", overrides=[f"dataset={base}"])
-            preset = OmegaConf.to_container(cfg.dataset)
+            absent = object()  # nested keys too: columns.user of the csv preset
 
-            def exists(key: str) -> bool:  # nested keys too: columns.user of the csv preset
-                node = preset
-                for part in key.split("."):
-                    if not isinstance(node, dict) or part not in node:
-                        return False
-                    node = node[part]
-                return True
+            def exists(key: str) -> bool:
+                return OmegaConf.select(cfg.dataset, key, default=absent) is not absent
 
             cfg = compose("config", overrides=[f"dataset={base}"] + [
                 ("" if exists(w.split("=", 1)[0]) else "+") + f"dataset.{w}" for w in words])
