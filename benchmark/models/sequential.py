@@ -142,8 +142,8 @@ class SequentialRecommender(Recommender):
         takes = set(inspect.signature(ENCODERS[self.encoder_name]).parameters)
         ignored = {}
         if "layers" not in takes:
-            readers = "/".join(n for n, c in ENCODERS.items() if "layers" in inspect.signature(c).parameters)
-            ignored["layers"] = f"with model.encoder={self.encoder_name} (read with encoder={readers} only)"
+            ignored["layers"] = (f"with model.encoder={self.encoder_name} "
+                                 f"(read with encoder={'/'.join(encoders_reading('layers'))} only)")
         if "heads" not in takes and self.head != "autoregressive":
             ignored["heads"] = (f"with model.encoder={self.encoder_name} and model.head={self.head} "
                                 "(read with encoder=attention or head=autoregressive only)")
@@ -318,6 +318,11 @@ def init_normal(net: nn.Module, std: float) -> None:
         net.item_embedding.weight[0].zero_()
 
 
+def encoders_reading(key: str) -> list[str]:
+    """The encoders whose constructor takes ``key``."""
+    return [name for name, cls in ENCODERS.items() if key in inspect.signature(cls).parameters]
+
+
 def unread_settings(encoder: str, head: str, objective: str, settings: dict[str, object]) -> list[str]:
     """One line per setting the chosen parts do not read: an encoder option of another encoder (e.g.
     ``cell`` after ``model.encoder=attention``), or a head / objective key away from its default
@@ -334,7 +339,7 @@ def unread_settings(encoder: str, head: str, objective: str, settings: dict[str,
                     lines.append(f"model.{key}={value!r} has no effect with model.{part}={chosen} "
                                  f"(read with {part}={'/'.join(readers)} only)")
         elif key not in takes:
-            readers = [name for name, cls in ENCODERS.items() if key in inspect.signature(cls).parameters]
+            readers = encoders_reading(key)
             lines.append(f"model.{key}={value!r} has no effect with model.encoder={encoder} "
                          f"(read with encoder={'/'.join(readers) or 'none'} only)")
     return lines

@@ -103,18 +103,15 @@ def families_table(groups: list[Group], rows: pd.DataFrame, refs: dict[str, str 
     """Families down, datasets across; a cell is the representative and its test difference to the
     reference, with the main table's marker. The first row names each dataset's reference."""
     columns = [Column(g.dataset + (f" ({d})" if (d := domain_of(g.dataset)) else ""), metric) for g in groups]
-    present = set(rows["family"]) if len(rows) else set()
-    families = [f for f in FAMILY_ORDER if f in present]
+    families = [f for f in FAMILY_ORDER if f in set(rows["family"])]
     cells: dict[tuple[str, int], Cell] = {}
     for j, g in enumerate(groups):
         ref = refs.get(g.dataset)
         if ref is not None:
             ref_mean = _mean_of(g.runs_of(ref), "test", metric)
             cells[(REFERENCE_ROW, j)] = Cell(ref_mean, text=f"{ref} {ref_mean:.4f}")
-        for r in rows[rows["dataset"] == g.dataset].itertuples(index=False) if len(rows) else ():
-            diff = getattr(r, "mean_diff", math.nan)
-            text = f"{r.model} {r.test_mean:.4f}" if pd.isna(diff) else f"{r.model} {diff:+.4f}"
-            marker = getattr(r, "direction", "")
-            cells[(r.family, j)] = Cell(r.test_mean, text=text, marker=marker if isinstance(marker, str) else "")
+        for r in rows[rows["dataset"] == g.dataset].itertuples(index=False):  # rows has ROW_COLUMNS
+            text = f"{r.model} {r.test_mean:.4f}" if pd.isna(r.mean_diff) else f"{r.model} {r.mean_diff:+.4f}"
+            cells[(r.family, j)] = Cell(r.test_mean, text=text, marker=r.direction)
     return Table([REFERENCE_ROW, *families], columns, cells, caption="", row_header="Family", label="tab:families",
                  label_groups=True)  # the header names the dataset even when there is one
