@@ -48,7 +48,32 @@ def run(cfg: DictConfig) -> RunResult:
     except (BenchmarkError, OmegaConfBaseException) as e:  # OmegaConf: e.g. ${oc.env:VAR} with VAR unset
         if sweeping:  # Hydra marks this job failed; the other runs of the sweep go on
             raise
+        discard_hydra_output(cfg)
         fail(str(e) if isinstance(e, BenchmarkError) else hydra_error_line(e))
+
+
+def discard_hydra_output(cfg: DictConfig) -> None:
+    """A refused run leaves no trace: Hydra wrote its output folder (the composed config, the log)
+    before the run was checked. That folder goes, and the parents it left empty up to results_dir."""
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    if not HydraConfig.initialized():  # called in-process (tests): Hydra wrote nothing
+        return
+    out = Path(HydraConfig.get().runtime.output_dir).resolve()
+    shutil.rmtree(out, ignore_errors=True)
+    results_dir = OmegaConf.select(cfg, "results_dir", throw_on_resolution_failure=False)
+    if not isinstance(results_dir, str):
+        return
+    top = Path(results_dir).resolve()
+    for parent in out.parents:
+        if top != parent and top not in parent.parents:
+            break
+        try:
+            parent.rmdir()  # only when empty: a results_dir holding records stays
+        except OSError:
+            break
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")

@@ -183,7 +183,10 @@ VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "l2": (_non_negative, "a number >= 0 (> 0 for EASE)"),  # EASE, BPR-MF
     "shrink": (_non_negative, "a number >= 0"),  # ItemKNN
     # top level
-    "seed": (_non_negative, "an integer >= 0"),
+    "seed": (lambda v: 0 <= v < 2**32, "an integer >= 0 and < 2^32 (numpy's seed range)"),
+    # datasets: epoch units, or datetime text (the reader's fine_times); checked before any data is read
+    "timestamp_unit": (lambda v: v in ("s", "ms", "us", "ns", "iso") or "%" in v,
+                       "s, ms, us, ns, iso or a strftime format such as '%Y-%m-%d %H:%M:%S'"),
 }
 
 

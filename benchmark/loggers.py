@@ -95,6 +95,7 @@ class WandbLogger(RunLogger):
         self.run: Any = None
         self.staging: Path | None = None  # the hidden directory moved into the record at the end
         self.run_name = ""
+        self.files: Path | None = None  # where wandb's files end up once the record is published
 
     def start(self, config: dict[str, Any], run_dir: Path, group: str | None = None,
               state_dir: Path | None = None) -> None:
@@ -103,6 +104,7 @@ class WandbLogger(RunLogger):
         if mode == "disabled":  # nothing to mirror, so no wandb directory either
             return
         resume_id = self._resume_id(state_dir)
+        self.files = Path(self.dir) / "wandb" if self.dir else run_dir / "wandb"
         if self.dir:
             wandb_dir = Path(self.dir)
         else:
@@ -168,11 +170,15 @@ class WandbLogger(RunLogger):
                                    description="one row per evaluated user (per_user.parquet of the run record)")
             table.add_file(str(record_tmp / "per_user.parquet"))
             self.run.log_artifact(table)
+            # <wandb dir>/wandb/offline-run-*/files: the run's own folder, named once the record is published
+            offline = self.files / Path(self.run.dir).parent.name if self.run.settings.mode == "offline" else None
             self.run.finish()
             self.run = None
             if self.staging is not None:  # wandb writes <dir>/wandb/offline-run-*: keep that level only
                 shutil.move(str(self.staging / "wandb"), str(record_tmp / "wandb"))
                 shutil.rmtree(self.staging, ignore_errors=True)
+            if offline:  # nothing was uploaded: say where the run is kept and how to upload it
+                log.info("wandb: offline run saved in %s; upload it with `wandb sync %s`", offline, offline)
         except Exception as e:
             self._give_up("finish", e)
 

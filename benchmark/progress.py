@@ -1,7 +1,8 @@
 """Progress bars for training epochs and evaluation.
 
-Shown only on an interactive terminal: cluster logs, pipes and parallel sweep workers (whose bars
-would interleave) stay quiet. ``SEQREC_PROGRESS=1`` forces bars on, ``SEQREC_PROGRESS=0`` off.
+Shown only on an interactive terminal. Where bars are off (cluster logs, nohup, pipes, parallel
+sweep workers whose bars would interleave) the trainer logs one plain line per epoch instead
+(``epoch_line``). ``SEQREC_PROGRESS=1`` forces bars on, ``SEQREC_PROGRESS=0`` off.
 """
 
 from __future__ import annotations
@@ -30,3 +31,10 @@ def progress(iterable: Iterable[T], total: int | None = None, desc: str = "") ->
     if not enabled():
         return iterable
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, mininterval=0.5, file=sys.stderr)
+
+
+def epoch_line(epoch: int, max_epochs: int, loss: float, metric_name: str, metric: float, best: float,
+               best_epoch: int, seconds: float) -> str:
+    """One epoch as a plain log line, for logs read later (a SLURM job's output, nohup.out)."""
+    return (f"epoch {epoch}/{max_epochs}: loss {loss:.4f} | valid {metric_name} {metric:.4f} "
+            f"(best {best:.4f} at epoch {best_epoch}) | {seconds:.1f}s")

@@ -19,7 +19,7 @@ import torch
 
 from benchmark.config import TrainerConfig
 from benchmark.errors import BenchmarkError, ConfigError
-from benchmark.progress import progress
+from benchmark.progress import enabled as bars_shown, epoch_line, progress
 
 
 @dataclass
@@ -145,6 +145,9 @@ def train_loop(
             best_state = copy.deepcopy(net.state_dict())
         else:
             since_best += 1
+        if not bars_shown():  # no bar to watch (a cluster log, a pipe): one line per epoch instead
+            log.info(epoch_line(epoch, cfg.max_epochs, logs[-1].loss, cfg.valid_metric, metric, best,
+                                epoch - since_best, logs[-1].seconds))
         if checkpoint is not None:
             save_checkpoint(checkpoint, net, optimizer, generator, best, best_state, since_best, logs)
         if since_best >= cfg.patience:

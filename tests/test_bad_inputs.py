@@ -106,7 +106,7 @@ DATA_CASES = [
     ("too few columns", ratings("4,10\n"), ["ratings.csv", "Expected 4 columns, got 2: 4,10"]),
     ("missing item", ratings("4,,4.0,1000\n"), ["ratings.csv", "missing user or item", "data row 13"]),
     ("unparsable rating", ratings("4,10,good,1000\n"), ["ratings.csv", "'good'", "data row 13"]),
-    ("zero-byte file", {"ratings.csv": b""}, ["ratings.csv", "expected header userId,movieId,rating,timestamp"]),
+    ("zero-byte file", {"ratings.csv": b""}, ["ratings.csv", "file is empty"]),
     ("header only", {"ratings.csv": HEADER.encode()}, ["empty after filtering", "raw: 0 users"]),
     ("every user too short", {"ratings.csv": (HEADER + "1,10,4,1\n1,11,4,2\n2,10,4,1\n").encode()},
      ["empty after filtering", "k-core"]),
@@ -219,3 +219,55 @@ def test_damaged_metrics_of_a_complete_record_is_one_line_naming_the_file(conten
     code, err = run_in_process(overrides, tmp_path, capsys)
     assert_one_line_error(code, err, [str(record / "metrics.json"), "move the record away to re-run it"])
     assert (record / "metrics.json").read_text() == content  # the record is left as it was
+
+
+def gzip_bytes(text: str) -> bytes:
+    import gzip
+
+    return gzip.compress(text.encode())
+
+
+CSV_TEXT = "user,item,timestamp\n" + "".join(f"{u},{i},{100 * t}\n" for u in range(1, 40) for t, i in enumerate(range(5, 25)))
+# (id, file name, content, words the message must hold): the generic csv reader on files that are not what they say
+ROUGH_FILES = [
+    ("corrupt gzip", "log.csv.gz", gzip_bytes(CSV_TEXT)[:12] + b"\x00" * 40 + gzip_bytes(CSV_TEXT)[52:],
+     ["log.csv.gz", "cannot decompress"]),
+    ("truncated gzip", "log.csv.gz", gzip_bytes(CSV_TEXT)[:400], ["log.csv.gz", "cannot decompress (truncated)"]),
+    ("plain text named .gz", "log.csv.gz", CSV_TEXT.encode(), ["log.csv.gz", "cannot decompress (not a gzip file)"]),
+    ("binary file as CSV", "log.csv", bytes(range(256)) * 4, ["log.csv", "not a text file"]),
+    ("empty file", "log.csv", b"", ["log.csv", "file is empty"]),
+    ("blank lines only", "log.csv", b"\n\n", ["log.csv", "file is empty"]),
+]
+
+
+@pytest.mark.parametrize("name, content, words", [c[1:] for c in ROUGH_FILES], ids=[c[0] for c in ROUGH_FILES])
+def test_rough_data_files_are_one_line_without_raw_bytes(name, content, words, tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / name).write_bytes(content)
+    code, err = run_in_process([f"dataset=csv", f"dataset.path={tmp_path / 'data' / name}", "model=pop"], tmp_path, capsys)
+    assert_one_line_error(code, err, words)
+    assert err.isascii() and "\\x" not in err and "b'" not in err  # no raw bytes, no repr of them
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("overrides, words", [
+    (["seed=4294967296"], ["seed=4294967296", "< 2^32"]),
+    (["seed=-3"], ["seed=-3", ">= 0"]),
+    (["dataset=csv", "dataset.timestamp_unit=minutes"], ["dataset.timestamp_unit='minutes'", "ms", "strftime"]),
+], ids=["seed 2^32", "seed negative", "unknown timestamp unit"])
+def test_out_of_range_values_are_refused_before_the_data_is_read(overrides, words, tmp_path, capsys):
+    """The dataset path does not exist: a refusal that read the data would name the missing file instead."""
+    code, err = run_in_process([*overrides, f"dataset.path={tmp_path / 'not-read'}", "model=pop"], tmp_path, capsys)
+    assert_one_line_error(code, err, words)
+
+
+def test_a_refused_run_leaves_no_hydra_output_folder(tiny_ml, tmp_path):
+    """Hydra writes its output folder (composed config, log) before the run is checked; a refusal removes it,
+    and results_dir too when that is all it held."""
+    cmd = [f"dataset.path={tiny_ml}", "model=pop", "seed=-1"]
+    proc = run_cli(*cmd, "hydra.run.dir=${results_dir}/.hydra/x", tmp=tmp_path, check=False)
+    assert_one_line_error(proc.returncode, proc.stderr, ["seed=-1"])
+    assert not (tmp_path / "results").exists()
+    (tmp_path / "results" / "kept").mkdir(parents=True)  # a results_dir in use stays
+    proc = run_cli(*cmd, "hydra.run.dir=${results_dir}/.hydra/x", tmp=tmp_path, check=False)
+    assert proc.returncode == 2 and sorted(p.name for p in (tmp_path / "results").iterdir()) == ["kept"]

@@ -82,3 +82,13 @@ def test_a_resumed_run_continues_its_wandb_run_with_the_whole_history(tmp_path, 
     # A run started afresh (no checkpoint left) gets a new wandb run.
     other = run_experiment({**config, "seed": 1})
     assert offline_run(other)[0] != run_id
+
+
+def test_an_offline_wandb_run_says_where_its_files_went(tiny_ml, tmp_path):
+    pytest.importorskip("wandb")
+    env = {"WANDB_MODE": "offline", **{f"WANDB_{n}_DIR": str(tmp_path / "wandb-home") for n in ("DATA", "CACHE", "CONFIG")}}
+    proc = run_cli(f"dataset.path={tiny_ml}", *TINY, tmp=tmp_path, env=env)
+    [record] = find_records(tmp_path / "results")
+    [line] = [s for s in proc.stdout.splitlines() if "offline run saved in" in s]
+    [saved] = (record / "wandb").glob("offline-run-*")
+    assert f"saved in {saved};" in line and f"wandb sync {saved}" in line

@@ -15,9 +15,11 @@ Python loop runs per row. User and item ids are converted to strings once per di
 from __future__ import annotations
 
 import codecs
-
+import contextlib
+import gzip
+import zlib
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -167,13 +169,31 @@ def canonical(df: pd.DataFrame, source: Path) -> pd.DataFrame:
     return out
 
 
+COMPRESSED = (".gz", ".bz2", ".zip")
+
+
+@contextlib.contextmanager
+def decompression_errors(path: Path) -> Iterator[None]:
+    """A compressed file that is corrupt, truncated or not compressed at all -> one line naming it
+    (gzip, zlib and pyarrow raise OSErrors and EOFErrors whose messages name no file)."""
+    try:
+        yield
+    except (OSError, EOFError, zlib.error) as e:
+        if Path(path).suffix not in COMPRESSED or (isinstance(e, OSError) and e.errno is not None):
+            raise  # not a decompression error: a missing file, a full disk
+        reason = "not a gzip file" if isinstance(e, gzip.BadGzipFile) or "header check" in str(e) else \
+            "truncated" if isinstance(e, EOFError) or "runcated" in str(e) else "corrupt"
+        raise DataError(f"{path}: cannot decompress ({reason}); fetch the file again") from None
+
+
 def read_table(path: Path, **kwargs) -> pd.DataFrame:
     """pandas.read_csv with errors reported as one line naming the file. Only an empty field is
     missing: ids such as "NA", "null" or "nan" are kept as text (pandas would drop them)."""
     kwargs.setdefault("keep_default_na", False)
     kwargs.setdefault("na_values", [""])
     try:
-        return pd.read_csv(path, **kwargs)
+        with decompression_errors(path):
+            return pd.read_csv(path, **kwargs)
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not valid UTF-8 text ({e.reason} at byte {e.start})") from None
     except pd.errors.EmptyDataError:  # before ValueError, its base class
@@ -194,7 +214,8 @@ def read_arrow_csv(path: Path, names: list[str] | None = None, *, delimiter: str
     convert = pacsv.ConvertOptions(column_types=types or {}, include_columns=columns, strings_can_be_null=nulls,
                                    quoted_strings_can_be_null=False, null_values=[""] if nulls else None)
     try:
-        return pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+        with decompression_errors(path):
+            return pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
     except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         if "Empty CSV file" in msg:
@@ -209,7 +230,7 @@ NEWLINE = b"\n"
 
 def first_bad_utf8(path: Path) -> str:
     """' (line N)' of the first invalid UTF-8 byte of a plain file, read in chunks; '' otherwise."""
-    if path.suffix in (".gz", ".bz2", ".zip"):
+    if path.suffix in COMPRESSED:
         return ""
     decoder, line = codecs.getincrementaldecoder("utf-8")(), 1
     with open(path, "rb") as f:
@@ -223,10 +244,19 @@ def first_bad_utf8(path: Path) -> str:
 
 
 def header_of(path: Path, delimiter: str = ",") -> list[str]:
-    """The first line of a (possibly compressed) text file, split on ``delimiter``."""
-    with pa.input_stream(str(path), compression="detect") as f:
+    """The first line of a (possibly compressed) text file, split on ``delimiter``. An empty file, or
+    one whose first line is not text (a binary file), is a DataError that prints none of its bytes."""
+    with decompression_errors(path), pa.input_stream(str(path), compression="detect") as f:
         head = f.read(1 << 16)
-    line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")  # -sig: a BOM is not a name
+    first = head.split(b"\n", 1)[0]
+    if not head.strip():
+        raise DataError(f"{path}: file is empty")
+    try:
+        if b"\x00" in first:
+            raise UnicodeDecodeError("utf-8", first, 0, 1, "NUL byte")
+        line = first.decode("utf-8-sig").rstrip("\r")  # -sig: a BOM is not a name
+    except UnicodeDecodeError:  # the head may end inside a character: only the first line must decode
+        raise DataError(f"{path}: not a text file (its first line holds binary data); give a CSV/TSV file") from None
     return [c.strip().strip('"') for c in line.split(delimiter)]
 
 
@@ -541,7 +571,7 @@ def _read_json_lines(path: Path, fields: dict[str, pa.DataType]) -> pa.Table:
     """JSON lines (plain or .gz), parsing only ``fields`` (review texts are skipped)."""
     opts = pajson.ParseOptions(explicit_schema=pa.schema(list(fields.items())), unexpected_field_behavior="ignore")
     try:
-        with pa.input_stream(str(path), compression="detect") as f:
+        with decompression_errors(path), pa.input_stream(str(path), compression="detect") as f:
             return pajson.read_json(f, parse_options=opts, read_options=pajson.ReadOptions(block_size=1 << 24))
     except pa.ArrowInvalid as e:
         raise DataError(f"{path}: cannot parse JSON lines: {str(e).splitlines()[0]}") from None
