@@ -76,6 +76,8 @@ class RunConfig:
     results_dir: str = "results"
     cache_dir: str | None = None
     logger: Any = None
+    rerun: bool = False  # run even where a complete record exists, replacing it
+    reuse: typing.Literal["same_code", "any_code"] = "same_code"  # which complete records stand in for a run
 
 
 def resolve_device(device: str) -> str:

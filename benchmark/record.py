@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import asdict
@@ -22,10 +21,12 @@ import yaml
 
 from benchmark.errors import DataError
 from benchmark.files import umask_mode, walk_once
+from benchmark.provenance import CodeVersion
 
 RECORD_FILES = ("config.yaml", "metrics.json", "per_user.parquet", "history.csv", "env.json")
-# Keys that say where or how to log, not what is computed: they do not change a run's identity.
-NON_IDENTITY_KEYS = ("results_dir", "logger", "cache_dir", "hydra")
+# Keys that say where or how to log, or whether to reuse a record, not what is computed: they do not
+# change a run's identity.
+NON_IDENTITY_KEYS = ("results_dir", "logger", "cache_dir", "hydra", "rerun", "reuse")
 # trainer.resume only decides whether checkpoints are kept: a resumed run is the same run.
 NON_IDENTITY_TRAINER_KEYS = ("resume",)
 
@@ -67,7 +68,7 @@ def is_complete(run_dir: Path) -> bool:
     return all((run_dir / f).is_file() for f in RECORD_FILES)
 
 
-def environment(seed: int, dataset_hash: str, device: str) -> dict[str, Any]:
+def environment(seed: int, dataset_hash: str, device: str, code: CodeVersion) -> dict[str, Any]:
     import numpy
     import torch
 
@@ -86,7 +87,7 @@ def environment(seed: int, dataset_hash: str, device: str) -> dict[str, Any]:
         pass
     return {
         "versions": versions,
-        "git_commit": git_commit(),
+        **asdict(code),  # git_commit, git_dirty, code_hash: which code made the record
         "seed": seed,
         "dataset_hash": dataset_hash,
         "device": device,
@@ -94,15 +95,6 @@ def environment(seed: int, dataset_hash: str, device: str) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),  # seconds in the efficiency columns depend on it
     }
-
-
-def git_commit() -> str | None:
-    try:
-        root = Path(__file__).resolve().parent.parent
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def write_record(
@@ -114,6 +106,7 @@ def write_record(
     env: dict[str, Any],
     before_publish: Callable[[Path], None] | None = None,
     extra_tables: dict[str, pd.DataFrame] | None = None,
+    replace: bool = False,
 ) -> Path:
     """Writes all record files into a temp directory, then renames it to ``run_dir`` (atomic).
 
@@ -121,7 +114,8 @@ def write_record(
     adds its files there). If another process published the same run meanwhile, its record is
     kept and ours discarded, so a run is never recorded twice; once published, the run's other
     temp directories (killed attempts) are removed. ``extra_tables`` maps further parquet file
-    names to tables (e.g. sampled negatives).
+    names to tables (e.g. sampled negatives). ``replace`` (``rerun=true``): a complete record of the
+    run is replaced by this one: moved aside as a temp directory, then the new one renamed in.
     """
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}.", suffix=".tmp"))
@@ -142,10 +136,12 @@ def write_record(
                 os.fsync(fh.fileno())
         if before_publish is not None:
             before_publish(tmp)
-        if is_complete(run_dir):  # a concurrent duplicate of this run finished first
+        if is_complete(run_dir) and not replace:  # a concurrent duplicate of this run finished first
             shutil.rmtree(tmp)
             return run_dir
-        if run_dir.exists():  # an incomplete leftover of an older layout
+        if is_complete(run_dir):  # the old record goes aside under a temp name, removed below
+            os.rename(run_dir, tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}.", suffix=".tmp"))
+        elif run_dir.exists():  # an incomplete leftover of an older layout
             shutil.rmtree(run_dir)
         os.rename(tmp, run_dir)
     except BaseException as e:

@@ -28,6 +28,7 @@ from benchmark.errors import BenchmarkError, ConfigError, DataError
 from benchmark.evaluation import LIST_PROTOCOLS, EvalResult, evaluate
 from benchmark.loggers import RunLogger, make_logger
 from benchmark.models.base import Recommender
+from benchmark.provenance import UNKNOWN, CodeVersion, code_version
 from benchmark.record import config_hash, environment, is_complete, read_metrics, run_dir_for, write_record
 from benchmark.training import EPOCH_HOOKS, RESUME_HOOKS
 from benchmark.tuning import job_result
@@ -112,6 +113,21 @@ def check_same_data(run_dir: Path, config: dict[str, Any]) -> None:
                         "away to re-run it, or set another results_dir")
 
 
+def check_same_code(run_dir: Path, current: str, reuse: str) -> None:
+    """A complete record stands in for a run only if the same code made it (or with reuse=any_code):
+    after a model file is edited, a relaunch must not silently mix old results into the table."""
+    recorded = read_metrics(run_dir).get("code_hash") or UNKNOWN
+    if recorded == current:
+        return
+    made_by = ("code of unknown version (recorded before code hashes)" if recorded == UNKNOWN
+               else f"other code (code hash {recorded[:12]}, now {current[:12]})")
+    if reuse == "any_code":
+        log.warning("reusing %s, made by %s (reuse=any_code)", run_dir, made_by)
+        return
+    raise ConfigError(f"{run_dir} is a complete record of this configuration made by {made_by}; "
+                      "rerun=true runs it again and replaces the record, reuse=any_code keeps it")
+
+
 def checkpoint_dir_for(run_dir: Path) -> Path:
     """Hidden sibling of the run record (ignored by find_records), removed once the record exists."""
     return run_dir.parent / f".{run_dir.name}.ckpt"
@@ -151,19 +167,23 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
     config.pop("hydra", None)
     validate_config(config)  # before any work: a bad key fails here with one line
     run_dir = run_dir_for(config["results_dir"], config)
-    if is_complete(run_dir):
+    code = code_version(config)
+    if is_complete(run_dir) and not config.get("rerun"):
         check_same_data(run_dir, config)
         job_result(run_dir)  # a damaged metrics.json is refused before the record stands in for the run
+        check_same_code(run_dir, code.code_hash, config.get("reuse", "same_code"))
         # A run killed between publishing its record and removing its checkpoints left them behind.
         shutil.rmtree(checkpoint_dir_for(run_dir), ignore_errors=True)
         log.info("skip %s: complete record exists", run_dir)
         return run_dir
+    if config.get("rerun"):  # a fresh run: no checkpoint of an earlier attempt is resumed
+        shutil.rmtree(checkpoint_dir_for(run_dir), ignore_errors=True)
     check_writable_dir("results_dir", config["results_dir"])  # not after training, losing the result
     if config.get("cache_dir"):
         check_writable_dir("cache_dir", config["cache_dir"])
     logger = make_logger(config.get("logger"))
     try:
-        return _run(config, run_dir, logger)
+        return _run(config, run_dir, logger, code)
     except BaseException:  # a failed or interrupted run: close the tracker's run as failed
         logger.abort()
         raise
@@ -191,7 +211,7 @@ def sweep_name() -> str | None:
     return Path(HydraConfig.get().sweep.dir).name
 
 
-def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
+def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVersion) -> Path:
     seed = int(config["seed"])
     spec = DatasetSpec.from_dict(config["dataset"])
     trainer = TrainerConfig.from_dict({**config.get("trainer", {}), "seed": seed, "mask_history": spec.mask_history})
@@ -281,11 +301,12 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
         "config_hash": config_hash(config),
         "dataset_hash": prepared.dataset_hash,
         "split_key": prepared.split_key,
+        "code_hash": code.code_hash,  # which code made it (env.json has the commit and the dirty flag too)
     }
-    env = environment(seed, prepared.dataset_hash, str(model.device))
+    env = environment(seed, prepared.dataset_hash, str(model.device), code)
     extra = {NEGATIVES_FILE: negatives_frame(split, negatives)} if negatives is not None else {}
     write_record(run_dir, config, metrics, per_user, history, env, before_publish=lambda tmp: logger.finish(tmp, metrics),
-                 extra_tables=extra)
+                 extra_tables=extra, replace=bool(config.get("rerun")))
     shutil.rmtree(checkpoints, ignore_errors=True)
     hit = "hr@10" if "hr@10" in result.aggregate else "recall@10"
     log.info(

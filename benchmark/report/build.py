@@ -22,6 +22,7 @@ import pandas as pd
 
 from benchmark import stats
 from benchmark.files import umask_mode
+from benchmark.provenance import mixed_code_note
 from benchmark.report.runs import Group, ReportError, Run, group_runs, load_runs
 from benchmark.report.table import (DOWN, UP, Cell, Column, Table, render_csv, render_latex, render_markdown,
                                     tex_escape, to_markdown)
@@ -366,7 +367,8 @@ def caption(groups: list[Group], blocks: list[_Block], options: ReportOptions, r
                          f"{stats.TEST_NAMES[options.test]}{how} on per-user metrics averaged over seeds, "
                          f"{corr}, α = {options.alpha:g}.")
     parts.append("Best per column in bold, second underlined (columns where higher is better).")
-    return " ".join(parts)
+    code_note = mixed_code_note([r.metrics.get("code_hash") for r in runs])  # records made by different code
+    return " ".join(parts + ([code_note] if code_note else []))
 
 
 def _footer(command: str, source: str, runs: int) -> str:
