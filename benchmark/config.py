@@ -38,7 +38,12 @@ class TrainerConfig:
     eval_batch_size: int = 256  # users per evaluation batch (a [256, n_items] score block stays in cache)
     valid_metric: str = "ndcg@10"  # early stopping / model selection; never a test metric
     grad_clip: float | None = 5.0
-    num_threads: int | None = None  # torch intra-op threads (None: torch's default)
+    # torch intra-op threads; None: the cores this process may use shared among the runs launched beside
+    # it (benchmark.run.default_threads). Part of a run's identity as given (null stays null, so records
+    # keep their hashes): a pinned count is a choice that can change float rounding; the count null
+    # resolved to is recorded in env.json (torch_threads).
+    num_threads: int | None = None
+    time_limit: float | None = None  # minutes of training; at the limit the best weights so far are tested
     deterministic: bool = True  # torch deterministic algorithms (identical reruns; may be slower on GPU)
     resume: bool = False  # checkpoint every epoch and continue from the checkpoint when relaunched
     precision: str = "fp32"  # fp32 | bf16 (autocast of the training step) | tf32 (TF32 matmuls, CUDA)
@@ -149,6 +154,7 @@ VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "max_epochs": (_positive, "an integer >= 1"),
     "patience": (_positive, "an integer >= 1"),
     "weight_decay": (_non_negative, "a number >= 0"),
+    "time_limit": (_positive_or_none, "null or a number of minutes > 0"),
     "grad_clip": (_positive_or_none, "null or a number > 0"),
     "num_threads": (_positive_or_none, "null or an integer >= 1"),
     "device": (_device, "auto, cpu, cuda, cuda:N or mps"),

@@ -28,7 +28,9 @@ RECORD_FILES = ("config.yaml", "metrics.json", "per_user.parquet", "history.csv"
 # change a run's identity.
 NON_IDENTITY_KEYS = ("results_dir", "logger", "cache_dir", "hydra", "rerun", "reuse")
 # trainer.resume only decides whether checkpoints are kept: a resumed run is the same run.
-NON_IDENTITY_TRAINER_KEYS = ("resume",)
+# trainer.time_limit: a run the limit does not reach is the run without it, and one it cuts says so in
+# its metrics.json (cut_by_time_limit), so the limit (e.g. derived from a SLURM job's time) splits no run.
+NON_IDENTITY_TRAINER_KEYS = ("resume", "time_limit")
 
 
 def model_trains(model: dict[str, Any] | None) -> bool:

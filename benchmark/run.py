@@ -30,7 +30,7 @@ from benchmark.loggers import RunLogger, make_logger
 from benchmark.models.base import Recommender
 from benchmark.provenance import UNKNOWN, CodeVersion, code_version
 from benchmark.record import config_hash, environment, is_complete, read_metrics, run_dir_for, write_record
-from benchmark.training import EPOCH_HOOKS, RESUME_HOOKS
+from benchmark.training import CUT_HOOKS, EPOCH_HOOKS, RESUME_HOOKS
 from benchmark.tuning import job_result
 
 log = logging.getLogger("seqrec")
@@ -54,21 +54,51 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         torch._C._set_deterministic_algorithms(deterministic, warn_only=True)
 
 
-def threads_per_parallel_run() -> int | None:
-    """torch threads for one run of a sweep whose launcher runs several at once on this machine
-    (hydra/launcher=joblib): the cores shared out. With more busy threads than cores, OpenMP
-    threads waiting at barriers make small training steps several times slower. None: not such a
-    run (torch's default, one thread per core)."""
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (a SLURM allocation, taskset, a container's
+    cpuset), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def launcher_setting(key: str) -> Any:
+    """A key of the Hydra launcher this run was launched by (None outside Hydra or when it lacks it)."""
     from hydra.core.hydra_config import HydraConfig
 
-    if not HydraConfig.initialized():
+    return OmegaConf.select(HydraConfig.get(), f"launcher.{key}", default=None) if HydraConfig.initialized() else None
+
+
+def default_threads() -> int:
+    """torch threads of a run with trainer.num_threads=null: the usable cores shared among the runs the
+    launcher starts beside it on this machine (joblib's n_jobs; -1 = one per core), at least 1, and no
+    more than OMP_NUM_THREADS when that is set. With more busy threads than cores, OpenMP threads
+    waiting at barriers make small training steps many times slower."""
+    cores = usable_cores()
+    n_jobs = launcher_setting("n_jobs")
+    parallel = 1
+    if isinstance(n_jobs, int) and n_jobs != 1:
+        parallel = min(n_jobs, cores) if n_jobs > 0 else max(1, cores + 1 + n_jobs)
+    threads = max(1, cores // parallel)
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    return min(threads, int(omp)) if omp.isdigit() and int(omp) > 0 else threads
+
+
+# A SLURM job's training stops this long before the job's time limit, so that testing the best
+# weights and writing the record fit in the time left: 10% of the job's time, at least 10 minutes.
+SLURM_MARGIN = (0.1, 10.0)
+
+
+def time_limit_minutes(trainer: TrainerConfig) -> float | None:
+    """trainer.time_limit, or under the SLURM launcher preset (submitit) its timeout_min minus a margin."""
+    if trainer.time_limit is not None:
+        return trainer.time_limit
+    timeout, target = launcher_setting("timeout_min"), str(launcher_setting("_target_") or "")
+    if not isinstance(timeout, (int, float)) or not target.endswith("SlurmLauncher"):
         return None
-    n_jobs = OmegaConf.select(HydraConfig.get(), "launcher.n_jobs", default=None)
-    if not isinstance(n_jobs, int) or n_jobs == 1:
-        return None
-    cores = os.cpu_count() or 1
-    parallel = min(n_jobs, cores) if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
-    return max(1, cores // parallel)
+    margin = max(SLURM_MARGIN[0] * timeout, SLURM_MARGIN[1])
+    return timeout - margin if timeout > margin else timeout / 2
 
 
 def build_model(model_cfg: dict[str, Any]) -> Recommender:
@@ -174,7 +204,9 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
         check_same_code(run_dir, code.code_hash, config.get("reuse", "same_code"))
         # A run killed between publishing its record and removing its checkpoints left them behind.
         shutil.rmtree(checkpoint_dir_for(run_dir), ignore_errors=True)
-        log.info("skip %s: complete record exists", run_dir)
+        cut = read_metrics(run_dir).get("cut_by_time_limit")
+        log.info("skip %s: complete record exists%s", run_dir,
+                 " (its training was cut by trainer.time_limit; rerun=true runs it again)" if cut else "")
         return run_dir
     if config.get("rerun"):  # a fresh run: no checkpoint of an earlier attempt is resumed
         shutil.rmtree(checkpoint_dir_for(run_dir), ignore_errors=True)
@@ -216,9 +248,8 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVer
     spec = DatasetSpec.from_dict(config["dataset"])
     trainer = TrainerConfig.from_dict({**config.get("trainer", {}), "seed": seed, "mask_history": spec.mask_history})
     checkpoints = checkpoint_dir_for(run_dir)
-    threads = trainer.num_threads or threads_per_parallel_run()
-    if threads:  # else the default, which run_experiment restores after every run
-        torch.set_num_threads(threads)
+    torch.set_num_threads(trainer.num_threads or default_threads())  # run_experiment restores it after the run
+    trainer = dataclasses.replace(trainer, time_limit=time_limit_minutes(trainer))
     seed_everything(seed, trainer.deterministic)
     model = build_model(config["model"])
     overridden = overridden_keys("model")
@@ -243,7 +274,9 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVer
     logger.start(config, run_dir, group=sweep_name(), state_dir=checkpoints if trainer.resume else None)
     start = time.perf_counter()
     resumed: list = []  # epochs restored from a checkpoint, trained by earlier attempts
-    hooks = [(EPOCH_HOOKS, logger.log_epoch), (RESUME_HOOKS, logger.log_resumed), (RESUME_HOOKS, resumed.extend)]
+    cut: list[int] = []  # complete epochs, when trainer.time_limit ended training
+    hooks = [(EPOCH_HOOKS, logger.log_epoch), (RESUME_HOOKS, logger.log_resumed), (RESUME_HOOKS, resumed.extend),
+             (CUT_HOOKS, cut.append)]
     for hook_list, hook in hooks:
         hook_list.append(hook)
     try:
@@ -283,6 +316,8 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVer
         "eval_seconds": result.seconds,
         "ms_per_user": 1000 * result.seconds / max(len(result.users), 1),
         "epochs": len(history),
+        "cut_by_time_limit": bool(cut),  # training ended at trainer.time_limit, not by early stopping
+        "time_limit_min": trainer.time_limit,
         "trains": model.trains,  # False: the trainer section is not part of the run's identity
         "n_params": model.n_params(),
         "n_users": split.n_users,

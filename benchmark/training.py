@@ -36,6 +36,9 @@ EPOCH_HOOKS: list[Callable[[EpochLog], None]] = []
 # Called once with the logs of the epochs a checkpoint restored, before training goes on (a tracker
 # mirrors the whole history, not only the epochs of the attempt that finishes).
 RESUME_HOOKS: list[Callable[[list[EpochLog]], None]] = []
+# Called once when trainer.time_limit ends training, with the number of complete epochs (the run
+# records that it was cut).
+CUT_HOOKS: list[Callable[[int], None]] = []
 
 
 PRECISIONS = ("fp32", "bf16", "tf32")
@@ -87,7 +90,8 @@ def train_loop(
 
     ``step_loss(batch_indices, generator)`` returns the mean loss of a batch; ``validate()`` returns
     the validation metric (higher is better). Stops after ``cfg.patience`` epochs without
-    improvement and loads the best weights back into ``net``.
+    improvement, or at ``cfg.time_limit`` minutes (checked between steps; an unfinished epoch is
+    dropped), and loads the best weights back into ``net``.
     """
     if cfg.precision not in PRECISIONS:
         raise ConfigError(f"trainer.precision={cfg.precision!r} is unknown; choose one of {', '.join(PRECISIONS)}")
@@ -113,12 +117,17 @@ def train_loop(
     first = len(logs) + 1
     if logs and since_best >= cfg.patience:  # the checkpoint of a run that had already stopped early
         first = cfg.max_epochs + 1
+    deadline = time.perf_counter() + 60 * cfg.time_limit if cfg.time_limit else math.inf
+    cut = False
     for epoch in range(first, cfg.max_epochs + 1):
         start = time.perf_counter()
         net.train()
         total, count = 0.0, 0
         batches = minibatches(n_examples, cfg.batch_size, generator)
         for idx in progress(batches, -(-n_examples // cfg.batch_size), f"epoch {epoch}/{cfg.max_epochs}"):
+            if time.perf_counter() > deadline:
+                cut = True
+                break
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 loss = step(idx, generator)
             if not torch.isfinite(loss):
@@ -133,6 +142,8 @@ def train_loop(
             optimizer.step()
             total += loss.item() * len(idx)
             count += len(idx)
+        if cut:  # the unfinished epoch is neither validated nor logged
+            break
         net.eval()
         valid_start = time.perf_counter()
         metric = validate()
@@ -152,6 +163,14 @@ def train_loop(
             save_checkpoint(checkpoint, net, optimizer, generator, best, best_state, since_best, logs)
         if since_best >= cfg.patience:
             break
+        if time.perf_counter() > deadline and epoch < cfg.max_epochs:
+            cut = True
+            break
+    if cut:
+        log.warning("trainer.time_limit=%g min reached after %d complete epochs: training stops and the best "
+                    "weights so far are tested", cfg.time_limit, len(logs))
+        for cut_hook in CUT_HOOKS:
+            cut_hook(len(logs))
     if best_state is not None:
         net.load_state_dict(best_state)
     keep_freed_memory(False)

@@ -11,7 +11,7 @@ import torch
 from benchmark import training
 from benchmark.config import TrainerConfig
 from benchmark.record import find_records
-from benchmark.run import run_experiment
+from benchmark.run import default_threads, run_experiment
 from conftest import compose_config, run_cli
 
 POP = ["model=pop", "dataset.user_core=1", "dataset.item_core=1"]
@@ -33,7 +33,7 @@ def test_num_threads_of_one_run_does_not_leak_into_the_next(tiny_ml, tmp_path):
         # Separate results dirs: pop's identity leaves out the trainer section, so one dir would skip the second.
         run = run_experiment(compose_config(f"dataset.path={tiny_ml}", *POP, f"trainer.num_threads={value}", tmp=tmp_path / value))
         threads.append(json.loads((run / "env.json").read_text())["torch_threads"])
-    assert threads == [1, DEFAULT_THREADS]
+    assert threads == [1, default_threads()]
     assert torch.get_num_threads() == DEFAULT_THREADS
 
 
