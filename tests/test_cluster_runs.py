@@ -109,3 +109,80 @@ def test_a_run_uses_and_records_the_default_thread_count(tiny_ml, tmp_path, monk
     record = run_experiment(compose_config(f"dataset.path={tiny_ml}", *TINY, "model=pop", tmp=tmp_path))
     assert json.loads((record / "env.json").read_text())["torch_threads"] == 3
     assert torch.get_num_threads() == before  # restored for the next run of an in-process sweep
+
+
+def one_line_error(proc) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("seqrec: error: "), proc.stderr
+    return lines[0]
+
+
+def nothing_launched(tmp_path) -> bool:
+    results = tmp_path / "results"
+    return not results.exists() or not list(results.rglob("metrics.json")) and not (results / "sweeps").exists()
+
+
+def test_a_slurm_sweep_without_slurm_is_refused_before_anything_is_submitted(tmp_path):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    proc = run_cli("hydra.mode=MULTIRUN", "model=pop", "seed=0,1", "hydra/launcher=slurm", tmp=tmp_path, check=False,
+                   env={"PATH": str(empty)}, timeout=120)
+    line = one_line_error(proc)
+    assert "hydra/launcher=slurm" in line and "sbatch and srun" in line and "nothing was launched" in line
+    assert nothing_launched(tmp_path) and not list(tmp_path.rglob(".submitit"))
+
+
+def test_the_launcher_check_passes_where_slurm_commands_exist(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from benchmark.errors import BenchmarkError
+    from benchmark.preflight import check_launcher
+
+    slurm = OmegaConf.create({"_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"})
+    for name in ("sbatch", "srun"):
+        (tmp_path / name).write_text("#!/bin/sh\n")
+        (tmp_path / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    check_launcher(slurm)
+    (tmp_path / "srun").unlink()
+    with pytest.raises(BenchmarkError, match="needs SLURM's srun on PATH"):
+        check_launcher(slurm)
+
+
+def test_a_sweep_over_a_dataset_never_fetched_launches_nothing(tmp_path):
+    """ml-latest-small is embedded and would run; ml-1m was never fetched: no run starts at all."""
+    proc = run_cli("hydra.mode=MULTIRUN", "dataset=ml-latest-small,ml-1m", "model=pop", tmp=tmp_path, check=False, timeout=120)
+    line = one_line_error(proc)
+    assert "dataset ml-1m" in line and str(tmp_path / "data" / "ml-1m") in line and "seqrec-data fetch ml-1m" in line
+    assert nothing_launched(tmp_path)
+
+
+def test_a_sweep_with_one_bad_job_launches_nothing(tiny_ml, tmp_path):
+    proc = run_cli("hydra.mode=MULTIRUN", f"dataset.path={tiny_ml}", *TINY, "model=pop", "seed=0,-1", tmp=tmp_path, check=False, timeout=120)
+    line = one_line_error(proc)
+    assert "seed=-1" in line and "(job " in line
+    assert nothing_launched(tmp_path)
+
+
+def test_a_sweep_over_a_record_of_other_code_launches_nothing(tiny_ml, tmp_path):
+    import json
+
+    from benchmark.record import find_records
+
+    run_cli(f"dataset.path={tiny_ml}", *TINY, "model=pop", tmp=tmp_path)
+    [record] = find_records(tmp_path / "results")
+    metrics = json.loads((record / "metrics.json").read_text())
+    (record / "metrics.json").write_text(json.dumps({**metrics, "code_hash": "0" * 64}))
+    sweep = ("hydra.mode=MULTIRUN", f"dataset.path={tiny_ml}", *TINY, "model=pop", "seed=0,1")
+    line = one_line_error(run_cli(*sweep, tmp=tmp_path, check=False, timeout=120))
+    assert str(record) in line and "rerun=true" in line and "reuse=any_code" in line
+    assert find_records(tmp_path / "results") == [record] and not (tmp_path / "results" / "sweeps").exists()
+    run_cli(*sweep, "reuse=any_code", tmp=tmp_path, timeout=300)  # accepted explicitly: the sweep runs
+    assert len(find_records(tmp_path / "results")) == 2
+
+
+def test_the_job_is_named_seqrec(tmp_path):
+    proc = run_cli("--help", tmp=tmp_path, timeout=120)
+    assert proc.stdout.startswith("seqrec is powered by Hydra")
+    proc = run_cli("--cfg", "hydra", tmp=tmp_path, timeout=120)
+    assert re.search(r"^    name: seqrec$", proc.stdout, re.M)  # hydra.job.name: SLURM's job name, the log's
