@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from tests.conftest import REPO, compose_config, permutation_rows, run_cli
+from conftest import REPO, compose_config, permutation_rows, run_cli
 
 
 def _table_script():
