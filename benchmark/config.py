@@ -7,8 +7,9 @@ line naming the key and what it allows. Schemas:
   function in ``PROTOCOLS``; dataset: ``DatasetSpec`` + ``PreprocessConfig`` + the reader's keyword
   parameters; top level: ``RunConfig``.
 - model: derived from the ``_target_`` constructor's signature and type hints, so a new model needs no
-  schema of its own. ``**_`` in a signature swallows framework arguments and accepts no user keys; a
-  class whose ``**kwargs`` are passed on declares where with ``keyword_targets(config)``.
+  schema of its own (the class must have fit and score and declare reads_order: ``check_recommender_class``).
+  ``**_`` in a signature swallows framework arguments and accepts no user keys; a class whose
+  ``**kwargs`` are passed on declares where with ``keyword_targets(config)``.
 - Values: ``VALUE_RULES`` (by key name, any group) and ``check_combinations`` (rules across groups).
 """
 
