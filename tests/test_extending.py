@@ -68,7 +68,7 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def registry(monkeypatch):
+def registry():
     """Restores the encoder registry, sys.path and the user modules after a test that loads a user folder."""
     encoders, path = dict(ENCODERS), list(sys.path)
     modules = set(sys.modules)
