@@ -48,6 +48,7 @@ def knn_similarities(x: sp.csr_matrix, k: int, shrink: float, block_cells: int =
 
 class ItemKNN(Recommender):
     trains = False  # no training loop: trainer.* is not part of its identity
+    reads_order = False  # the history is a set: a non-sequential baseline
 
     def __init__(self, name: str = "itemknn", k: int = 20, shrink: float = 10.0) -> None:
         super().__init__(name)

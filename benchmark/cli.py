@@ -37,6 +37,7 @@ def run(cfg: DictConfig) -> RunResult:
     from omegaconf.errors import OmegaConfBaseException
 
     from benchmark.run import run_experiment
+    from benchmark.userdir import load_user_dirs
 
     global job_started
     job_started = True
@@ -44,6 +45,7 @@ def run(cfg: DictConfig) -> RunResult:
     if sweeping and not in_launching_process():
         os.environ.setdefault(PROGRESS_ENV, "0")  # parallel workers' bars would interleave
     try:
+        load_user_dirs()  # a sweep's job process (joblib, submitit) imports the user's models itself
         return job_result(run_experiment(cfg))
     except (BenchmarkError, OmegaConfBaseException) as e:  # OmegaConf: e.g. ${oc.env:VAR} with VAR unset
         if sweeping:  # Hydra marks this job failed; the other runs of the sweep go on
@@ -125,9 +127,12 @@ def main() -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from benchmark.userdir import load_user_dirs
+
     user_wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's multi-line report
     try:
+        load_user_dirs()  # before composing: the sweep's report reads the user's encoders too
         app()
     except KeyboardInterrupt:  # Ctrl-C: the interrupted run left no record, finished ones are kept
         print("seqrec: interrupted; complete run records are kept, run the same command again to resume",

@@ -7,8 +7,9 @@ line naming the key and what it allows. Schemas:
   function in ``PROTOCOLS``; dataset: ``DatasetSpec`` + ``PreprocessConfig`` + the reader's keyword
   parameters; top level: ``RunConfig``.
 - model: derived from the ``_target_`` constructor's signature and type hints, so a new model needs no
-  schema of its own. ``**_`` in a signature swallows framework arguments and accepts no user keys; a
-  class whose ``**kwargs`` are passed on declares where with ``keyword_targets(config)``.
+  schema of its own (the class must have fit and score and declare reads_order: ``check_recommender_class``).
+  ``**_`` in a signature swallows framework arguments and accepts no user keys; a class whose
+  ``**kwargs`` are passed on declares where with ``keyword_targets(config)``.
 - Values: ``VALUE_RULES`` (by key name, any group) and ``check_combinations`` (rules across groups).
 """
 
@@ -324,12 +325,44 @@ def check_group(group: str, values: dict[str, Any], keys: list[Key], open_ended:
 
 
 def import_target(path: str) -> Any:
-    """The class or function a ``_target_`` names."""
+    """The class or function a ``_target_`` names; ConfigError saying whether its module cannot be
+    imported (and why) or the module has no such name."""
     module, _, attr = path.rpartition(".")
+    if not module or not attr:
+        raise ConfigError(f"model._target_={path!r} is not a dotted path to a class (module.Class)")
     try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError, ValueError):
-        raise ConfigError(f"model._target_={path!r} cannot be imported (no such class)") from None
+        found = importlib.import_module(module)
+    except Exception as e:  # the module's own failure (a syntax error, a missing dependency) is the news
+        raise ConfigError(f"model._target_={path!r}: module {module} cannot be imported ({error_line(e)}); "
+                          "a module of your own must lie in a folder of SEQREC_USER_DIR (docs/extending.md)") from None
+    if not hasattr(found, attr):
+        raise ConfigError(f"model._target_={path!r}: module {module} has no class {attr}")
+    return getattr(found, attr)
+
+
+def error_line(error: BaseException) -> str:
+    """'ExceptionType: message' on one line (with the file and line of a syntax error)."""
+    where = f" ({error.filename}, line {error.lineno})" if isinstance(error, SyntaxError) else ""
+    return " ".join(f"{type(error).__name__}: {error}".split()) + where
+
+
+# What every model class must have (benchmark.models.base.Recommender): methods, then declarations.
+RECOMMENDER_METHODS = ("fit", "score")
+
+
+def check_recommender_class(path: str, target: Any) -> None:
+    """A ``_target_`` that is not a recommender class: what it lacks, in one line."""
+    if not inspect.isclass(target):
+        raise ConfigError(f"model._target_={path!r} is not a class; a model is a class with fit and score "
+                          "(a subclass of benchmark.models.Recommender)")
+    missing = [m for m in RECOMMENDER_METHODS
+               if not callable(getattr(target, m, None)) or m in getattr(target, "__abstractmethods__", ())]
+    if missing:
+        raise ConfigError(f"model._target_={path!r}: class {target.__name__} has no {' and no '.join(missing)} "
+                          "method; a model needs fit(data, trainer) and score(batch) (benchmark.models.Recommender)")
+    if not isinstance(getattr(target, "reads_order", None), bool):
+        raise ConfigError(f"model._target_={path!r}: class {target.__name__} does not declare reads_order; set the "
+                          "class attribute reads_order = True (it reads the order of a history) or False (a set)")
 
 
 def check_model(model: dict[str, Any]) -> None:
@@ -337,6 +370,7 @@ def check_model(model: dict[str, Any]) -> None:
     if not isinstance(model, dict) or "_target_" not in model:
         raise ConfigError("model has no _target_; choose a model with model=NAME (see conf/model/)")
     target = import_target(model["_target_"])
+    check_recommender_class(model["_target_"], target)
     keys, open_ended = signature_keys(target)
     if open_ended and hasattr(target, "keyword_targets"):
         for fn in target.keyword_targets(model):

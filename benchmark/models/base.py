@@ -32,6 +32,15 @@ class Recommender(ABC):
     # False: fit learns nothing through the trainer (closed-form or counting models), so trainer.*
     # settings are not part of such a run's identity (a sweep over trainer.lr runs it once).
     trains: bool = True
+    # Every model class declares it: True if it reads the order of a history (a sequence model), False
+    # if it sees the history as a set (a non-sequential baseline, a candidate reference in reports).
+    reads_order: bool
+
+    @classmethod
+    def family(cls, config: dict) -> str | None:
+        """The model's row in the families table for its ``model`` config section, e.g.
+        'attention encoder-only'; None keeps it out of that table (the default)."""
+        return None
 
     def __init__(self, name: str) -> None:
         self.name = name

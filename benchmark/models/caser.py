@@ -21,10 +21,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import ConfigError
+from benchmark.models.encoders import Encoder
 from benchmark.models.kernels import Dropout
 
 
-class CaserEncoder(nn.Module):
+class CaserEncoder(Encoder, name="caser", family="CNN"):
     causal = True  # position t sees the L items ending at t only
     left_padding_invariant = True  # windows are zero-filled before the sequence start anyway
     computes_newest_only = True  # ranking needs the newest state: one window per sequence

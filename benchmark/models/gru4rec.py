@@ -18,12 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import ConfigError
+from benchmark.models.encoders import Encoder
 from benchmark.models.kernels import Dropout
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
 
-class RNNEncoder(nn.Module):
+class RNNEncoder(Encoder, name="rnn", family="RNN"):
     causal = True  # the state at t has read items <= t only
     left_padding_invariant = True  # padding is moved after the sequence, where the RNN has read every item
 

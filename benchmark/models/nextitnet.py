@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.models.encoders import Encoder
 from benchmark.models.kernels import Dropout
 
 
@@ -50,7 +51,7 @@ class ResidualBlock(nn.Module):
         return (x + self.dropout(h)) * mask
 
 
-class NextItNetEncoder(nn.Module):
+class NextItNetEncoder(Encoder, name="nextitnet", family="CNN"):
     causal = True
     left_padding_invariant = True  # padding is re-zeroed before every convolution
 

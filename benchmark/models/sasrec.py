@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.models.encoders import Encoder
 from benchmark.models.kernels import Dropout
 
 
@@ -64,7 +65,7 @@ class Block(nn.Module):
         return x + self.ffn(self.norm2(x))
 
 
-class AttentionEncoder(nn.Module):
+class AttentionEncoder(Encoder, name="attention", family="attention"):
     # Padding is never attended to and positions count back from the newest item, so extra
     # left padding changes nothing: score() may drop all-padding columns.
     left_padding_invariant = True

@@ -2,7 +2,12 @@
 
 - encoder (`model.encoder`): rnn (GRU/LSTM, gru4rec.py), caser (caser.py), nextitnet (nextitnet.py),
   attention (causal SASRec or bidirectional BERT4Rec, sasrec.py). All map item embeddings
-  [B, L, H] and a padding mask to states [B, L, H].
+  [B, L, H] and a padding mask to states [B, L, H]. An encoder registers itself: a subclass of
+  ``encoders.Encoder`` with a name and a family, ``class HSTUEncoder(Encoder, name="hstu", family="attention")``,
+  whose ``__init__`` parameters are the model keys it reads (see encoders.py). Importing its module
+  is all it takes: this file imports the package's, SEQREC_USER_DIR a user's (docs/extending.md).
+  Nothing here names an encoder: the composition rules, the unread-key warnings and the families
+  table read the class's declarations (``reads``, ``family``).
 - head (`model.head`): next_item (the state at t scored against the tied item embeddings) or
   autoregressive (a decoder that writes the next `model.horizon` items, seq2seq.py).
 - objective (`model.objective`): ce (full softmax), bce or sampled_softmax (`model.n_negatives`
@@ -25,20 +30,17 @@ from torch import nn
 from benchmark.config import TrainerConfig, resolve_device
 from benchmark.data.split import SplitData
 from benchmark.errors import ConfigError
+# Importing registers the package's encoders, in this order (the families table's: RNN, CNN, attention).
+from benchmark.models import gru4rec, caser, nextitnet, sasrec  # noqa: F401, I001
 from benchmark.models.base import Batch, Recommender
-from benchmark.models.caser import CaserEncoder
-from benchmark.models.gru4rec import RNNEncoder
+from benchmark.models.encoders import ENCODERS, encoders_reading
 from benchmark.models.kernels import item_scores
-from benchmark.models.nextitnet import NextItNetEncoder
 from benchmark.models.objectives import DEFAULT_NEGATIVES, LOSSES, full_softmax
-from benchmark.models.sasrec import AttentionEncoder
 from benchmark.models.seq2seq import AutoregressiveDecoder, generate, next_k_windows
 from benchmark.training import EpochLog, train_loop, training_windows, window_index
 
-ENCODERS: dict[str, type[nn.Module]] = {
-    "rnn": RNNEncoder, "caser": CaserEncoder, "nextitnet": NextItNetEncoder, "attention": AttentionEncoder,
-}
-HEADS = ("next_item", "autoregressive")
+# head -> its architecture, the families table's second word ("RNN encoder-only").
+HEADS = {"next_item": "encoder-only", "autoregressive": "encoder–decoder"}
 OBJECTIVES = (*LOSSES, "cloze")
 # Keys only some heads / objectives read; a value away from the default under another one has no effect.
 HEAD_KEYS = {"autoregressive": ("horizon", "decoder_layers", "beam_size", "prefixes_per_window")}
@@ -77,6 +79,14 @@ class SequenceNet(nn.Module):
 
 
 class SequentialRecommender(Recommender):
+    reads_order = True
+
+    @classmethod
+    def family(cls, config: dict) -> str | None:
+        """The encoder's declared family and the head's architecture, e.g. 'RNN encoder-only'."""
+        encoder, head = ENCODERS.get(config.get("encoder")), HEADS.get(config.get("head"))
+        return f"{encoder.family} {head}" if encoder and head else None
+
     def __init__(
         self,
         name: str,
@@ -109,7 +119,7 @@ class SequentialRecommender(Recommender):
                                 ("beam_size", beam_size, 1), ("prefixes_per_window", prefixes_per_window, 1), ("stride", stride, 1)):
             if value is not None and value < low:
                 raise ConfigError(f"model.{key}={value} must be >= {low}")
-        if (encoder == "attention" or head == "autoregressive") and hidden % heads:
+        if ("heads" in ENCODERS[encoder].reads or head == "autoregressive") and hidden % heads:
             raise ConfigError(f"model.hidden={hidden} must be a multiple of model.heads={heads}")
         if stride is not None and head != "next_item":
             raise ConfigError(f"model.stride={stride} applies to the next-item head only (head=next_item); "
@@ -139,14 +149,14 @@ class SequentialRecommender(Recommender):
         """The shared sizes the chosen encoder and head do not read (Caser has no layers; only attention
         and the seq2seq decoder have heads). Presets keep them as placeholders, so the value alone cannot
         tell a user's setting from the preset's: the runner warns only where a run sets one."""
-        takes = set(inspect.signature(ENCODERS[self.encoder_name]).parameters)
+        takes = ENCODERS[self.encoder_name].reads
         ignored = {}
         if "layers" not in takes:
             ignored["layers"] = (f"with model.encoder={self.encoder_name} "
                                  f"(read with encoder={'/'.join(encoders_reading('layers'))} only)")
         if "heads" not in takes and self.head != "autoregressive":
             ignored["heads"] = (f"with model.encoder={self.encoder_name} and model.head={self.head} "
-                                "(read with encoder=attention or head=autoregressive only)")
+                                f"(read with encoder={'/'.join(encoders_reading('heads'))} or head=autoregressive only)")
         return ignored
 
     @staticmethod
@@ -318,18 +328,13 @@ def init_normal(net: nn.Module, std: float) -> None:
         net.item_embedding.weight[0].zero_()
 
 
-def encoders_reading(key: str) -> list[str]:
-    """The encoders whose constructor takes ``key``."""
-    return [name for name, cls in ENCODERS.items() if key in inspect.signature(cls).parameters]
-
-
 def unread_settings(encoder: str, head: str, objective: str, settings: dict[str, object]) -> list[str]:
     """One line per setting the chosen parts do not read: an encoder option of another encoder (e.g.
     ``cell`` after ``model.encoder=attention``), or a head / objective key away from its default
     under a head / objective that ignores it (``beam_size`` with the next-item head). Warned, not
     refused, so that a sweep can swap one part of a preset without dropping the other part's keys."""
     defaults = {k: p.default for k, p in inspect.signature(SequentialRecommender).parameters.items()}
-    takes = set(inspect.signature(ENCODERS[encoder]).parameters)
+    takes = ENCODERS[encoder].reads
     lines = []
     for key, value in settings.items():
         if key in defaults:  # a key of the recommender: a head's or an objective's
@@ -350,8 +355,9 @@ def check_composition(encoder: str, head: str, objective: str, causal: bool) -> 
     for key, value, allowed in (("encoder", encoder, ENCODERS), ("head", head, HEADS), ("objective", objective, OBJECTIVES)):
         if value not in allowed:
             raise ConfigError(f"model.{key}={value!r} is unknown; choose one of {', '.join(allowed)}")
-    if not causal and encoder != "attention":
-        raise ConfigError(f"model.causal=false needs model.encoder=attention; model.encoder={encoder} is always causal")
+    if not causal and "causal" not in ENCODERS[encoder].reads:
+        raise ConfigError(f"model.causal=false needs an encoder that reads model.causal "
+                          f"({'/'.join(encoders_reading('causal'))}); model.encoder={encoder} is always causal")
     if head == "autoregressive" and not causal:
         raise ConfigError(
             "model.head=autoregressive continues every prefix of a window from one encoder pass and needs a "

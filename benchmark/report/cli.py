@@ -92,7 +92,10 @@ def run(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from benchmark.userdir import load_user_dirs
+
     try:
+        load_user_dirs()  # records of a user's models: their classes declare order and family
         sys.exit(run(sys.argv[1:] if argv is None else argv))
     except BenchmarkError as e:
         print(f"seqrec-report: error: {e}", file=sys.stderr)

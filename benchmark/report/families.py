@@ -15,20 +15,26 @@ import pandas as pd
 from benchmark.report.runs import Group, Run
 from benchmark.report.table import DOWN, UP, Cell, Column, Table
 
-ENCODER_FAMILY = {"rnn": "RNN", "caser": "CNN", "nextitnet": "CNN", "attention": "attention"}
-ARCHITECTURES = {"next_item": "encoder-only", "autoregressive": "encoder–decoder"}
-FAMILY_ORDER = [f"{family} {arch}" for arch in ARCHITECTURES.values() for family in ("RNN", "CNN", "attention")]
 REFERENCE_ROW = "reference"
 
 
 def family_of(run: Run) -> str | None:
-    """'RNN encoder-only', 'attention encoder–decoder', ...; None for a non-sequential baseline and for a
-    model that does not declare one of the known encoders and heads (it stays out of the families table)."""
-    if run.baseline:
-        return None
-    model = run.config.get("model") or {}
-    encoder, head = ENCODER_FAMILY.get(model.get("encoder")), ARCHITECTURES.get(model.get("head"))
-    return f"{encoder} {head}" if encoder and head else None
+    """'RNN encoder-only', 'attention encoder–decoder', ... as the run's model class declares it
+    (``Recommender.family``: a sequential model's encoder family and head); None for a non-sequential
+    baseline and for a model that declares none (it stays out of the families table)."""
+    return None if run.baseline else run.family
+
+
+def family_rank(family: str) -> tuple[int, int, str]:
+    """Table order: encoder-only before encoder–decoder, then the encoders' registration order (RNN,
+    CNN, attention, then a user's families), then by name."""
+    from benchmark.models.encoders import encoder_families
+    from benchmark.models.sequential import HEADS
+
+    encoder, _, architecture = family.rpartition(" ")
+    architectures, known = list(HEADS.values()), encoder_families()
+    return (architectures.index(architecture) if architecture in architectures else len(architectures),
+            known.index(encoder) if encoder in known else len(known), family)
 
 
 def domain_of(dataset: str) -> str | None:
@@ -103,7 +109,7 @@ def families_table(groups: list[Group], rows: pd.DataFrame, refs: dict[str, str 
     """Families down, datasets across; a cell is the representative and its test difference to the
     reference, with the main table's marker. The first row names each dataset's reference."""
     columns = [Column(g.dataset + (f" ({d})" if (d := domain_of(g.dataset)) else ""), metric) for g in groups]
-    families = [f for f in FAMILY_ORDER if f in set(rows["family"])]
+    families = sorted(set(rows["family"]), key=family_rank)
     cells: dict[tuple[str, int], Cell] = {}
     for j, g in enumerate(groups):
         ref = refs.get(g.dataset)

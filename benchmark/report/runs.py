@@ -15,7 +15,6 @@ import pandas as pd
 from benchmark.errors import BenchmarkError
 from benchmark.record import identity_config, read_record
 
-BASELINES_PACKAGE = "baselines"
 # Identity keys that differ between the runs of one table row: a row is one model configuration.
 _NOT_VARIANT = ("seed", "dataset", "protocol")
 
@@ -31,13 +30,14 @@ class Run:
     protocol: str
     name: str  # model name from the record
     seed: int
-    baseline: bool  # a non-sequential baseline (its _target_ lives in the baselines package)
+    baseline: bool  # a non-sequential baseline: its model class declares reads_order = False
     variant: str  # hash of the model/trainer configuration without seed and dataset
     config: dict
     metrics: dict
     env: dict
     per_user: pd.DataFrame
     label: str = ""  # row label in tables: the model name, plus the variant where a name has several
+    family: str | None = None  # its row in the families table, as its model class declares (None: none)
 
     @property
     def run_id(self) -> str:
@@ -84,13 +84,28 @@ def load_run(run_dir: Path) -> Run:
     problem = _record_problem(m, cfg, per_user)
     if problem:
         raise ReportError(f"cannot read run record {run_dir}: {problem}")
-    target = str((cfg.get("model") or {}).get("_target_", ""))
+    model = cfg.get("model") or {}
+    model_class = record_model_class(run_dir, model)
     per_user["user"] = per_user["user"].astype(str)
     return Run(
         dir=Path(run_dir), dataset=str(m["dataset"]), protocol=str(m["protocol"]), name=str(m["model"]),
-        seed=int(m["seed"]), baseline=target.split(".")[0] == BASELINES_PACKAGE, variant=_variant(cfg, bool(m.get("trains", True))),
-        config=cfg, metrics=m, env=rec["env"], per_user=per_user,
+        seed=int(m["seed"]), baseline=not model_class.reads_order, variant=_variant(cfg, bool(m.get("trains", True))),
+        config=cfg, metrics=m, env=rec["env"], per_user=per_user, family=model_class.family(model),
     )
+
+
+def record_model_class(run_dir: Path, model: dict) -> type:
+    """The class of a record's model: the report reads its declarations (reads_order, family)."""
+    from benchmark.config import check_recommender_class, import_target
+    from benchmark.errors import ConfigError
+
+    target = str(model.get("_target_", ""))
+    try:
+        model_class = import_target(target)
+        check_recommender_class(target, model_class)
+    except ConfigError as e:
+        raise ReportError(f"cannot read run record {run_dir}: {e}") from None
+    return model_class
 
 
 def load_runs(run_dirs: Iterable[Path], protocol: str | None = None) -> list[Run]:
