@@ -443,3 +443,63 @@ def test_the_dataset_hash_sees_what_the_readers_read_through_symlinked_and_hidde
     assert files_hash(tmp_path / "mind") != before and set(read_interactions("mind", tmp_path / "mind")["user"]) == {"U1", "U2"}
     write(tmp_path / "mind" / ".old" / "behaviors.tsv", mind_line(3, "U9", "11/13/2019 3:00:00 PM", "", "N4-1"))
     assert set(read_interactions("mind", tmp_path / "mind")["user"]) == {"U1", "U2"}  # U9's hidden folder is not read
+
+
+# ---- issue 23: gaps found on real files ------------------------------------------------------------
+
+def test_diginetica_snake_case_header_as_sr_gnn_ships_it(tmp_path):
+    path = write(tmp_path / "sample_train-item-views.csv", "session_id;user_id;item_id;timeframe;eventdate\n"
+                 "1;NA;81;526309;2016-05-09\n1;NA;31;10;2016-05-09\n2;7;81;0;2016-05-10\n")
+    assert seqs(read_interactions("diginetica", path)) == {"1": ["31", "81"], "2": ["81"]}  # the file given as dataset.path
+    assert seqs(read_interactions("diginetica", tmp_path)) == {"1": ["31", "81"], "2": ["81"]}  # found in its folder
+
+
+def test_diginetica_unknown_header_names_both_spellings(tmp_path):
+    write(tmp_path / "train-item-views.csv", "sess;user;item;timeframe;eventdate\n1;NA;81;0;2016-05-09\n")
+    with pytest.raises(DataError, match="expected header sessionId;userId;.* or session_id;user_id;.*, got sess;user;item"):
+        read_interactions("diginetica", tmp_path)
+
+
+def test_diginetica_same_day_sessions_of_a_user_never_interleave(tmp_path):
+    """timeframe counts from each session's start: session 10's first view (timeframe 0) is not
+    earlier than session 9's second one (timeframe 5000). Sessions follow each other by id."""
+    write(tmp_path / "train-item-views.csv", "session_id;user_id;item_id;timeframe;eventdate\n"
+          "10;7;A;0;2016-05-09\n9;7;B;0;2016-05-09\n10;7;C;900;2016-05-09\n9;7;D;5000;2016-05-09\n"
+          "3;7;E;0;2016-05-10\n")
+    assert seqs(read_interactions("diginetica", tmp_path, user="user")) == {"7": ["B", "D", "A", "C", "E"]}
+
+
+def test_yoochoose_reads_session_rec_prepared_tsv(tmp_path):
+    write(tmp_path / "yoochoose-clicks-1_64.txt", "SessionId\tItemId\tTime\n"
+          "5\t214536500\t1396868049.868\n5\t214536502\t1396867869.277\n6\t214662742\t1396878997.614\n")
+    df = read_interactions("yoochoose", tmp_path)
+    assert seqs(df) == {"5": ["214536502", "214536500"], "6": ["214662742"]}
+    assert df["timestamp"].min() == 1396867869
+
+
+def otto_line(session: int, events: list[tuple[int, int, str]]) -> str:
+    return json.dumps({"session": session, "events": [{"aid": a, "ts": t, "type": k} for a, t, k in events]}) + "\n"
+
+
+def test_otto_json_lines_sessions_in_time_order_and_event_filter(tmp_path):
+    write(tmp_path / "train.jsonl", otto_line(1, [(11, 1659304800500, "clicks"), (12, 1659304800100, "carts")])
+          + otto_line(2, [(11, 1659304900000, "orders"), (13, 1659304901000, "clicks")]))
+    df = read_interactions("otto", tmp_path)
+    assert seqs(df) == {"1": ["12", "11"], "2": ["11", "13"]}
+    assert df["timestamp"].min() == 1659304800
+    assert seqs(read_interactions("otto", tmp_path, events=["carts", "orders"])) == {"1": ["12"], "2": ["11"]}
+    with pytest.raises(DataError, match="unknown OTTO event type views; choose from clicks"):
+        read_interactions("otto", tmp_path, events="views")
+
+
+def test_no_error_prints_more_than_200_characters_of_a_data_line(tmp_path):
+    long_line = otto_line(1, [(k, 1659304800000 + k, "clicks") for k in range(400)])
+    path = write(tmp_path / "train.jsonl", long_line)
+    assert len(long_line) > 10_000
+    with pytest.raises(DataError) as err:  # the csv route reads the JSON line as a header
+        read_interactions("csv", path)
+    assert "more characters" in str(err.value) and len(str(err.value)) < len(str(path)) + 400
+    write(tmp_path / "bad.jsonl", long_line[:-3] + "\n")  # truncated JSON
+    with pytest.raises(DataError) as err:
+        read_interactions("otto", tmp_path / "bad.jsonl")
+    assert len(str(err.value)) < len(str(tmp_path)) + 400

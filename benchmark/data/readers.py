@@ -45,6 +45,15 @@ def register(name: str) -> Callable[[Reader], Reader]:
     return wrap
 
 
+SHOWN = 200  # at most this many characters of a data line in any error (a JSON line may be 20 KB)
+
+
+def clip(text: str, limit: int = SHOWN) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
 def require_file(directory: Path, name: str, hint: str = "") -> Path:
     """The path of ``name`` under ``directory``, or a MissingData error naming the path and how to get it."""
     path = Path(directory) / name
@@ -137,7 +146,7 @@ def _timestamps_or_fail(values: Any, rows: np.ndarray, source: Path) -> np.ndarr
     bad = ~(np.abs(num) < 2.0**63)
     if bad.any():
         at = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{source}: unparsable or missing timestamp {values.iloc[at]!r} in data row {int(rows[at])}")
+        raise DataError(f"{source}: unparsable or missing timestamp {clip(repr(values.iloc[at]))} in data row {int(rows[at])}")
     return num
 
 
@@ -162,7 +171,7 @@ def canonical(df: pd.DataFrame, source: Path) -> pd.DataFrame:
             bad = np.isnan(rating) & values.notna().to_numpy()
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
-                raise DataError(f"{source}: unparsable rating {values.iloc[row]!r} in data row {int(df.index[row]) + 1}")
+                raise DataError(f"{source}: unparsable rating {clip(repr(values.iloc[row]))} in data row {int(df.index[row]) + 1}")
         out["rating"] = rating
     return out
 
@@ -179,7 +188,7 @@ def read_table(path: Path, **kwargs) -> pd.DataFrame:
     except pd.errors.EmptyDataError:  # before ValueError, its base class
         raise DataError(f"{path}: file is empty") from None
     except (pd.errors.ParserError, ValueError) as e:
-        raise DataError(f"{path}: cannot parse: {str(e).splitlines()[0]}") from None
+        raise DataError(f"{path}: cannot parse: {clip(str(e).splitlines()[0])}") from None
 
 
 def read_arrow_csv(path: Path, names: list[str] | None = None, *, delimiter: str = ",", header: bool = False,
@@ -201,7 +210,7 @@ def read_arrow_csv(path: Path, names: list[str] | None = None, *, delimiter: str
             raise DataError(f"{path}: file is empty") from None
         if "invalid UTF8" in msg:
             raise DataError(f"{path}: not valid UTF-8 text{first_bad_utf8(path)}") from None
-        raise DataError(f"{path}: cannot parse: {msg}") from None
+        raise DataError(f"{path}: cannot parse: {clip(msg)}") from None
 
 
 NEWLINE = b"\n"
@@ -265,7 +274,7 @@ def fine_times(values: Any, unit: str, source: Path) -> tuple[np.ndarray, int]:
         out = ~(np.abs(fine) < 2.0**63)  # inf, or beyond int64 once in milliseconds
         if out.any():
             at = int(np.flatnonzero(out)[0])
-            raise DataError(f"{source}: unparsable or missing timestamp {values.iloc[at]!r} in data row {at + 1}")
+            raise DataError(f"{source}: unparsable or missing timestamp {clip(repr(values.iloc[at]))} in data row {at + 1}")
         return fine.astype(np.int64), TICKS[unit] * scale
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     # 'ISO8601': each value read with its own precision and offset (pandas would infer one format from the first)
@@ -273,7 +282,7 @@ def fine_times(values: Any, unit: str, source: Path) -> tuple[np.ndarray, int]:
     bad = (codes < 0) | np.asarray(parsed.isna())[np.maximum(codes, 0)]
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{source}: unparsable or missing timestamp {values.iloc[row]!r} in data row {row + 1} (expected {unit} times)")
+        raise DataError(f"{source}: unparsable or missing timestamp {clip(repr(values.iloc[row]))} in data row {row + 1} (expected {unit} times)")
     micros = ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)).to_numpy(dtype=np.int64)
     return micros[codes], 1_000_000
 
@@ -340,7 +349,7 @@ def read_movielens(directory: str | Path, **_: object) -> pd.DataFrame:
         expected = ["userId", "movieId", "rating", "timestamp"]
         header = header_of(path)
         if header[:4] != expected:
-            raise DataError(f"{path}: expected header {','.join(expected)}, got {','.join(header)}")
+            raise DataError(f"{path}: expected header {','.join(expected)}, got {clip(','.join(header))}")
         t = read_arrow_csv(path, names + header[4:], header=True, columns=names, types=text, nulls=True)
     elif (directory / "ratings.dat").is_file():
         path = directory / "ratings.dat"
@@ -544,7 +553,7 @@ def _read_json_lines(path: Path, fields: dict[str, pa.DataType]) -> pa.Table:
         with pa.input_stream(str(path), compression="detect") as f:
             return pajson.read_json(f, parse_options=opts, read_options=pajson.ReadOptions(block_size=1 << 24))
     except pa.ArrowInvalid as e:
-        raise DataError(f"{path}: cannot parse JSON lines: {str(e).splitlines()[0]}") from None
+        raise DataError(f"{path}: cannot parse JSON lines: {clip(str(e).splitlines()[0])}") from None
 
 
 @register("amazon")
@@ -575,7 +584,7 @@ def read_amazon(directory: str | Path, category: str = "", release: str | int = 
     elif release.startswith("2023"):
         expected = ["user_id", "parent_asin", "rating", "timestamp"]
         if header_of(path)[:4] != expected:
-            raise DataError(f"{path}: expected header {','.join(expected)}, got {','.join(header_of(path))}")
+            raise DataError(f"{path}: expected header {','.join(expected)}, got {clip(','.join(header_of(path)))}")
         t = read_arrow_csv(path, ["user", "item", "rating", "timestamp"], header=True, columns=["user", "item", "rating", "timestamp"],
                            types={"user": pa.string(), "item": pa.string(), "rating": pa.float64(), "timestamp": pa.int64()})
         df = pd.DataFrame({k: as_series(t[k]) for k in ("user", "item", "rating")})
@@ -588,36 +597,94 @@ def read_amazon(directory: str | Path, category: str = "", release: str | int = 
     return canonical(df, path)
 
 
+DIGINETICA_HEADERS = {  # CIKM Cup's own spelling, and the SR-GNN distribution's (the one most papers use)
+    "camelCase": ["sessionId", "userId", "itemId", "timeframe", "eventdate"],
+    "snake_case": ["session_id", "user_id", "item_id", "timeframe", "eventdate"],
+}
+
+
+def _session_order(sessions: pd.Series) -> np.ndarray:
+    """A sort key of session ids: numeric where every id is a number (10 after 9), else text."""
+    codes, uniques = pd.factorize(sessions)
+    numbers = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce")
+    rank = (numbers if numbers.notna().all() else pd.Series(uniques, dtype=str)).rank(method="dense").to_numpy()
+    return rank[codes]
+
+
 @register("diginetica")
 def read_diginetica(directory: str | Path, user: str = "session", **_: object) -> pd.DataFrame:
-    """CIKM Cup 2016 ``train-item-views.csv`` (``;``, header ``sessionId;userId;itemId;timeframe;eventdate``).
-    Time = ``eventdate`` (day) + ``timeframe`` (ms). Sequences are sessions (the session-based
-    setting of SR-GNN and successors); ``dataset.user=user`` groups by the (mostly NA) user id
-    instead and drops anonymous views."""
-    path = find_file(directory, ["train-item-views.csv"])
+    """CIKM Cup 2016 ``train-item-views.csv`` (``;``, header ``sessionId;userId;itemId;timeframe;eventdate``,
+    or ``session_id;user_id;item_id;timeframe;eventdate`` as SR-GNN distributes it). ``timeframe`` is
+    milliseconds since the session's start, not a time of day: rows are ordered by (``eventdate``,
+    session, ``timeframe``) and every row's timestamp is its day, so a user's sessions of one day never
+    interleave under ``dataset.user=user`` (absolute times within a day are unknown). Sequences are
+    sessions (the session-based setting of SR-GNN and successors); ``dataset.user=user`` groups by the
+    (mostly NA) user id instead and drops anonymous views."""
+    path = find_file(directory, ["train-item-views.csv", "*train-item-views.csv"])
     if user not in ("session", "user"):
         raise DataError(f"dataset.user={user!r} is invalid for diginetica; choose session or user")
-    t = read_arrow_csv(path, header=True, delimiter=";", columns=["sessionId", "userId", "itemId", "timeframe", "eventdate"],
-                       types={"sessionId": pa.string(), "userId": pa.string(), "itemId": pa.string(),
+    found = header_of(path, ";")
+    columns = next((names for names in DIGINETICA_HEADERS.values() if found[:5] == names), None)
+    if columns is None:
+        raise DataError(f"{path}: expected header {';'.join(DIGINETICA_HEADERS['camelCase'])} or "
+                        f"{';'.join(DIGINETICA_HEADERS['snake_case'])}, got {clip(';'.join(found))}")
+    session, user_id, item = columns[:3]
+    t = read_arrow_csv(path, header=True, delimiter=";", columns=columns,
+                       types={session: pa.string(), user_id: pa.string(), item: pa.string(),
                               "timeframe": pa.int64(), "eventdate": pa.string()})
-    day_ms = to_seconds(as_series(t["eventdate"]), "%Y-%m-%d", path) * 1_000
-    df = pd.DataFrame({"user": as_series(t["sessionId" if user == "session" else "userId"]), "item": as_series(t["itemId"])})
-    fine = day_ms + t["timeframe"].to_numpy()
+    day = to_seconds(as_series(t["eventdate"]), "%Y-%m-%d", path)
+    df = pd.DataFrame({"user": as_series(t[session if user == "session" else user_id]), "item": as_series(t[item])})
+    order = np.lexsort((t["timeframe"].to_numpy(), _session_order(as_series(t[session])), day))
+    df = df.iloc[order]
+    df["timestamp"] = day[order]
     if user == "user":  # anonymous views have userId NA in the published file (empty in some copies)
-        known = (~df["user"].isin(["", "NA"])).to_numpy()
-        df, fine = df[known].reset_index(drop=True), fine[known]
-    return canonical(chronological(df, fine, 1_000), path)
+        df = df[~df["user"].isin(["", "NA"]).to_numpy()]
+    return canonical(df, path)
+
+
+SESSION_REC_COLUMNS = ["SessionId", "ItemId", "Time"]  # session-rec's prepared files (tab-separated, seconds)
 
 
 @register("yoochoose")
-def read_yoochoose(directory: str | Path, **_: object) -> pd.DataFrame:
+def read_yoochoose(directory: str | Path, file: str | None = None, **_: object) -> pd.DataFrame:
     """RecSys Challenge 2015 ``yoochoose-clicks.dat`` (comma, no header: session id, ISO-8601
-    time with milliseconds, item id, category). Sequences are sessions."""
-    path = find_file(directory, ["yoochoose-clicks.dat"])
+    time with milliseconds, item id, category), or session-rec's prepared tab-separated file
+    (header ``SessionId ItemId Time ...``, Time in unix seconds). Sequences are sessions."""
+    path = find_file(directory, ["yoochoose-clicks.dat", "*.txt", "*.tsv"], file)
+    if header_of(path, "\t")[:3] == SESSION_REC_COLUMNS:
+        t = read_arrow_csv(path, header=True, delimiter="\t", columns=SESSION_REC_COLUMNS,
+                           types={"SessionId": pa.string(), "ItemId": pa.string(), "Time": pa.string()})
+        df = pd.DataFrame({"user": as_series(t["SessionId"]), "item": as_series(t["ItemId"])})
+        fine, ticks = fine_times(as_series(t["Time"]), "s", path)
+        return canonical(chronological(df, fine, ticks), path)
     t = read_arrow_csv(path, ["session", "time", "item", "category"], columns=["session", "time", "item"],
                        types={"session": pa.string(), "item": pa.string(), "time": pa.timestamp("ms", tz="UTC")})
     df = pd.DataFrame({"user": as_series(t["session"]), "item": as_series(t["item"])})
     return canonical(chronological(df, _epoch_ms(t["time"]), 1_000), path)
+
+
+OTTO_EVENTS = ("clicks", "carts", "orders")
+
+
+@register("otto")
+def read_otto(directory: str | Path, events: list[str] | str | None = None, file: str | None = None,
+              **_: object) -> pd.DataFrame:
+    """OTTO (Kaggle 2022) JSON lines, one session per line: ``{"session": 1, "events": [{"aid": 9,
+    "ts": 1659304800025, "type": "clicks"}, ...]}`` (``ts`` in ms). Sequences are sessions;
+    ``dataset.events`` keeps some event types (clicks, carts, orders); all are kept by default."""
+    path = find_file(directory, ["train.jsonl", "*.jsonl", "*.jsonl.gz"], file)
+    wanted = [events] if isinstance(events, str) else list(events or OTTO_EVENTS)
+    unknown = [e for e in wanted if e not in OTTO_EVENTS]
+    if unknown:
+        raise DataError(f"dataset.events: unknown OTTO event type {clip(unknown[0])}; choose from {', '.join(OTTO_EVENTS)}")
+    event = pa.struct([("aid", pa.int64()), ("ts", pa.int64()), ("type", pa.string())])  # ids are numbers in OTTO
+    t = _read_json_lines(path, {"session": pa.int64(), "events": pa.list_(event)})
+    flat, rows = flatten_lists(t["events"])
+    keep = pc.is_in(pc.struct_field(flat, "type"), value_set=pa.array(wanted)).to_numpy(zero_copy_only=False)
+    flat = flat.filter(pa.array(keep))
+    sessions = t["session"].combine_chunks().take(pa.array(rows[keep]))
+    df = pd.DataFrame({"user": as_series(sessions), "item": as_series(pc.struct_field(flat, "aid"))})
+    return canonical(chronological(df, pc.struct_field(flat, "ts").to_numpy(zero_copy_only=False), 1_000), path)
 
 
 @register("retailrocket")
@@ -714,7 +781,7 @@ def read_csv_generic(directory: str | Path, columns: dict[str, Any] | None = Non
     mapping = {k: v for k, v in mapping.items() if not (v is None and k in ("timestamp", "rating"))}
     for key in ("user", "item"):
         if key not in mapping:
-            raise DataError(f"dataset.columns must name the {key} column (got {sorted(mapping)})")
+            raise DataError(f"dataset.columns must name the {key} column (it names {', '.join(sorted(mapping)) or 'none'})")
     check_columns(mapping)
     if path.suffix == ".parquet":
         try:
@@ -728,7 +795,7 @@ def read_csv_generic(directory: str | Path, columns: dict[str, Any] | None = Non
             names = header_of(path, delim)
             missing = [str(c) for c in mapping.values() if str(c) not in names]
             if missing:
-                raise DataError(f"{path}: no column {', '.join(missing)} (dataset.columns); the header has {', '.join(names)}")
+                raise DataError(f"{path}: no column {', '.join(missing)} (dataset.columns); the header has {clip(', '.join(names))}")
             t = read_arrow_csv(path, header=True, delimiter=delim, columns=[str(c) for c in mapping.values()],
                                types={str(c): pa.string() for c in mapping.values()})
             data = {k: t[str(c)] for k, c in mapping.items()}
@@ -737,7 +804,7 @@ def read_csv_generic(directory: str | Path, columns: dict[str, Any] | None = Non
             names = [f"c{i}" for i in range(len(first))]
             bad = [c for c in mapping.values() if not str(c).isdigit() or int(c) >= len(names)]
             if bad:
-                raise DataError(f"{path}: dataset.columns must be 0-based positions below {len(names)} when dataset.header=false (got {bad})")
+                raise DataError(f"{path}: dataset.columns must be 0-based positions below {len(names)} when dataset.header=false (got {', '.join(map(str, bad))})")
             t = read_arrow_csv(path, names, delimiter=delim, types={n: pa.string() for n in names})
             data = {k: t[names[int(c)]] for k, c in mapping.items()}
     df = pd.DataFrame({k: as_series(v) for k, v in data.items()})
@@ -773,7 +840,7 @@ def read_recbole(directory: str | Path, file: str | None = None, columns: dict[s
             mapping[opt] = opt
     missing = [c for c in mapping.values() if c not in names]
     if missing:
-        raise DataError(f"{path}: no field {', '.join(missing)}; the header has {', '.join(fields)}")
+        raise DataError(f"{path}: no field {', '.join(missing)}; the header has {clip(', '.join(fields))}")
     check_columns(mapping)  # a default may have landed on a column given for another key
     t = read_arrow_csv(path, names, header=True, delimiter="\t", quoted=False, columns=list(mapping.values()),
                        types={n: pa.string() for n in mapping.values()})
