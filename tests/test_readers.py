@@ -503,3 +503,16 @@ def test_no_error_prints_more_than_200_characters_of_a_data_line(tmp_path):
     with pytest.raises(DataError) as err:
         read_interactions("otto", tmp_path / "bad.jsonl")
     assert len(str(err.value)) < len(str(tmp_path)) + 400
+
+
+def test_a_table_without_times_warns_that_order_is_file_order(tmp_path, caplog):
+    """HetRec's user_artists.dat (userID, artistID, weight) is sorted by artist id, not by time."""
+    path = write(tmp_path / "user_artists.dat", "userID\tartistID\tweight\n2\t51\t13883\n2\t52\t11690\n3\t51\t228\n")
+    with caplog.at_level("WARNING", logger="seqrec"):
+        df = read_interactions("csv", path, columns={"user": "userID", "item": "artistID", "timestamp": None}, sep="\t")
+    assert seqs(df) == {"2": ["51", "52"], "3": ["51"]}
+    assert "user_artists.dat: no timestamp column (dataset.columns.timestamp=null): each user's sequence is in file order" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="seqrec"):
+        read_interactions("csv", path, columns={"user": "userID", "item": "artistID", "timestamp": "weight"}, sep="\t")
+    assert "file order" not in caplog.text

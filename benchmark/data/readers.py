@@ -15,6 +15,7 @@ Python loop runs per row. User and item ids are converted to strings once per di
 from __future__ import annotations
 
 import codecs
+import logging
 
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -29,6 +30,7 @@ import pyarrow.parquet as pq
 
 from benchmark.errors import DataError
 
+log = logging.getLogger("seqrec")
 Reader = Callable[..., pd.DataFrame]
 READERS: dict[str, Reader] = {}
 
@@ -312,6 +314,12 @@ def chronological(df: pd.DataFrame, fine_time: np.ndarray, unit_per_second: int)
     df = df.iloc[order]
     df["timestamp"] = (np.asarray(fine_time)[order] // unit_per_second).astype(np.int64)  # floor, also for floats
     return df
+
+
+def file_order(path: Path, how: str) -> None:
+    """Warns that a table without times is ordered by its rows (HetRec's user_artists.dat is sorted
+    by artist id: its "sequences" would be alphabetical, not temporal)."""
+    log.warning("%s: %s: each user's sequence is in file order; make sure the rows are in time order", path, how)
 
 
 def positions(users: Any) -> np.ndarray:
@@ -809,6 +817,7 @@ def read_csv_generic(directory: str | Path, columns: dict[str, Any] | None = Non
             data = {k: t[names[int(c)]] for k, c in mapping.items()}
     df = pd.DataFrame({k: as_series(v) for k, v in data.items()})
     if "timestamp" not in df:
+        file_order(path, "no timestamp column (dataset.columns.timestamp=null)")
         df["timestamp"] = positions(df["user"])
         return canonical(df, path)
     times = data["timestamp"]
@@ -853,6 +862,7 @@ def read_recbole(directory: str | Path, file: str | None = None, columns: dict[s
         # float seconds: order by the exact value (stable: file order among equal ones), then floor to seconds
         df = chronological(df, ts.to_numpy(dtype=np.float64), 1)
     else:
+        file_order(path, "no timestamp field read (none in the header, or dataset.columns.timestamp=null)")
         df["timestamp"] = positions(df["user"])
     return canonical(df, path)
 
