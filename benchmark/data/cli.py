@@ -40,6 +40,7 @@ def dataset_config(name: str, overrides: list[str] = (), path: str | None = None
 
     from benchmark.config import check_dataset
     from benchmark.data.catalog import amazon_category, lookup
+    from benchmark.data.dataset import named_by_file
 
     conf = _conf_dir()
     base, extra = name, []
@@ -66,7 +67,7 @@ def dataset_config(name: str, overrides: list[str] = (), path: str | None = None
                 ("" if exists(w.split("=", 1)[0]) else "+") + f"dataset.{w}" for w in words])
     except HydraException as e:
         raise DataError(f"bad dataset override: {str(e).splitlines()[0]}") from None
-    dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
+    dataset = named_by_file(OmegaConf.to_container(cfg.dataset, resolve=True))
     check_dataset(dataset)  # as `seqrec` checks it: a misspelled key (`releas=2018`) is an error naming it
     return dataset
 

@@ -58,6 +58,29 @@ class DatasetSpec:
         return cls(**known, preprocess=PreprocessConfig(**pre))
 
 
+COMPRESSED = (".gz", ".bz2", ".zip")
+
+
+def named_by_file(dataset: dict[str, Any]) -> dict[str, Any]:
+    """The dataset group with its name filled in from its file where the preset leaves ``name: null``
+    (the generic formats: ``dataset=sequences dataset.path=/data/Beauty.txt`` records and reports as
+    ``Beauty``). A name the user sets (``dataset.name=...``) is kept. Presets that name themselves are
+    untouched, so their records keep their config hashes."""
+    if dataset.get("name") is not None:
+        return dataset
+    path, file = dataset.get("path"), dataset.get("file")
+    if not path and not file:
+        raise ConfigError("dataset.name is null (named after its file) but dataset.path is not set; set dataset.path "
+                          "to your file, or dataset.name")
+    source = Path(str(file or path)).expanduser()
+    if source.is_dir():  # a folder holding the one file the reader finds: the folder's name
+        return {**dataset, "name": source.name}
+    name = source.name
+    for suffix in COMPRESSED:  # Beauty.txt.gz -> Beauty
+        name = name.removesuffix(suffix)
+    return {**dataset, "name": Path(name).stem or name}
+
+
 def data_home() -> Path:
     return Path(os.environ.get("SEQREC_DATA", Path.home() / ".cache" / "seqrec"))
 
