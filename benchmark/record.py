@@ -28,6 +28,9 @@ RECORD_FILES = ("config.yaml", "metrics.json", "per_user.parquet", "history.csv"
 NON_IDENTITY_KEYS = ("results_dir", "logger", "cache_dir", "hydra")
 # trainer.resume only decides whether checkpoints are kept: a resumed run is the same run.
 NON_IDENTITY_TRAINER_KEYS = ("resume",)
+# Keys added after records existed, at the value that reproduces the older behaviour: left out of the
+# identity at that value, so those records keep their hash (and a relaunched sweep skips them).
+NEUTRAL_DATASET_KEYS = {"history_targets": True}
 
 
 def model_trains(model: dict[str, Any] | None) -> bool:
@@ -49,6 +52,9 @@ def identity_config(config: dict[str, Any], trains: bool) -> dict[str, Any]:
         ident.pop("trainer", None)
     if isinstance(ident.get("trainer"), dict):
         ident["trainer"] = {k: v for k, v in ident["trainer"].items() if k not in NON_IDENTITY_TRAINER_KEYS}
+    if isinstance(ident.get("dataset"), dict):
+        ident["dataset"] = {k: v for k, v in ident["dataset"].items()
+                            if not (k in NEUTRAL_DATASET_KEYS and v == NEUTRAL_DATASET_KEYS[k])}
     return ident
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from benchmark.data.dataset import DatasetSpec, prepare_split
 from benchmark.data.readers import READERS, MissingData, read_interactions
-from benchmark.errors import DataError
+from benchmark.errors import ConfigError, DataError
 
 
 def write(path: Path, text: str, crlf: bool = False, gz: bool = False) -> Path:
@@ -516,3 +516,45 @@ def test_a_table_without_times_warns_that_order_is_file_order(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="seqrec"):
         read_interactions("csv", path, columns={"user": "userID", "item": "artistID", "timestamp": "weight"}, sep="\t")
     assert "file order" not in caplog.text
+
+
+def _mind_with_untimed_targets(tmp_path):
+    """U1 clicked nothing in the log (both targets are history items), U3 one article (only its
+    validation target is a history item), U2 two (both targets are timed impression clicks)."""
+    return write(tmp_path / "behaviors.tsv",
+                 mind_line(1, "U1", "11/11/2019 9:00:00 AM", "N1 N2 N3 N4", "N5-0 N6-0")
+                 + mind_line(2, "U2", "11/11/2019 9:00:00 AM", "N1 N2", "N3-1 N6-0")
+                 + mind_line(3, "U2", "11/11/2019 10:00:00 AM", "N1 N2", "N4-1")
+                 + mind_line(4, "U3", "11/11/2019 11:00:00 AM", "N2 N3 N4", "N1-1")).parent
+
+
+def test_seqrec_data_stats_reports_the_share_of_untimed_mind_targets(tmp_path, capsys):
+    from benchmark.data import cli
+
+    data = _mind_with_untimed_targets(tmp_path)
+    assert cli.main(["stats", "mind-small", "--path", str(data), "user_core=1", "item_core=1"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out.splitlines()[-1])["untimed_targets"] == {"valid": pytest.approx(2 / 3), "test": pytest.approx(1 / 3)}
+    assert "untimed history items: valid 66.7%, test 33.3%" in out
+
+
+def test_mind_history_targets_false_evaluates_only_timed_targets(tmp_path):
+    data = _mind_with_untimed_targets(tmp_path)
+    base = {"name": "mind-small", "reader": "mind", "path": str(data), "user_core": 1, "item_core": 1}
+    every = prepare_split(DatasetSpec.from_dict(base), "loo", cache_dir=tmp_path / "cache").split
+    timed = prepare_split(DatasetSpec.from_dict({**base, "history_targets": False}), "loo", cache_dir=tmp_path / "cache").split
+    names = lambda es, split: sorted(split.user_ids[es.users])  # noqa: E731
+    assert names(every.valid, every) == names(every.test, every) == ["U1", "U2", "U3"]
+    assert names(timed.valid, timed) == ["U2"] and names(timed.test, timed) == ["U2", "U3"]
+    assert np.array_equal(timed.train.offsets, every.train.offsets)  # every user's sequence still trains
+    with pytest.raises(ConfigError, match="history_targets=false needs a reader that marks untimed items"):
+        prepare_split(DatasetSpec.from_dict({**base, "reader": "sequences", "history_targets": False,
+                                             "path": str(write(tmp_path / "s.txt", "u 1 2 3\n"))}), "loo", cache_dir=tmp_path / "c2")
+
+
+def test_history_targets_at_its_default_leaves_older_record_identities_alone():
+    from benchmark.record import config_hash
+
+    config = {"dataset": {"name": "mind-small", "reader": "mind"}, "model": {"name": "pop"}, "protocol": {"name": "loo"}}
+    assert config_hash({**config, "dataset": {**config["dataset"], "history_targets": True}}) == config_hash(config)
+    assert config_hash({**config, "dataset": {**config["dataset"], "history_targets": False}}) != config_hash(config)

@@ -32,6 +32,8 @@ from benchmark.errors import DataError
 
 log = logging.getLogger("seqrec")
 Reader = Callable[..., pd.DataFrame]
+# attrs key of the timestamp a reader gives items whose time is unknown (MIND's click history)
+UNTIMED = "untimed_timestamp"
 READERS: dict[str, Reader] = {}
 
 
@@ -430,12 +432,15 @@ def read_mind(directory: str | Path, history: bool = True, **_: object) -> pd.Da
     first = np.lexsort((np.arange(len(secs)), secs))
     first = first[~pd.Series(users.take(pa.array(first)).to_numpy(zero_copy_only=False)).duplicated().to_numpy()]
     hist_items, hist_rows = _split_tokens(table["history"].take(pa.array(first)))
+    untimed = int(secs.min()) - 1
     hist = pd.DataFrame({
         "user": as_series(users.take(pa.array(first[hist_rows]))),
         "item": as_series(hist_items),
-        "timestamp": np.full(len(hist_rows), secs.min() - 1, dtype=np.int64),
+        "timestamp": np.full(len(hist_rows), untimed, dtype=np.int64),
     })
-    return canonical(pd.concat([hist, clicks], ignore_index=True), files[0])
+    out = canonical(pd.concat([hist, clicks], ignore_index=True), files[0])
+    out.attrs[UNTIMED] = untimed  # the history's placeholder time: stats and dataset.history_targets tell them apart
+    return out
 
 
 def _parquet(path: Path, columns: list[str]) -> pa.Table:
