@@ -28,7 +28,7 @@ from benchmark.models.base import Batch, Recommender
 from benchmark.training import EpochLog
 
 MATRICES = 1.5  # n x n float64 matrices held at the peak of a fit: the working matrix + the float32 weights
-BLOCK = 2048  # rows mirrored at a time when the inverse's upper triangle is copied to the lower one
+BLOCK = 2048  # columns of the Gram matrix computed, and rows of the inverse mirrored, at a time
 
 
 def peak_bytes(n_items: int) -> int:
@@ -59,21 +59,25 @@ def ease_weights(x: sp.spmatrix, l2: float) -> np.ndarray:
     """The EASE item-item matrix for a sparse user x item matrix ``x`` (float64, dense [I, I]),
     computed in one matrix: the Gram matrix is factored and inverted in place (it is symmetric
     positive definite: X^T X + l2 I with l2 > 0)."""
-    p = (x.T @ x).astype(np.float64).toarray()
+    # Fortran order: LAPACK then works on this very matrix (a C-ordered one would be copied first).
+    # Filled a block of columns at a time: a sparse Gram matrix of a dense catalogue is larger than the dense one.
+    n = x.shape[1]
+    p = np.empty((n, n), dtype=np.float64, order="F")
+    xt, columns = x.T.tocsr(), x.tocsc()
+    for start in range(0, n, BLOCK):
+        stop = min(start + BLOCK, n)
+        p[:, start:stop] = (xt @ columns[:, start:stop]).toarray()
     p[np.diag_indices_from(p)] += l2
-    # LAPACK works in place on a Fortran-ordered matrix: p.T is one (p is symmetric), whose upper
-    # triangle is p's lower one.
-    a, info = scipy.linalg.lapack.dpotrf(p.T, lower=0, overwrite_a=1, clean=0)
+    p, info = scipy.linalg.lapack.dpotrf(p, lower=0, overwrite_a=1, clean=0)
     if info == 0:
-        a, info = scipy.linalg.lapack.dpotri(a, lower=0, overwrite_c=1)
+        p, info = scipy.linalg.lapack.dpotri(p, lower=0, overwrite_c=1)
     if info:
         raise ConfigError(f"model.l2={l2!r}: X^T X + l2 I is not positive definite (LAPACK info {info}); raise model.l2")
-    p = a.T
-    for start in range(0, len(p), BLOCK):  # the inverse is in the lower triangle: mirror it, a block of rows at a time
+    for start in range(0, len(p), BLOCK):  # the inverse is in the upper triangle: mirror it, a block of rows at a time
         stop = min(start + BLOCK, len(p))
-        p[start:stop, stop:] = p[stop:, start:stop].T
+        p[start:stop, :start] = p[:start, start:stop].T
         block = p[start:stop, start:stop]
-        block[...] = np.tril(block) + np.tril(block, -1).T
+        block[...] = np.triu(block) + np.triu(block, 1).T
     diag = np.diag(p).copy()
     p /= -diag  # column j divided by -P_jj; the diagonal becomes -1 ...
     p[np.diag_indices_from(p)] = 0.0  # ... and is constrained to 0 (I - P diag(1/diag P) with diag zeroed)

@@ -138,3 +138,24 @@ def test_baselines_refuse_settings_they_cannot_fit_with(make):
     zero-dimensional BPR-MF is a popularity model under another name."""
     with pytest.raises(ConfigError, match="model\\."):
         make()
+
+
+def test_ease_fits_in_one_float64_matrix(monkeypatch):
+    """The Gram matrix is factored and inverted in place: a fit allocates about one n x n float64
+    matrix (the old inv-based fit held four), which is what lets 25,000 items fit in 24 GiB."""
+    import tracemalloc
+
+    import scipy.sparse as sp
+
+    import baselines.ease as ease
+
+    monkeypatch.setattr(ease, "BLOCK", 64)  # mirrored in blocks of 64 rows, as 25,000 items are in blocks of 2,048
+
+    n = 600
+    x = sp.random(2_000, n, density=0.02, format="csr", dtype=np.float32, random_state=0)
+    x.data[:] = 1.0
+    tracemalloc.start()
+    ease.ease_weights(x, 10.0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1.3 * 8 * n**2
