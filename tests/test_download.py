@@ -558,6 +558,7 @@ def test_show_gives_files_size_checksum_licence_and_citation(capsys):
         assert text in out
     assert cli.main(["show", "ml-latest-small"]) == 0
     assert "development release" in capsys.readouterr().out
+    assert cli.main(["show", "sequences"]) == 0 and "your files (dataset.path)" in capsys.readouterr().out
     assert cli.main(["show", "no-such-set"]) == 2
 
 

@@ -141,10 +141,13 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Everything the catalog knows about one dataset, one field a line."""
-    from benchmark.data.catalog import lookup
+    from benchmark.data.catalog import DATASETS, lookup
 
-    cfg = dataset_config(args.name, args.overrides)
-    info = lookup(cfg["name"], {k: v for k, v in cfg.items() if k in ("category", "release")})
+    if args.name in DATASETS and not args.overrides:  # the generic formats' configs need a file to be named
+        info = lookup(args.name)
+    else:
+        cfg = dataset_config(args.name, args.overrides)
+        info = lookup(cfg["name"], {k: v for k, v in cfg.items() if k in ("category", "release")})
     files = [f"{r.url}" + (f" ({r.size:,} bytes)" if r.size else "") for r in info.files]
     fields = [("dataset", info.name), ("domain", info.domain), ("reader", info.reader), ("source", info.source),
               ("licence", info.licence), ("access", _access(info)), ("native files", info.layout),
