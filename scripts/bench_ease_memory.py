@@ -71,7 +71,11 @@ def main() -> None:
             "weights are kept as float32, so a fit holds 1.5 matrices of 8 n² bytes at its peak; before, it held four "
             "(Gram, its inverse, and two temporaries) and refused anything above 20,000 items.")
     update_section(RESULTS / "perf.md", "ease_memory", text)
-    update_json(RESULTS / "perf.json", "ease_memory", result)
+    import json
+
+    path = RESULTS / "perf.json"
+    runs = json.loads(path.read_text()).get("ease_memory", {}) if path.is_file() else {}
+    update_json(path, "ease_memory", {**runs, str(args.items): {**result, "finished": True}})  # one entry per size
 
 
 if __name__ == "__main__":
