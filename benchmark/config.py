@@ -474,12 +474,10 @@ def check_dataset(dataset: dict[str, Any]) -> None:
     """The dataset group: the spec's and preprocessing's keys plus its reader's keyword parameters."""
     from benchmark.data.dataset import DatasetSpec
     from benchmark.data.preprocess import PreprocessConfig
-    from benchmark.data.readers import READERS
+    from benchmark.data.readers import reader_named
 
     reader = dataset.get("reader")
-    if reader not in READERS:
-        raise ConfigError(f"dataset.reader={reader!r} is unknown; choose one of {', '.join(sorted(READERS))}")
-    keys, open_ended = signature_keys(READERS[reader], skip=1)  # (directory, ...)
+    keys, open_ended = signature_keys(reader_named(reader).read, skip=1)  # (directory, ...)
     spec_keys = dataclass_keys(DatasetSpec, exclude=("options", "preprocess")) + dataclass_keys(PreprocessConfig)
     check_group("dataset", dataset, spec_keys + keys, open_ended, owner=f"reader {reader}")
     for key in ("path", "file"):  # '' would silently mean the default (the embedded or fetched copy)

@@ -31,6 +31,9 @@ NON_IDENTITY_KEYS = ("results_dir", "logger", "cache_dir", "hydra", "rerun", "re
 # trainer.time_limit: a run the limit does not reach is the run without it, and one it cuts says so in
 # its metrics.json (cut_by_time_limit), so the limit (e.g. derived from a SLURM job's time) splits no run.
 NON_IDENTITY_TRAINER_KEYS = ("resume", "time_limit")
+# Keys added after records existed, at the value that reproduces the older behaviour: left out of the
+# identity at that value, so those records keep their hash (and a relaunched sweep skips them).
+NEUTRAL_DATASET_KEYS = {"history_targets": True}
 
 
 def model_trains(model: dict[str, Any] | None) -> bool:
@@ -52,6 +55,9 @@ def identity_config(config: dict[str, Any], trains: bool) -> dict[str, Any]:
         ident.pop("trainer", None)
     if isinstance(ident.get("trainer"), dict):
         ident["trainer"] = {k: v for k, v in ident["trainer"].items() if k not in NON_IDENTITY_TRAINER_KEYS}
+    if isinstance(ident.get("dataset"), dict):
+        ident["dataset"] = {k: v for k, v in ident["dataset"].items()
+                            if not (k in NEUTRAL_DATASET_KEYS and v == NEUTRAL_DATASET_KEYS[k])}
     return ident
 
 

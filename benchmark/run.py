@@ -21,7 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.config import TrainerConfig, validate_config
-from benchmark.data.dataset import DatasetSpec, dataset_dir, files_hash, prepare_split
+from benchmark.data.dataset import DatasetSpec, dataset_dir, files_hash, named_by_file, prepare_split
 from benchmark.candidates import NEGATIVES_FILE, Candidates, negatives_frame, sample_negatives
 from benchmark.data.split import EvalSet, SplitData
 from benchmark.errors import BenchmarkError, ConfigError, DataError
@@ -195,6 +195,8 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
     """Runs one experiment and returns its record directory (skips work when already complete)."""
     config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     config.pop("hydra", None)
+    if isinstance(config.get("dataset"), dict):  # the generic formats are named after their file
+        config["dataset"] = named_by_file(config["dataset"])
     validate_config(config)  # before any work: a bad key fails here with one line
     run_dir = run_dir_for(config["results_dir"], config)
     code = code_version(config)

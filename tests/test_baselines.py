@@ -61,6 +61,24 @@ def test_ease_refuses_a_catalogue_above_max_items():
         EASE(l2=1.0, max_items=5).fit(random_split())
 
 
+def test_ease_sizes_its_item_limit_from_the_memory_available(monkeypatch):
+    """max_items null: the limit is what 1.5 float64 n x n matrices fit in the memory available now
+    (a 24 GiB machine fits ~46,000 items, not the old fixed 20,000)."""
+    import baselines.ease as ease
+
+    assert ease.items_that_fit(24 * 2**30) > 46_000 and ease.peak_bytes(25_000) == 7_500_000_000
+    split = random_split()
+    monkeypatch.setattr(ease, "available_memory", lambda: ease.peak_bytes(split.n_items) - 1)
+    with pytest.raises(ConfigError) as err:
+        EASE(l2=1.0).fit(split)
+    msg = str(err.value)
+    assert f"dense {split.n_items} x {split.n_items}" in msg and "GiB is available" in msg
+    assert f"model.max_items={split.n_items} to try anyway" in msg and "\n" not in msg
+    EASE(l2=1.0, max_items=split.n_items).fit(split)  # an explicit limit is the user's call
+    monkeypatch.setattr(ease, "available_memory", lambda: ease.peak_bytes(split.n_items))
+    assert EASE(l2=1.0).fit(split) == []
+
+
 @pytest.mark.parametrize("k,shrink", [(2, 0.0), (3, 5.0), (100, 1.0)])
 def test_itemknn_matches_brute_force_cosine(k, shrink):
     split = random_split(seed=1)
@@ -120,3 +138,24 @@ def test_baselines_refuse_settings_they_cannot_fit_with(make):
     zero-dimensional BPR-MF is a popularity model under another name."""
     with pytest.raises(ConfigError, match="model\\."):
         make()
+
+
+def test_ease_fits_in_one_float64_matrix(monkeypatch):
+    """The Gram matrix is factored and inverted in place: a fit allocates about one n x n float64
+    matrix (the old inv-based fit held four), which is what lets 25,000 items fit in 24 GiB."""
+    import tracemalloc
+
+    import scipy.sparse as sp
+
+    import baselines.ease as ease
+
+    monkeypatch.setattr(ease, "BLOCK", 64)  # mirrored in blocks of 64 rows, as 25,000 items are in blocks of 2,048
+
+    n = 600
+    x = sp.random(2_000, n, density=0.02, format="csr", dtype=np.float32, random_state=0)
+    x.data[:] = 1.0
+    tracemalloc.start()
+    ease.ease_weights(x, 10.0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1.3 * 8 * n**2

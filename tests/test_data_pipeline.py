@@ -160,3 +160,41 @@ def test_cached_splits_are_readable_by_others_as_the_umask_allows(tmp_path):
         os.umask(old)
     (cache,) = (tmp_path / "cache").glob("*.npz")
     assert cache.stat().st_mode & 0o777 == 0o644
+
+
+# ---- issue 23 item 7: generic formats are named after their file -------------------------------------
+
+def _beauty(tmp_path):
+    path = tmp_path / "in" / "Beauty.txt"
+    path.parent.mkdir()
+    path.write_text("".join(f"u{u} " + " ".join(str(10 + (u + k) % 7) for k in range(5)) + "\n" for u in range(6)))
+    return path
+
+
+@pytest.mark.parametrize("extra, name", [([], "Beauty"), (["dataset.name=my-beauty"], "my-beauty")])
+def test_a_generic_file_records_and_reports_under_its_own_name(tmp_path, extra, name):
+    import json
+
+    from benchmark.report.runs import load_runs
+    from benchmark.run import run_experiment
+    from conftest import compose_config
+
+    path = _beauty(tmp_path)
+    run_dir = run_experiment(compose_config("model=pop", "dataset=sequences", f"dataset.path={path}", *extra, tmp=tmp_path))
+    assert run_dir.relative_to(tmp_path / "results").parts[0] == name
+    assert json.loads((run_dir / "metrics.json").read_text())["dataset"] == name
+    assert [r.dataset for r in load_runs([run_dir])] == [name]
+
+
+def test_presets_that_name_themselves_keep_their_name_and_identity(tmp_path):
+    from benchmark.data.dataset import named_by_file
+    from benchmark.record import config_hash
+    from conftest import compose_config
+
+    config = compose_config("dataset=s3rec-beauty", f"dataset.path={_beauty(tmp_path)}", tmp=tmp_path)
+    assert named_by_file(config["dataset"]) is config["dataset"]  # untouched: the same record identity
+    assert config["dataset"]["name"] == "s3rec-beauty" and config_hash(config)
+    from benchmark.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="dataset.name is null .* dataset.path is not set"):
+        named_by_file({"name": None, "reader": "sequences", "path": None})

@@ -522,3 +522,51 @@ def test_amazon_category_must_be_a_plain_name(amazon_here, tmp_path, monkeypatch
         lookup("amazon-beauty", {"category": "../x"})
     assert amazon_here.requests == [] and list(tmp_path.iterdir()) == []
     assert lookup("amazon-clothing", {"category": "Clothing_Shoes_and_Jewelry", "release": "2018"}).files
+
+
+# ---- issue 23: catalog entries, checksums and their reasons, list and show -------------------------
+
+def test_movielens_10m_25m_32m_entries_carry_published_checksums_and_configs():
+    from benchmark.data.catalog import GROUPLENS_MD5, TFDS, lookup
+
+    sums = {name: {(c.algo, c.value, c.source) for c in lookup(name).files[0].checksums} for name in ("ml-10m", "ml-25m", "ml-32m")}
+    assert ("md5", "ce571fd55effeba0271552578f2648bd", GROUPLENS_MD5) in sums["ml-10m"]
+    assert ("sha256", "8b21cfb7eb1706b4ec0aac894368d90acf26ebdfb6aced3ebd4ad5bd1eb9c6aa", TFDS) in sums["ml-25m"]
+    assert ("md5", "d472be332d4daa821edc399621853b57") in {s[:2] for s in sums["ml-32m"]}
+    assert lookup("ml-10m").layout == "ratings.dat" and lookup("ml-32m").layout == "ratings.csv"
+    for name in ("ml-10m", "ml-25m", "ml-32m", "otto", "amazon-books"):
+        assert cli.dataset_config(name)["name"] == name
+
+
+def test_every_entry_without_a_published_checksum_says_why(capsys):
+    from benchmark.data.catalog import DATASETS, lookup
+
+    for info in [*DATASETS.values(), lookup("amazon-beauty")]:
+        if not any(r.checksums or r.members for r in info.files):
+            assert info.no_checksum, info.name
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 120
+    assert "ebnerd-demo: Ekstra Bladet publishes no checksum" in out and "otto: OTTO publishes no checksum" in out
+
+
+def test_show_gives_files_size_checksum_licence_and_citation(capsys):
+    assert cli.main(["show", "ml-25m"]) == 0
+    out = capsys.readouterr().out
+    for text in ("ratings.csv", "ml-25m.zip (261,978,986 bytes)", "sha256 8b21cfb7", "GroupLens research licence",
+                 "Harper and Joseph A. Konstan", "status:"):
+        assert text in out
+    assert cli.main(["show", "ml-latest-small"]) == 0
+    assert "development release" in capsys.readouterr().out
+    assert cli.main(["show", "sequences"]) == 0 and "your files (dataset.path)" in capsys.readouterr().out
+    assert cli.main(["show", "no-such-set"]) == 2
+
+
+def test_a_development_release_mismatch_says_what_to_do(server, tmp_path):
+    from benchmark.data.catalog import DEVELOPMENT_RELEASE
+
+    wrong = Checksum("sha256", "0" * 64, "an older snapshot")
+    info = DatasetInfo("ml-fixture", "movie", "movielens", "test", "made up",
+                       files=(Remote(server.url + "/ml-fixture.zip", (wrong,), on_mismatch=DEVELOPMENT_RELEASE),))
+    with pytest.raises(DataError, match="development release GroupLens may update in place.*dataset.path"):
+        fetch("ml-fixture", info=info, home=tmp_path / "home", progress=False)

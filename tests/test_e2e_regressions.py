@@ -32,7 +32,7 @@ def test_setup_density_counts_distinct_pairs_like_seqrec_data_stats(tmp_path):
     metrics = json.loads((records[0] / "metrics.json").read_text())
     assert (metrics["n_users"], metrics["n_items"], metrics["n_interactions"]) == (4, 3, 32)
     report = build_report(records, ReportOptions(setup=True), "seqrec-report RESULTS", "RESULTS")
-    assert _density_cell(report.setup["setup.md"], "sequences") == f"{8 / 12:.3%}"  # 66.667%, not 266.667%
+    assert _density_cell(report.setup["setup.md"], "plays") == f"{8 / 12:.3%}"  # 66.667%, not 266.667%
 
 
 def test_setup_density_of_an_older_record_with_repeats_is_not_guessed(tmp_path):

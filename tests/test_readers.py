@@ -14,7 +14,7 @@ import pytest
 
 from benchmark.data.dataset import DatasetSpec, prepare_split
 from benchmark.data.readers import READERS, MissingData, read_interactions
-from benchmark.errors import DataError
+from benchmark.errors import ConfigError, DataError
 
 
 def write(path: Path, text: str, crlf: bool = False, gz: bool = False) -> Path:
@@ -443,3 +443,118 @@ def test_the_dataset_hash_sees_what_the_readers_read_through_symlinked_and_hidde
     assert files_hash(tmp_path / "mind") != before and set(read_interactions("mind", tmp_path / "mind")["user"]) == {"U1", "U2"}
     write(tmp_path / "mind" / ".old" / "behaviors.tsv", mind_line(3, "U9", "11/13/2019 3:00:00 PM", "", "N4-1"))
     assert set(read_interactions("mind", tmp_path / "mind")["user"]) == {"U1", "U2"}  # U9's hidden folder is not read
+
+
+# ---- issue 23: gaps found on real files ------------------------------------------------------------
+
+def test_diginetica_snake_case_header_as_sr_gnn_ships_it(tmp_path):
+    path = write(tmp_path / "sample_train-item-views.csv", "session_id;user_id;item_id;timeframe;eventdate\n"
+                 "1;NA;81;526309;2016-05-09\n1;NA;31;10;2016-05-09\n2;7;81;0;2016-05-10\n")
+    assert seqs(read_interactions("diginetica", path)) == {"1": ["31", "81"], "2": ["81"]}  # the file given as dataset.path
+    assert seqs(read_interactions("diginetica", tmp_path)) == {"1": ["31", "81"], "2": ["81"]}  # found in its folder
+
+
+def test_diginetica_unknown_header_names_both_spellings(tmp_path):
+    write(tmp_path / "train-item-views.csv", "sess;user;item;timeframe;eventdate\n1;NA;81;0;2016-05-09\n")
+    with pytest.raises(DataError, match="expected header sessionId;userId;.* or session_id;user_id;.*, got sess;user;item"):
+        read_interactions("diginetica", tmp_path)
+
+
+def test_diginetica_same_day_sessions_of_a_user_never_interleave(tmp_path):
+    """timeframe counts from each session's start: session 10's first view (timeframe 0) is not
+    earlier than session 9's second one (timeframe 5000). Sessions follow each other by id."""
+    write(tmp_path / "train-item-views.csv", "session_id;user_id;item_id;timeframe;eventdate\n"
+          "10;7;A;0;2016-05-09\n9;7;B;0;2016-05-09\n10;7;C;900;2016-05-09\n9;7;D;5000;2016-05-09\n"
+          "3;7;E;0;2016-05-10\n")
+    assert seqs(read_interactions("diginetica", tmp_path, user="user")) == {"7": ["B", "D", "A", "C", "E"]}
+
+
+def test_yoochoose_reads_session_rec_prepared_tsv(tmp_path):
+    write(tmp_path / "yoochoose-clicks-1_64.txt", "SessionId\tItemId\tTime\n"
+          "5\t214536500\t1396868049.868\n5\t214536502\t1396867869.277\n6\t214662742\t1396878997.614\n")
+    df = read_interactions("yoochoose", tmp_path)
+    assert seqs(df) == {"5": ["214536502", "214536500"], "6": ["214662742"]}
+    assert df["timestamp"].min() == 1396867869
+
+
+def otto_line(session: int, events: list[tuple[int, int, str]]) -> str:
+    return json.dumps({"session": session, "events": [{"aid": a, "ts": t, "type": k} for a, t, k in events]}) + "\n"
+
+
+def test_otto_json_lines_sessions_in_time_order_and_event_filter(tmp_path):
+    write(tmp_path / "train.jsonl", otto_line(1, [(11, 1659304800500, "clicks"), (12, 1659304800100, "carts")])
+          + otto_line(2, [(11, 1659304900000, "orders"), (13, 1659304901000, "clicks")]))
+    df = read_interactions("otto", tmp_path)
+    assert seqs(df) == {"1": ["12", "11"], "2": ["11", "13"]}
+    assert df["timestamp"].min() == 1659304800
+    assert seqs(read_interactions("otto", tmp_path, events=["carts", "orders"])) == {"1": ["12"], "2": ["11"]}
+    with pytest.raises(DataError, match="unknown OTTO event type views; choose from clicks"):
+        read_interactions("otto", tmp_path, events="views")
+
+
+def test_no_error_prints_more_than_200_characters_of_a_data_line(tmp_path):
+    long_line = otto_line(1, [(k, 1659304800000 + k, "clicks") for k in range(400)])
+    path = write(tmp_path / "train.jsonl", long_line)
+    assert len(long_line) > 10_000
+    with pytest.raises(DataError) as err:  # the csv route reads the JSON line as a header
+        read_interactions("csv", path)
+    assert "more characters" in str(err.value) and len(str(err.value)) < len(str(path)) + 400
+    write(tmp_path / "bad.jsonl", long_line[:-3] + "\n")  # truncated JSON
+    with pytest.raises(DataError) as err:
+        read_interactions("otto", tmp_path / "bad.jsonl")
+    assert len(str(err.value)) < len(str(tmp_path)) + 400
+
+
+def test_a_table_without_times_warns_that_order_is_file_order(tmp_path, caplog):
+    """HetRec's user_artists.dat (userID, artistID, weight) is sorted by artist id, not by time."""
+    path = write(tmp_path / "user_artists.dat", "userID\tartistID\tweight\n2\t51\t13883\n2\t52\t11690\n3\t51\t228\n")
+    with caplog.at_level("WARNING", logger="seqrec"):
+        df = read_interactions("csv", path, columns={"user": "userID", "item": "artistID", "timestamp": None}, sep="\t")
+    assert seqs(df) == {"2": ["51", "52"], "3": ["51"]}
+    assert "user_artists.dat: no timestamp column (dataset.columns.timestamp=null): each user's sequence is in file order" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="seqrec"):
+        read_interactions("csv", path, columns={"user": "userID", "item": "artistID", "timestamp": "weight"}, sep="\t")
+    assert "file order" not in caplog.text
+
+
+def _mind_with_untimed_targets(tmp_path):
+    """U1 clicked nothing in the log (both targets are history items), U3 one article (only its
+    validation target is a history item), U2 two (both targets are timed impression clicks)."""
+    return write(tmp_path / "behaviors.tsv",
+                 mind_line(1, "U1", "11/11/2019 9:00:00 AM", "N1 N2 N3 N4", "N5-0 N6-0")
+                 + mind_line(2, "U2", "11/11/2019 9:00:00 AM", "N1 N2", "N3-1 N6-0")
+                 + mind_line(3, "U2", "11/11/2019 10:00:00 AM", "N1 N2", "N4-1")
+                 + mind_line(4, "U3", "11/11/2019 11:00:00 AM", "N2 N3 N4", "N1-1")).parent
+
+
+def test_seqrec_data_stats_reports_the_share_of_untimed_mind_targets(tmp_path, capsys):
+    from benchmark.data import cli
+
+    data = _mind_with_untimed_targets(tmp_path)
+    assert cli.main(["stats", "mind-small", "--path", str(data), "user_core=1", "item_core=1"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out.splitlines()[-1])["untimed_targets"] == {"valid": pytest.approx(2 / 3), "test": pytest.approx(1 / 3)}
+    assert "untimed history items: valid 66.7%, test 33.3%" in out
+
+
+def test_mind_history_targets_false_evaluates_only_timed_targets(tmp_path):
+    data = _mind_with_untimed_targets(tmp_path)
+    base = {"name": "mind-small", "reader": "mind", "path": str(data), "user_core": 1, "item_core": 1}
+    every = prepare_split(DatasetSpec.from_dict(base), "loo", cache_dir=tmp_path / "cache").split
+    timed = prepare_split(DatasetSpec.from_dict({**base, "history_targets": False}), "loo", cache_dir=tmp_path / "cache").split
+    names = lambda es, split: sorted(split.user_ids[es.users])  # noqa: E731
+    assert names(every.valid, every) == names(every.test, every) == ["U1", "U2", "U3"]
+    assert names(timed.valid, timed) == ["U2"] and names(timed.test, timed) == ["U2", "U3"]
+    assert np.array_equal(timed.train.offsets, every.train.offsets)  # every user's sequence still trains
+    with pytest.raises(ConfigError, match="history_targets=false needs a reader that marks untimed items"):
+        prepare_split(DatasetSpec.from_dict({**base, "reader": "sequences", "history_targets": False,
+                                             "path": str(write(tmp_path / "s.txt", "u 1 2 3\n"))}), "loo", cache_dir=tmp_path / "c2")
+
+
+def test_history_targets_at_its_default_leaves_older_record_identities_alone():
+    from benchmark.record import config_hash
+
+    config = {"dataset": {"name": "mind-small", "reader": "mind"}, "model": {"name": "pop"}, "protocol": {"name": "loo"}}
+    assert config_hash({**config, "dataset": {**config["dataset"], "history_targets": True}}) == config_hash(config)
+    assert config_hash({**config, "dataset": {**config["dataset"], "history_targets": False}}) != config_hash(config)

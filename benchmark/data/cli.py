@@ -1,6 +1,7 @@
 """The `seqrec-data` command: list the datasets, fetch one, print its statistics.
 
     seqrec-data list
+    seqrec-data show ml-25m
     seqrec-data fetch ml-1m
     seqrec-data fetch mind-small --accept-licence
     seqrec-data fetch amazon-beauty release=2018
@@ -39,6 +40,7 @@ def dataset_config(name: str, overrides: list[str] = (), path: str | None = None
 
     from benchmark.config import check_dataset
     from benchmark.data.catalog import amazon_category, lookup
+    from benchmark.data.dataset import named_by_file
 
     conf = _conf_dir()
     base, extra = name, []
@@ -65,49 +67,96 @@ def dataset_config(name: str, overrides: list[str] = (), path: str | None = None
                 ("" if exists(w.split("=", 1)[0]) else "+") + f"dataset.{w}" for w in words])
     except HydraException as e:
         raise DataError(f"bad dataset override: {str(e).splitlines()[0]}") from None
-    dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
+    dataset = named_by_file(OmegaConf.to_container(cfg.dataset, resolve=True))
     check_dataset(dataset)  # as `seqrec` checks it: a misspelled key (`releas=2018`) is an error naming it
     return dataset
 
 
-def cmd_list(_: argparse.Namespace) -> int:
-    import pandas as pd
+WIDTH = 120  # `seqrec-data list` fits a terminal of this many columns; details are in `seqrec-data show NAME`
 
-    from benchmark.data.catalog import DATASETS, DEFAULT_AMAZON_RELEASE, lookup
+
+def _access(info: Any) -> str:
+    return "manual download" if info.manual else "licence click-through" if info.click_through else \
+        "-" if info.generic else "direct download"
+
+
+def _status(name: str, info: Any, with_path: bool) -> str:
+    """Whether the files are here: embedded, fetched and verified, put there by hand, or missing."""
     from benchmark.data.dataset import EMBEDDED
     from benchmark.data.download import MANIFEST, dataset_cache, is_cached
 
-    conf = _conf_dir() / "dataset"
-    names = list(DATASETS) + sorted(p.stem for p in conf.glob("amazon-*.yaml"))
-    rows = []
-    for name in names:
-        info = lookup(name, {"release": DEFAULT_AMAZON_RELEASE} if name.startswith("amazon-") else {})
-        cache = dataset_cache(name, info.options)
-        if info.generic:
-            status = "your files (dataset.path)"
-        elif (EMBEDDED / name).is_dir():
-            status = "embedded"
-        elif (cache / MANIFEST).is_file():
-            status = f"cached (verified): {cache}"
-        elif is_cached(cache) and info.manual:
-            status = f"cached: {cache}"
-        elif is_cached(cache):  # a fetch writes its manifest last: without one, files put there by hand (or a broken fetch)
-            status = f"files without a fetch manifest (unverified): {cache}"
-        else:
-            status = "not cached"
-        access = "manual download" if info.manual else "licence click-through" if info.click_through else \
-            "-" if info.generic else "direct download"
-        rows.append({"dataset": name, "domain": info.domain, "reader": info.reader, "access": access,
-                     "licence": info.licence, "source": info.source, "status": status})
-    with pd.option_context("display.max_colwidth", 60, "display.width", 250):
-        print(pd.DataFrame(rows).to_string(index=False))
-    print("\namazon-<category> works for any category (dataset.release: 2014, 2014-5core, 2018, 2018-5core, 2023, 2023-5core).")
-    presets = []
-    for preset in PRESETS:
-        if (conf / f"{preset}.yaml").is_file():
-            presets.append(f"{preset} -> {dataset_config(preset)['name']}")
+    cache = dataset_cache(name, info.options)
+    where = f": {cache}" if with_path else ""
+    if info.generic:
+        return "your files (dataset.path)"
+    if (EMBEDDED / name).is_dir():
+        return "embedded" + (f": {EMBEDDED / name}" if with_path else "")
+    if (cache / MANIFEST).is_file():
+        return "cached (verified)" + where
+    if is_cached(cache) and info.manual:
+        return "cached" + where
+    if is_cached(cache):  # a fetch writes its manifest last: without one, files put there by hand (or a broken fetch)
+        return "files without a fetch manifest (unverified)" + where
+    return "not cached" + (f" (expected in {cache})" if with_path else "")
+
+
+def _catalog_names() -> list[str]:
+    from benchmark.data.catalog import DATASETS
+
+    return list(DATASETS) + sorted(p.stem for p in (_conf_dir() / "dataset").glob("amazon-*.yaml"))
+
+
+def _info(name: str) -> Any:
+    from benchmark.data.catalog import DEFAULT_AMAZON_RELEASE, lookup
+
+    return lookup(name, {"release": DEFAULT_AMAZON_RELEASE} if name.startswith("amazon-") else {})
+
+
+def cmd_list(_: argparse.Namespace) -> int:
+    import textwrap
+
+    import pandas as pd
+
+    rows, unchecked = [], []
+    for name in _catalog_names():
+        info = _info(name)
+        published = any(r.checksums or r.members for r in info.files)
+        if not published:
+            unchecked.append(f"{name}: {info.no_checksum}")
+        rows.append({"dataset": name, "domain": info.domain, "reader": info.reader, "access": _access(info),
+                     "checksum": "published" if published else "none (why below)", "status": _status(name, info, False)})
+    print(pd.DataFrame(rows).to_string(index=False))
+    notes = ["amazon-<category> works for any category (dataset.release: 2014, 2014-5core, 2018, 2018-5core, 2023, "
+             "2023-5core).", "Details (files, size, checksums, licence, citation, where): seqrec-data show NAME."]
+    presets = [f"{preset} -> {dataset_config(preset)['name']}" for preset in PRESETS
+               if (_conf_dir() / "dataset" / f"{preset}.yaml").is_file()]
     if presets:
-        print("domain presets: " + ", ".join(presets))
+        notes.append("domain presets: " + ", ".join(presets))
+    notes += ["no published checksum (the fetch records the SHA-256 of what it downloaded):"] + [f"  {u}" for u in unchecked]
+    print()
+    for note in notes:
+        print(textwrap.fill(note, WIDTH, subsequent_indent="    " if note.startswith("  ") else "  "))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Everything the catalog knows about one dataset, one field a line."""
+    from benchmark.data.catalog import DATASETS, lookup
+
+    if args.name in DATASETS and not args.overrides:  # the generic formats' configs need a file to be named
+        info = lookup(args.name)
+    else:
+        cfg = dataset_config(args.name, args.overrides)
+        info = lookup(cfg["name"], {k: v for k, v in cfg.items() if k in ("category", "release")})
+    files = [f"{r.url}" + (f" ({r.size:,} bytes)" if r.size else "") for r in info.files]
+    fields = [("dataset", info.name), ("domain", info.domain), ("reader", info.reader), ("source", info.source),
+              ("licence", info.licence), ("access", _access(info)), ("native files", info.layout),
+              ("download", "; ".join(files) or "-"), ("how to get it", info.manual or info.click_through or "-"),
+              ("checksums", info.checksums), ("citation", info.citation or "-"),
+              ("caution", "; ".join(r.on_mismatch for r in info.files if r.on_mismatch) or "-"),
+              ("status", _status(info.name, info, True))]
+    for key, value in fields:
+        print(f"{key + ':':14} {value}")
     return 0
 
 
@@ -140,7 +189,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="seqrec-data", description="List, fetch and describe the benchmark datasets.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="every dataset: domain, source, licence, cached or not").set_defaults(func=cmd_list)
+    sub.add_parser("list", help="every dataset: domain, access, checksum, cached or not").set_defaults(func=cmd_list)
+    show = sub.add_parser("show", help="one dataset: native files, size, checksums, licence, citation, where")
+    show.add_argument("name")
+    show.add_argument("overrides", nargs="*", metavar="key=value")
+    show.set_defaults(func=cmd_show)
     fetch = sub.add_parser("fetch", help="download, verify and unpack a dataset into $SEQREC_DATA")
     fetch.add_argument("name")
     fetch.add_argument("overrides", nargs="*", metavar="key=value")

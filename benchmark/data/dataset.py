@@ -6,6 +6,7 @@ reader options, the preprocessing and the protocol, so a second run reuses it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -21,7 +22,7 @@ import numpy as np
 
 from benchmark.data.catalog import cache_subdir, fetch_hint
 from benchmark.data.preprocess import PreprocessConfig, preprocess
-from benchmark.data.readers import MissingData, read_interactions
+from benchmark.data.readers import UNTIMED, MissingData, read_interactions
 from benchmark.data.split import EvalSet, Sequences, SplitData, horizon, leave_one_out
 from benchmark.errors import ConfigError, DataError
 from benchmark.files import umask_mode, walk_once
@@ -45,6 +46,9 @@ class DatasetSpec:
     path: str | None = None  # directory of the native files; None: embedded copy or $SEQREC_DATA/<name>
     domain: str = ""
     mask_history: bool = True  # False where repeats are legitimate targets (music re-listening)
+    # False: evaluate only users whose targets have a real time (not MIND's untimed history items);
+    # every user's sequence still trains and serves as input
+    history_targets: bool = True
     options: dict[str, Any] = field(default_factory=dict)  # reader-specific options
     preprocess: PreprocessConfig = PreprocessConfig()
 
@@ -56,6 +60,29 @@ class DatasetSpec:
         known.setdefault("options", {})
         known["options"] = {**known["options"], **d}  # leftover keys are reader options
         return cls(**known, preprocess=PreprocessConfig(**pre))
+
+
+COMPRESSED = (".gz", ".bz2", ".zip")
+
+
+def named_by_file(dataset: dict[str, Any]) -> dict[str, Any]:
+    """The dataset group with its name filled in from its file where the preset leaves ``name: null``
+    (the generic formats: ``dataset=sequences dataset.path=/data/Beauty.txt`` records and reports as
+    ``Beauty``). A name the user sets (``dataset.name=...``) is kept. Presets that name themselves are
+    untouched, so their records keep their config hashes."""
+    if dataset.get("name") is not None:
+        return dataset
+    path, file = dataset.get("path"), dataset.get("file")
+    if not path and not file:
+        raise ConfigError("dataset.name is null (named after its file) but dataset.path is not set; set dataset.path "
+                          "to your file, or dataset.name")
+    source = Path(str(file or path)).expanduser()
+    if source.is_dir():  # a folder holding the one file the reader finds: the folder's name
+        return {**dataset, "name": source.name}
+    name = source.name
+    for suffix in COMPRESSED:  # Beauty.txt.gz -> Beauty
+        name = name.removesuffix(suffix)
+    return {**dataset, "name": Path(name).stem or name}
 
 
 def data_home() -> Path:
@@ -125,7 +152,8 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
     data_hash = files_hash(directory, spec.options.get("file"))
     key_src = json.dumps(
         {"format": CACHE_FORMAT, "data": data_hash, "reader": spec.reader, "options": spec.options,
-         "preprocess": asdict(spec.preprocess), "protocol": protocol, "protocol_options": protocol_options},
+         "preprocess": asdict(spec.preprocess), "protocol": protocol, "protocol_options": protocol_options,
+         **({} if spec.history_targets else {"history_targets": False})},  # the default keeps older keys
         sort_keys=True, default=str,
     )
     key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
@@ -143,9 +171,26 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
         raise MissingData(f"{e}; {fetch_hint(spec.name, directory, spec.options)}") from None
     prepared = preprocess(interactions, spec.preprocess)
     split = PROTOCOLS[protocol](prepared.sequences, prepared.user_ids, prepared.item_ids, **protocol_options)
+    if not spec.history_targets:
+        split = timed_targets_only(split, interactions.attrs.get(UNTIMED))
     steps = [list(s) for s in prepared.steps]
     fingerprint = save_split(cache_path, split, steps)
     return PreparedSplit(split, data_hash, fingerprint, steps, from_cache=False)
+
+
+def timed_targets_only(split: SplitData, untimed: int | None) -> SplitData:
+    """The split evaluated on the users whose every target has a real time (dataset.history_targets=false)."""
+    if untimed is None:
+        raise ConfigError("dataset.history_targets=false needs a reader that marks untimed items (mind); this one has none")
+
+    def timed(es: EvalSet) -> EvalSet:
+        keep = ((es.target_times != untimed) | (es.targets == 0)).all(axis=1)
+        if not keep.any():
+            raise DataError("dataset.history_targets=false leaves no user to evaluate: every target is an untimed history item")
+        rows = np.flatnonzero(keep)
+        return EvalSet(es.users[rows], es.histories.take(rows), es.targets[rows], es.target_times[rows])
+
+    return dataclasses.replace(split, valid=timed(split.valid), test=timed(split.test))
 
 
 def _seq_arrays(prefix: str, s: Sequences) -> dict[str, np.ndarray]:

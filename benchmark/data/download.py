@@ -81,9 +81,10 @@ def file_digests(path: Path) -> dict[str, str]:
     return {"sha256": sha.hexdigest(), "md5": md5.hexdigest()}
 
 
-def verify(path: Path, checksums: Iterable[Checksum], url: str = "") -> Verified:
+def verify(path: Path, checksums: Iterable[Checksum], url: str = "", on_mismatch: str = "") -> Verified:
     """Checks ``path`` against the published checksums. None matching -> DataError and the file is
-    deleted. Some matching, some not -> the publishers disagree: accepted with a ChecksumWarning."""
+    deleted (``on_mismatch`` says what to do instead of the default advice). Some matching, some not ->
+    the publishers disagree: accepted with a ChecksumWarning."""
     checksums = list(checksums)
     digests = file_digests(path)
     matched = [c for c in checksums if digests[c.algo] == c.value.lower()]
@@ -92,7 +93,8 @@ def verify(path: Path, checksums: Iterable[Checksum], url: str = "") -> Verified
         path.unlink(missing_ok=True)
         expected = "; ".join(f"{c.algo} {c.value} ({c.source})" for c in checksums)
         raise DataError(f"checksum mismatch for {url or path.name}: got sha256 {digests['sha256']}, md5 {digests['md5']}; "
-                        f"published: {expected}. The file was deleted; fetch again (a changed upstream file needs a catalog update)")
+                        f"published: {expected}. The file was deleted; "
+                        + (on_mismatch or "fetch again (a changed upstream file needs a catalog update)"))
     if others:
         warnings.warn(f"{path.name}: published checksums disagree: matched {', '.join(f'{c.algo} of {c.source}' for c in matched)}; "
                       f"not {', '.join(f'{c.algo} {c.value} of {c.source}' for c in others)} (recorded in {MANIFEST})",
@@ -171,7 +173,7 @@ def _save_validator(path: Path, headers: Any) -> None:
 
 
 def download(url: str, dest: Path, checksums: Iterable[Checksum] = (), *, progress: bool = True,
-             attempts: int = 3, timeout: float = 60.0, size: int | None = None) -> Verified:
+             attempts: int = 3, timeout: float = 60.0, size: int | None = None, on_mismatch: str = "") -> Verified:
     """Downloads ``url`` to ``dest`` via ``dest.part``, resuming an interrupted transfer (here or in an
     earlier process) with an HTTP Range request, then verifies it. ``dest`` only ever holds a
     verified file."""
@@ -187,7 +189,7 @@ def download(url: str, dest: Path, checksums: Iterable[Checksum] = (), *, progre
                 raise DataError(f"download of {url} interrupted ({e}); {part} is kept: run the fetch again to resume") from None
             time.sleep(min(2.0 ** attempt, 10.0) * 0.1)
     _validator_file(part).unlink(missing_ok=True)
-    result = verify(part, checksums, url)
+    result = verify(part, checksums, url, on_mismatch)
     os.replace(part, dest)
     result.path = dest
     return result
@@ -404,8 +406,8 @@ def _fetch_remote(remote: Remote, downloads: Path, staging: Path, target: Path, 
     if force:
         local.unlink(missing_ok=True)  # --force: download again, whatever lies there
     try:
-        result = verify(local, remote.checksums, remote.url) if local.is_file() else \
-            download(remote.url, local, remote.checksums, progress=progress, size=remote.size)
+        result = verify(local, remote.checksums, remote.url, remote.on_mismatch) if local.is_file() else \
+            download(remote.url, local, remote.checksums, progress=progress, size=remote.size, on_mismatch=remote.on_mismatch)
     except Unreachable as e:
         raise DataError(f"{e}. Offline? Download {remote.url} on another machine and put it in {downloads} as "
                         f"{remote.download_name} (the next fetch verifies and unpacks it), or unpack it yourself into "

@@ -12,7 +12,7 @@ import pandas as pd
 from benchmark.data.catalog import fetch_hint
 from benchmark.data.dataset import DatasetSpec, dataset_dir
 from benchmark.data.preprocess import preprocess
-from benchmark.data.readers import MissingData, read_interactions
+from benchmark.data.readers import UNTIMED, MissingData, read_interactions
 from benchmark.errors import DataError
 
 
@@ -57,7 +57,18 @@ def dataset_stats(spec: DatasetSpec) -> dict[str, Any]:
     pairs = len(np.unique(user_of * (prepared.n_items + 1) + seq.items))
     stats["preprocessed"] = asdict(counts_from_lengths(seq.lengths, prepared.n_items, pairs))
     stats["steps"] = [{"step": s, "users": u, "items": i, "interactions": n} for s, u, i, n in prepared.steps]
+    if UNTIMED in df.attrs:
+        stats["untimed_targets"] = untimed_target_shares(seq.times, seq.offsets, df.attrs[UNTIMED])
     return stats
+
+
+def untimed_target_shares(times: np.ndarray, offsets: np.ndarray, untimed: int) -> dict[str, float]:
+    """Share of leave-one-out validation (second-last) and test (last) targets that are untimed items
+    (MIND's history clicks): what dataset.history_targets=false leaves out of evaluation."""
+    ends, lengths = offsets[1:], np.diff(offsets)
+    test = times[ends[lengths >= 1] - 1] == untimed
+    valid = times[ends[lengths >= 2] - 2] == untimed
+    return {"valid": float(valid.mean()) if len(valid) else 0.0, "test": float(test.mean()) if len(test) else 0.0}
 
 
 def stats_table(stats: dict[str, Any]) -> str:
@@ -73,6 +84,10 @@ def stats_table(stats: dict[str, Any]) -> str:
         "density": "-" if c["density"] is None else f"{c['density']:.3%}" if c["density"] >= 1e-4 else f"{c['density']:.2e}",
     } for name, c in rows])
     text = f"{stats['dataset']} ({stats['path']})\n" + frame.to_string(index=False)
+    if "untimed_targets" in stats:
+        shares = stats["untimed_targets"]
+        text += (f"\nleave-one-out targets that are untimed history items: valid {shares['valid']:.1%}, test {shares['test']:.1%} "
+                 "(dataset.history_targets=false evaluates only the users whose targets are timed)")
     return text + (f"\npreprocessed: nothing left: {stats['error']}" if "error" in stats else "")
 
 
