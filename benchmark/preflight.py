@@ -71,11 +71,14 @@ def check_data_readable(dataset: dict[str, Any]) -> None:
 
     spec = DatasetSpec.from_dict(dataset)
     where = dataset_dir(spec)
-    files = [where] if where.is_file() else [p for p in where.rglob("*") if p.is_file() and not p.name.startswith(".")] \
-        if where.is_dir() else []
-    if not any(os.access(p, os.R_OK) for p in files):
-        what = "is not readable" if files else "has no data files" if where.exists() else "does not exist"
-        raise DataError(f"dataset {spec.name}: {where} {what}; {fetch_hint(spec.name, where, spec.options)}")
+    files = [where] if where.is_file() else (p for p in where.rglob("*") if p.is_file() and not p.name.startswith("."))
+    seen = 0
+    for path in files:  # the first readable file will do: a folder of many files is not listed in full
+        if os.access(path, os.R_OK):
+            return
+        seen += 1
+    what = "is not readable" if seen else "has no data files" if where.exists() else "does not exist"
+    raise DataError(f"dataset {spec.name}: {where} {what}; {fetch_hint(spec.name, where, spec.options)}")
 
 
 class Preflight(Callback):
