@@ -73,7 +73,7 @@ def test_a_family_without_validation_metrics_is_named_not_dropped_silently(tmp_p
         write_run(tmp_path, "ds-a", "sasrec", seed, planted_ranks(60, 1.0, seed), model_config=ATTENTION,
                   valid={"ndcg@10": 0.3})
         write_run(tmp_path, "ds-a", "seq2seq_rnn", seed, planted_ranks(60, 0.5, seed),
-                  model_config={"encoder": "rnn", "head": "autoregressive"})
+                  model_config={"encoder": "rnn", "head": "autoregressive"}, valid={})
     table, rows = report_of(tmp_path).families
     assert "seq2seq_rnn" not in set(rows.model)
     assert "seq2seq_rnn on ds-a" in table.caption and "no validation ndcg@10" in table.caption

@@ -22,7 +22,7 @@ import pandas as pd
 
 from benchmark import stats
 from benchmark.files import umask_mode
-from benchmark.report.runs import Group, ReportError, Run, group_runs, load_runs
+from benchmark.report.runs import Group, ReportError, Run, group_runs, load_runs, split_mean
 from benchmark.report.table import (DOWN, UP, Cell, Column, Table, render_csv, render_latex, render_markdown,
                                     tex_escape, to_markdown)
 
@@ -176,23 +176,52 @@ def _style(cells: dict[str, Cell], digits: int) -> None:
 
 
 def choose_references(groups: list[Group], options: ReportOptions) -> dict[str, str | None]:
-    """Reference per dataset: --reference, else the non-sequential baseline best on the first metric."""
+    """Reference per dataset: --reference, else the non-sequential baseline with the best mean
+    *validation* value of the first metric (in its direction). The test set decides the markers, so it
+    must not also pick the model they are measured against. A baseline whose records carry no validation
+    value of that metric cannot be chosen (reference_note says so); none left: no reference."""
     refs: dict[str, str | None] = {}
     primary = options.metrics[0]
+    sign = 1.0 if higher_is_better(primary) else -1.0  # e.g. rank: the lowest is the best
     for g in groups:
         if options.reference is not None:
             if options.reference not in g.models:
-                raise ReportError(f"--reference {options.reference!r} has no runs on {g.dataset}; models there: {', '.join(g.models)}")
+                raise ReportError(f"--reference {options.reference} has no runs on {g.dataset}; models there: {', '.join(g.models)}")
             refs[g.dataset] = options.reference
             continue
-        everyone = _Block(g, g.dataset, None)
-        scored = []
-        sign = 1.0 if higher_is_better(primary) else -1.0  # e.g. rank: the lowest is the best
-        for m in (m for m in g.models if g.is_baseline(m)):
-            values = [v for r in g.runs_of(m) if (v := _run_value(r, primary, everyone)) is not None]
-            scored.append((sign * float(np.mean(values)) if values else -np.inf, m))
-        refs[g.dataset] = max(scored)[1] if scored else None
+        scored = [(sign * v, m) for m in g.models if g.is_baseline(m)
+                  if not math.isnan(v := split_mean(g.runs_of(m), "valid", primary))]
+        refs[g.dataset] = max(scored)[1] if scored else None  # ties: the later name, deterministic
     return refs
+
+
+def unvalidated_baselines(groups: list[Group], metric: str) -> list[str]:
+    """'MODEL on DATASET' for each baseline without a recorded validation ``metric``: never a default reference."""
+    return [f"{m} on {g.dataset}" for g in groups for m in g.models
+            if g.is_baseline(m) and math.isnan(split_mean(g.runs_of(m), "valid", metric))]
+
+
+def reference_origin(options: ReportOptions) -> str:
+    """How the reference was chosen, for every caption."""
+    if options.reference is not None:
+        return "chosen with --reference"
+    return (f"default: the non-sequential baseline with the best mean validation {options.metrics[0]} on each dataset, "
+            "chosen without test data")
+
+
+def reference_notes(groups: list[Group], options: ReportOptions, refs: dict[str, str | None]) -> list[str]:
+    """Caption sentences on default references that could not be chosen by validation data."""
+    if options.reference is not None:
+        return []
+    metric, notes = options.metrics[0], []
+    left_out = unvalidated_baselines(groups, metric)
+    if left_out:
+        notes.append(f"Not eligible as reference (no validation {metric} recorded): {_join(left_out)}.")
+    unreferenced = [g.dataset for g in groups if refs.get(g.dataset) is None and any(g.is_baseline(m) for m in g.models)]
+    if unreferenced:
+        notes.append(f"No reference on {_join(unreferenced)}: no non-sequential baseline there has a validation "
+                     f"{metric}, and the test set never picks one (set --reference).")
+    return notes
 
 
 # pairwise.csv's columns: written as its header even when no test was made.
@@ -348,7 +377,7 @@ def caption(groups: list[Group], blocks: list[_Block], options: ReportOptions, r
             ref_text = ref_sets[0]
         else:
             ref_text = "; ".join(f"{d}: {v or 'none'}" for d, v in refs.items())
-        origin = "default: best non-sequential baseline" if options.reference is None else "chosen"
+        origin = reference_origin(options)
         n = len(comparisons)
         if not n:  # e.g. a one-model report: "corrected over 0 comparisons" would read as if tests were run
             why = ("it is the only model" if all(len(g.models) == 1 for g in groups)
@@ -365,6 +394,7 @@ def caption(groups: list[Group], blocks: list[_Block], options: ReportOptions, r
             parts.append(f"{UP}/{DOWN}: significantly higher/lower than the reference ({ref_text}; {origin}) by a two-sided "
                          f"{stats.TEST_NAMES[options.test]}{how} on per-user metrics averaged over seeds, "
                          f"{corr}, α = {options.alpha:g}.")
+    parts += reference_notes(groups, options, refs)
     parts.append("Best per column in bold, second underlined (columns where higher is better).")
     return " ".join(parts)
 
@@ -630,7 +660,7 @@ def _families(groups: list[Group], refs: dict[str, str | None], comparisons: pd.
     parts = [f"Which sequence model family beats the reference, on which dataset: per family, the model with the best "
              f"validation {metric} (mean over seeds; chosen without test data) and its test {metric} minus the "
              f"reference's, means over seeds; the first row gives each dataset's reference "
-             f"({'default: best non-sequential baseline' if options.reference is None else 'chosen'}) and its test {metric}. "
+             f"({reference_origin(options)}) and its test {metric}. "
              f"Protocol: {protocol_text(groups)}; {users} test users."]
     n = len(comparisons)
     if n:
@@ -640,10 +670,11 @@ def _families(groups: list[Group], refs: dict[str, str | None], comparisons: pd.
                      f"metrics averaged over seeds, {corr}, α = {options.alpha:g}).")
     else:
         parts.append("No significance markers: no comparison with a reference was made.")
+    parts += reference_notes(groups, options, refs)
     unreferenced = [g.dataset for g in groups if refs.get(g.dataset) is None]
     if unreferenced:
-        parts.append(f"No reference on {_join(unreferenced)} (no non-sequential baseline there; set --reference): "
-                     f"its cells give the test {metric} itself.")
+        why = "" if any(g.is_baseline(m) for g in groups for m in g.models) else "no non-sequential baseline there; "
+        parts.append(f"No reference on {_join(unreferenced)} ({why}set --reference): its cells give the test {metric} itself.")
     left_out = unvalidated(groups, metric)
     if left_out:
         parts.append(f"Left out (no validation {metric} recorded): {_join(left_out)}.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -110,6 +111,12 @@ def load_runs(run_dirs: Iterable[Path], protocol: str | None = None) -> list[Run
     for r in runs:
         r.label = r.name if len(variants[r.name]) == 1 else f"{r.name}-{r.variant}"
     return runs
+
+
+def split_mean(runs: list[Run], split: str, metric: str) -> float:
+    """Mean over runs of metrics.json[split][metric] ("valid" or "test"); NaN where no run records it."""
+    values = [float(r.metrics[split][metric]) for r in runs if metric in (r.metrics.get(split) or {})]
+    return sum(values) / len(values) if values else math.nan
 
 
 @dataclass
