@@ -31,12 +31,17 @@ def family_of(run: Run) -> str | None:
     return f"{encoder} {head}" if encoder and head else None
 
 
-def domain_of(dataset: str) -> str | None:
+def domain_of(group: Group) -> str | None:
+    """The dataset's domain: its records' dataset.domain (a preset or override such as
+    dataset.domain=product), else the catalog's entry for its name; None where generic or unknown."""
     from benchmark.data.catalog import lookup
     from benchmark.errors import BenchmarkError
 
+    recorded = {str((r.config.get("dataset") or {}).get("domain") or "generic") for r in group.runs} - {"generic"}
+    if len(recorded) == 1:
+        return recorded.pop()
     try:
-        domain = lookup(dataset).domain
+        domain = lookup(group.dataset).domain
     except BenchmarkError:
         return None
     return None if domain == "generic" else domain
@@ -77,7 +82,7 @@ def family_rows(groups: list[Group], refs: dict[str, str | None], comparisons: p
             best = max(eligible, key=lambda m: (sign * valid[m], m))  # ties: the later name, deterministic
             ref = refs.get(g.dataset)
             test_mean = split_mean(g.runs_of(best), "test", metric)
-            row = {"dataset": g.dataset, "domain": domain_of(g.dataset), "family": family, "model": best,
+            row = {"dataset": g.dataset, "domain": domain_of(g), "family": family, "model": best,
                    "candidates": ",".join(models), "seeds": len(g.runs_of(best)), "valid_mean": valid[best],
                    "test_mean": test_mean, "metric": metric, "reference": ref,
                    "mean_diff": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_corrected": math.nan,
@@ -97,7 +102,7 @@ def family_rows(groups: list[Group], refs: dict[str, str | None], comparisons: p
 def families_table(groups: list[Group], rows: pd.DataFrame, refs: dict[str, str | None], metric: str) -> Table:
     """Families down, datasets across; a cell is the representative and its test difference to the
     reference, with the main table's marker. The first row names each dataset's reference."""
-    columns = [Column(g.dataset + (f" ({d})" if (d := domain_of(g.dataset)) else ""), metric) for g in groups]
+    columns = [Column(g.dataset + (f" ({d})" if (d := domain_of(g)) else ""), metric) for g in groups]
     families = [f for f in FAMILY_ORDER if f in set(rows["family"])]
     cells: dict[tuple[str, int], Cell] = {}
     for j, g in enumerate(groups):
