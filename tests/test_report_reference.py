@@ -92,3 +92,25 @@ def test_a_baseline_without_validation_values_is_never_chosen_by_its_test_values
     caption = report.tables["table"].caption
     assert len(report.pairwise) == 0 and "No reference on ds: no non-sequential baseline there has a validation ndcg@10" in caption
     assert "set --reference" in caption and report.families is None
+
+
+def test_bootstrap_on_few_users_with_a_difference_is_warned_in_the_caption_and_the_log(tmp_path, caplog):
+    ranks = planted_ranks(120, 0.5, 0)
+    better = ranks.copy()
+    better[:30] = np.maximum(1, ranks[:30] // 3)  # only 30 users differ from the reference
+    write_run(tmp_path, "ds", "pop", 0, ranks)
+    write_run(tmp_path, "ds", "sasrec", 0, better)
+    report = report_of(tmp_path, test="bootstrap", resamples=500, metrics=["ndcg@10"])
+    row = report.pairwise.iloc[0]
+    assert row.n_users == 120 and 0 < row.n_nonzero <= 30
+    caption = report.tables["table"].caption
+    assert "resting on fewer than 50 users with a non-zero difference: 1 of 1" in caption and "--test randomization" in caption
+    assert any("--test randomization" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+    caplog.clear()
+    # The randomization test, or the bootstrap on enough users, draws no warning.
+    assert "non-zero difference" not in report_of(tmp_path, test="randomization", resamples=500).tables["table"].caption
+    write_run(tmp_path / "many", "ds", "pop", 0, ranks)
+    write_run(tmp_path / "many", "ds", "sasrec", 0, np.maximum(1, ranks // 2))
+    report = report_of(tmp_path / "many", test="bootstrap", resamples=500, metrics=["ndcg@10"])
+    assert (report.pairwise["n_nonzero"] >= 50).all() and "non-zero difference" not in report.tables["table"].caption
+    assert not caplog.records

@@ -8,6 +8,7 @@ form one family for the multiple-comparison correction.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -25,6 +26,8 @@ from benchmark.files import umask_mode
 from benchmark.report.runs import Group, ReportError, Run, group_runs, load_runs, split_mean
 from benchmark.report.table import (DOWN, UP, Cell, Column, Table, render_csv, render_latex, render_markdown,
                                     tex_escape, to_markdown)
+
+log = logging.getLogger(__name__)
 
 DEFAULT_METRICS = ("ndcg@10", "hr@10", "mrr@10")
 # Headline metrics per protocol when --metrics is not given; sampled_* versions join when recorded.
@@ -225,7 +228,7 @@ def reference_notes(groups: list[Group], options: ReportOptions, refs: dict[str,
 
 
 # pairwise.csv's columns: written as its header even when no test was made.
-PAIRWISE_COLUMNS = ("dataset", "protocol", "slice", "block", "metric", "model", "reference", "n_users", "mean_model",
+PAIRWISE_COLUMNS = ("dataset", "protocol", "slice", "block", "metric", "model", "reference", "n_users", "n_nonzero", "mean_model",
                     "mean_reference", "mean_diff", "ci_low", "ci_high", "ci", "effect_size", "effect", "statistic",
                     "p_value", "p_corrected", "significant", "test", "correction", "model_seeds", "model_runs",
                     "reference_runs")
@@ -253,6 +256,7 @@ def _comparisons(blocks: list[_Block], metrics: list[str], refs: dict[str, str |
                 rows.append({
                     "dataset": g.dataset, "protocol": g.protocol, "slice": slice_kind, "block": block.title,
                     "metric": metric, "model": model, "reference": ref, "n_users": res.n,
+                    "n_nonzero": int(np.count_nonzero(wide[model].to_numpy() != wide[ref].to_numpy())),
                     "mean_model": float(wide[model].mean()), "mean_reference": float(wide[ref].mean()),
                     "mean_diff": res.mean_diff, "ci_low": res.ci_low, "ci_high": res.ci_high,
                     "ci": "bootstrap percentile" if options.test == "bootstrap" else "t",
@@ -395,8 +399,27 @@ def caption(groups: list[Group], blocks: list[_Block], options: ReportOptions, r
                          f"{stats.TEST_NAMES[options.test]}{how} on per-user metrics averaged over seeds, "
                          f"{corr}, α = {options.alpha:g}.")
     parts += reference_notes(groups, options, refs)
+    if (warning := small_sample_warning(comparisons, options)):
+        parts.append(f"Caution: {warning}.")
     parts.append("Best per column in bold, second underlined (columns where higher is better).")
     return " ".join(parts)
+
+
+# Below this many users with a non-zero difference the bootstrap's p-values are too small (false-positive
+# rate 0.064 at 50 users, 0.10 at 10); the randomization test stays exact.
+BOOTSTRAP_MIN_NONZERO = 50
+
+
+def small_sample_warning(comparisons: pd.DataFrame, options: ReportOptions) -> str | None:
+    """What to say when a bootstrap comparison rests on too few users with a non-zero difference."""
+    if options.test != "bootstrap" or not len(comparisons):
+        return None
+    few = comparisons[comparisons["n_nonzero"] < BOOTSTRAP_MIN_NONZERO]
+    if not len(few):
+        return None
+    return (f"bootstrap comparisons resting on fewer than {BOOTSTRAP_MIN_NONZERO} users with a non-zero difference: "
+            f"{len(few)} of {len(comparisons)} (fewest: {int(few['n_nonzero'].min())}), where bootstrap p-values are too "
+            "small; rerun with --test randomization")
 
 
 def _footer(command: str, source: str, runs: int) -> str:
@@ -634,6 +657,8 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, command: str,
         table.label_groups = kind is not None
         tables[stem] = table
         pairwise.append(comparisons)
+        if (warning := small_sample_warning(comparisons, options)):
+            log.warning("%s: %s", stem, warning)
         if kind is None:
             families = _families(groups, refs, comparisons, options, footer)
     friedman, friedman_text = across_datasets(groups, options)
