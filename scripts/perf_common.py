@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -147,6 +148,22 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+# An absolute path (two or more components) in what the scripts write: results/ is committed, and a
+# machine's paths (a user or home folder) have no place in a public file.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/-])(?:/[\w.+@-]+){2,}/?")
+
+
+def without_machine_paths(text: str, repo: Path = REPO) -> str:
+    """Paths inside the repository made relative to it; any other absolute path cut to ``.../NAME``."""
+    def public(match: re.Match) -> str:
+        path = Path(match.group(0))
+        if path == repo or repo in path.parents:
+            return path.relative_to(repo).as_posix()
+        return f".../{path.name}"
+
+    return _ABSOLUTE_PATH.sub(public, text)
+
+
 def update_section(md_path: Path, name: str, text: str, title: str = "# Performance") -> None:
     """Replaces (or appends) the block between ``<!-- name:start -->`` and ``<!-- name:end -->``,
     so each script rewrites only its own part of the shared Markdown file."""
@@ -158,7 +175,7 @@ def update_section(md_path: Path, name: str, text: str, title: str = "# Performa
     else:
         new = old.rstrip() + "\n\n" + block + "\n"
     md_path.parent.mkdir(parents=True, exist_ok=True)
-    md_path.write_text(new)
+    md_path.write_text(without_machine_paths(new))
 
 
 def update_json(path: Path, key: str, value: Any) -> None:
@@ -166,7 +183,7 @@ def update_json(path: Path, key: str, value: Any) -> None:
     data = json.loads(path.read_text()) if path.is_file() else {}
     data[key] = value
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1, default=float) + "\n")
+    path.write_text(without_machine_paths(json.dumps(data, indent=1, default=float)) + "\n")
 
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:

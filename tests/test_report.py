@@ -34,7 +34,7 @@ def write_benchmark(root: Path) -> Path:
 
 
 def report_of(root: Path, **options):
-    return build_report(find_records(root), ReportOptions(**options), COMMAND, "RESULTS")
+    return build_report(find_records(root), ReportOptions(**options), "RESULTS")
 
 
 def check_golden(name: str, text: str) -> None:
@@ -114,7 +114,7 @@ def test_refuses_runs_on_different_users_dataset_hashes_or_protocols(tmp_path):
         report_of(tmp_path / "hash")
     write_run(tmp_path / "proto", "ds", "pop", 0, ranks)
     write_run(tmp_path / "proto", "ds", "sasrec", 0, ranks, protocol="temporal")
-    with pytest.raises(BenchmarkError, match="different protocols.*--protocol"):
+    with pytest.raises(BenchmarkError, match="different settings.*--protocol"):
         report_of(tmp_path / "proto")
     assert len(report_of(tmp_path / "proto", protocol="loo").tables["table"].rows) == 1
 
@@ -243,7 +243,7 @@ def test_runs_on_different_sampled_negatives_are_not_paired(tmp_path):
         metrics = json.loads((run / "metrics.json").read_text())
         metrics["sampled_candidates"] = {"candidates": "sampled", "n_negatives": n, "sampler": "uniform", "negatives_seed": 0}
         (run / "metrics.json").write_text(json.dumps(metrics))
-    with pytest.raises(BenchmarkError, match="candidate sets .*differ"):
+    with pytest.raises(BenchmarkError, match="different settings .*loo-sampled100-uniform.*loo-sampled50-uniform"):
         report_of(tmp_path)
 
 

@@ -17,7 +17,7 @@ ATTENTION = {"encoder": "attention", "head": "next_item"}
 
 
 def report_of(root: Path, **options):
-    return build_report(find_records(root), ReportOptions(**options), "seqrec-report RESULTS", "RESULTS")
+    return build_report(find_records(root), ReportOptions(**options), "RESULTS")
 
 
 def write_arp(root: Path) -> Path:

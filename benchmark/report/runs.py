@@ -64,7 +64,7 @@ def _record_problem(metrics: dict, config: dict, per_user: pd.DataFrame) -> str 
     try:
         int(metrics["seed"])
     except (TypeError, ValueError):
-        return f"metrics.json: seed {metrics['seed']!r} is not an integer"
+        return f"metrics.json: seed {_plain(metrics['seed'])} is not an integer"
     if not isinstance(metrics.get("test", {}), dict):
         return "metrics.json: 'test' is not a mapping"
     for section in _CONFIG_SECTIONS:
@@ -94,17 +94,21 @@ def load_run(run_dir: Path) -> Run:
     )
 
 
-def load_runs(run_dirs: Iterable[Path], protocol: str | None = None) -> list[Run]:
-    """Loads the records, keeps one protocol, labels the rows; refuses mixed protocols."""
+def load_runs(run_dirs: Iterable[Path], protocol: str | None = None, candidates: str | None = None) -> list[Run]:
+    """Loads the records, keeps one protocol and candidate set, labels the rows; refuses a mix of settings
+    (seqrec-report splits a folder into one report per setting before it gets here)."""
+    from benchmark.report.settings import candidate_set, setting_name
+
     runs = [load_run(Path(d)) for d in run_dirs]
-    if protocol is not None:
-        runs = [r for r in runs if r.protocol == protocol]
+    runs = [r for r in runs if protocol in (None, r.protocol) and candidates in (None, candidate_set(r.metrics))]
     if not runs:
-        raise ReportError("no run records to report" + (f" with protocol {protocol!r}" if protocol else ""))
-    by_protocol = {r.protocol: r for r in runs}
-    if len(by_protocol) > 1:
-        named = ", ".join(f"{p} ({r.dir})" for p, r in sorted(by_protocol.items()))
-        raise ReportError(f"runs use different protocols: {named}; pick one with --protocol")
+        wanted = " and ".join(f"{k} {v}" for k, v in (("protocol", protocol), ("candidates", candidates)) if v)
+        raise ReportError("no run records to report" + (f" with {wanted}" if wanted else ""))
+    by_setting = {setting_name(r.metrics): r for r in runs}
+    if len(by_setting) > 1:
+        named = ", ".join(f"{p} ({r.dir})" for p, r in sorted(by_setting.items()))
+        raise ReportError(f"runs of different settings (protocol, candidate set) cannot share a table: {named}; report "
+                          "each on its own (seqrec-report makes one report per setting; --protocol/--candidates pick)")
     variants: dict[str, set[str]] = {}
     for r in runs:
         variants.setdefault(r.name, set()).add(r.variant)
@@ -172,11 +176,20 @@ class Group:
         return self.runs[0].per_user.set_index("user")
 
 
+def _plain(value) -> str:
+    """A value in an error message as text, never a Python repr of a dict or list."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_plain(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, (list, tuple)):
+        return "; ".join(_plain(v) for v in value)
+    return "none" if value is None else str(value)
+
+
 def _same(runs: list[Run], key, what: str) -> None:
     first = runs[0]
     for r in runs[1:]:
         if key(r) != key(first):
-            raise ReportError(f"cannot compare {first.dir} and {r.dir}: {what} differ ({key(first)!r} vs {key(r)!r})")
+            raise ReportError(f"cannot compare {first.dir} and {r.dir}: {what} differ ({_plain(key(first))} vs {_plain(key(r))})")
 
 
 def group_runs(runs: list[Run]) -> list[Group]:
