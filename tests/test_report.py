@@ -629,3 +629,27 @@ def test_records_in_symlinked_folders_are_found_once(tmp_path):
     [pop] = [r for r in records if r.parent.name == "pop"]
     assert results / "linked" in pop.parents  # of two links to one folder, the first by name
     assert report_of(results).tables["table"].rows == ["pop", "sasrec"]
+
+
+def test_two_configurations_of_a_model_are_labelled_by_the_settings_in_which_they_differ(tmp_path):
+    ranks = planted_ranks(60, 0.5, 0)
+    write_run(tmp_path, "ds", "pop", 0, ranks)
+    folders = {hidden: sorted(write_run(tmp_path, "ds", "sasrec", s, ranks // 2 + 1, hidden=hidden).name for s in (0, 1))
+               for hidden in (64, 128)}
+    report = report_of(tmp_path)
+    table = report.tables["table"]
+    assert table.rows == ["pop", "sasrec (hidden=128)", "sasrec (hidden=64)"]
+    assert "labelled by the settings in which they differ; variants.csv" in table.caption
+    variants = report.variants.set_index("model")
+    for hidden, runs in folders.items():
+        row = variants.loc[f"sasrec (hidden={hidden})"]
+        assert row.differs == f"hidden={hidden}" and row.runs.split() == runs  # the record folders' own ids
+    out = tmp_path / "out"
+    write_report(report, out)
+    assert pd.read_csv(out / "variants.csv")["differs"].tolist() == ["hidden=128", "hidden=64"]
+    # One configuration per name: no variants file, the plain name.
+    single = tmp_path / "single"
+    write_run(single, "ds", "pop", 0, ranks)
+    write_run(single, "ds", "sasrec", 0, ranks // 2 + 1)
+    report = report_of(single)
+    assert report.variants is None and report.tables["table"].rows == ["pop", "sasrec"]

@@ -28,7 +28,7 @@ def null_group(test: np.ndarray, valid: np.ndarray, per_user: bool) -> Group:
         metrics = {"test": {METRIC: float(test[i].mean())}, "valid": {METRIC: float(valid[i])}}
         frame = pd.DataFrame({"user": users, METRIC: test[i]}) if per_user else pd.DataFrame()
         runs.append(Run(dir=Path(name), dataset="ds", protocol="loo", name=name, seed=0, baseline=name in BASELINES,
-                        variant="v", config={}, metrics=metrics, env={}, per_user=frame, label=name))
+                        variant="v", settings={}, config={}, metrics=metrics, env={}, per_user=frame, label=name))
     return Group("ds", "loo", runs, users)
 
 

@@ -91,6 +91,8 @@ class Report:
     families: tuple[Table, pd.DataFrame] | None = None
     # file stem -> (points, title) of a figure: "slice_history", ..., "efficiency"
     figures: dict[str, tuple[pd.DataFrame, str]] = field(default_factory=dict)
+    # variants.csv: per configuration of a model name that has several, its differing settings and record folders
+    variants: pd.DataFrame | None = None
 
 
 def higher_is_better(metric: str) -> bool:
@@ -404,6 +406,10 @@ def caption(groups: list[Group], blocks: list[_Block], options: ReportOptions, r
                          f"{stats.TEST_NAMES[options.test]}{how} on per-user metrics averaged over seeds, "
                          f"{corr}, α = {options.alpha:g}.")
     parts += reference_notes(groups, options, refs)
+    varied = sorted({r.name for r in runs if r.differs})
+    if varied:
+        parts.append(f"Configurations of one model ({', '.join(varied)}) are labelled by the settings in which they "
+                     "differ; variants.csv lists each one's record folders.")
     if (warning := small_sample_warning(comparisons, options)):
         parts.append(f"Caution: {warning}.")
     parts.append("Best per column in bold, second underlined (columns where higher is better).")
@@ -425,6 +431,15 @@ def small_sample_warning(comparisons: pd.DataFrame, options: ReportOptions) -> s
     return (f"bootstrap comparisons resting on fewer than {BOOTSTRAP_MIN_NONZERO} users with a non-zero difference: "
             f"{len(few)} of {len(comparisons)} (fewest: {int(few['n_nonzero'].min())}), where bootstrap p-values are too "
             "small; rerun with --test randomization")
+
+
+def variants_frame(groups: list[Group]) -> pd.DataFrame | None:
+    """One row per (dataset, row) of a model name with several configurations: the settings in which
+    they differ and the record folders (seed<S>-<hash>) of its runs; None where every name has one."""
+    rows = [{"dataset": g.dataset, "model": model, "name": runs[0].name, "differs": runs[0].differs,
+             "runs": " ".join(r.run_id for r in runs)}
+            for g in groups for model in g.models if (runs := g.runs_of(model))[0].differs]
+    return pd.DataFrame(rows) if rows else None
 
 
 # The command-line flag of each ReportOptions field that the footer's command repeats when not the default.
@@ -711,6 +726,7 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, source: str, 
     if options.setup:
         report.setup = setup_texts(groups, options, stamp)
     report.figures = _figures(groups, options)
+    report.variants = variants_frame(groups)
     report.families = families
     return report
 
@@ -762,7 +778,7 @@ REPORT_FILES = frozenset({*(f"{stem}{suffix}" for stem in ("table", *(f"slice_{s
                           *(f"{stem}{suffix}" for stem in ("efficiency", *(f"slice_{s}" for s in SLICES))
                             for suffix in (".png", ".pdf", "_points.csv")),
                           "families.md", "families.tex", "families.csv", "pairwise.csv", "friedman.md", "nemenyi.csv", "cd_diagram.png", "cd_diagram.pdf",
-                          "setup.md", "setup.tex"})
+                          "setup.md", "setup.tex", "variants.csv"})
 
 
 def _stage_report(report: Report, staging: Path) -> list[str]:
@@ -781,6 +797,8 @@ def _stage_report(report: Report, staging: Path) -> list[str]:
         put("families.tex", render_latex(table) + "\n")
         put("families.csv", rows.to_csv(index=False))
     put("friedman.md", report.friedman_text + "\n")
+    if report.variants is not None:
+        put("variants.csv", report.variants.to_csv(index=False))
     if report.friedman is not None:
         from benchmark.report.cd import draw_cd_diagram
 

@@ -34,21 +34,42 @@ class Run:
     seed: int
     baseline: bool  # a non-sequential baseline (its _target_ lives in the baselines package)
     variant: str  # hash of the model/trainer configuration without seed and dataset
+    settings: dict[str, str]  # that configuration, flat: model.hidden -> "128"
     config: dict
     metrics: dict
     env: dict
     per_user: pd.DataFrame
-    label: str = ""  # row label in tables: the model name, plus the variant where a name has several
+    label: str = ""  # row label in tables: the model name, plus the settings that differ where a name has several
+    differs: str = ""  # those settings ("hidden=128"); "" where the name has one configuration
 
     @property
     def run_id(self) -> str:
         return self.dir.name
 
 
-def _variant(config: dict, trains: bool = True) -> str:
-    # What the record's identity ignores (trainer.resume, a non-training model's trainer section) splits no row.
-    ident = {k: v for k, v in identity_config(config, trains).items() if k not in _NOT_VARIANT}
-    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:6]
+def _variant_settings(config: dict, trains: bool = True) -> dict[str, str]:
+    """The settings that make a table row, flat ("model.hidden" -> "128"). What the record's identity
+    ignores (trainer.resume, a non-training model's trainer section) splits no row."""
+    flat: dict[str, str] = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict) and value:
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        else:
+            flat[prefix] = json.dumps(value, default=str) if isinstance(value, (list, dict)) else str(value)
+
+    walk("", {k: v for k, v in identity_config(config, trains).items() if k not in _NOT_VARIANT})
+    return flat
+
+
+def _variant(settings: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:6]
+
+
+def _setting_text(key: str, value: str) -> str:
+    # Model keys read as the model's own (hidden=128); other sections keep theirs (trainer.lr=0.01).
+    return f"{key.removeprefix('model.')}={value}"
 
 
 # What a report reads from a record: the metrics.json keys, and config.yaml sections that must be mappings if present.
@@ -89,8 +110,8 @@ def load_run(run_dir: Path) -> Run:
     per_user["user"] = per_user["user"].astype(str)
     return Run(
         dir=Path(run_dir), dataset=str(m["dataset"]), protocol=str(m["protocol"]), name=str(m["model"]),
-        seed=int(m["seed"]), baseline=target.split(".")[0] == BASELINES_PACKAGE, variant=_variant(cfg, bool(m.get("trains", True))),
-        config=cfg, metrics=m, env=rec["env"], per_user=per_user,
+        seed=int(m["seed"]), baseline=target.split(".")[0] == BASELINES_PACKAGE, variant=_variant(settings := _variant_settings(cfg, bool(m.get("trains", True)))),
+        settings=settings, config=cfg, metrics=m, env=rec["env"], per_user=per_user,
     )
 
 
@@ -109,12 +130,26 @@ def load_runs(run_dirs: Iterable[Path], protocol: str | None = None, candidates:
         named = ", ".join(f"{p} ({r.dir})" for p, r in sorted(by_setting.items()))
         raise ReportError(f"runs of different settings (protocol, candidate set) cannot share a table: {named}; report "
                           "each on its own (seqrec-report makes one report per setting; --protocol/--candidates pick)")
-    variants: dict[str, set[str]] = {}
-    for r in runs:
-        variants.setdefault(r.name, set()).add(r.variant)
-    for r in runs:
-        r.label = r.name if len(variants[r.name]) == 1 else f"{r.name}-{r.variant}"
+    _label_variants(runs)
     return runs
+
+
+def _label_variants(runs: list[Run]) -> None:
+    """Rows of one model name with several configurations are labelled by the settings in which they differ:
+    sasrec (hidden=128), sasrec (hidden=64)."""
+    by_name: dict[str, dict[str, dict[str, str]]] = {}
+    for r in runs:
+        by_name.setdefault(r.name, {})[r.variant] = r.settings
+    for r in runs:
+        variants = by_name[r.name]
+        if len(variants) == 1:
+            r.label = r.name
+            continue
+        keys = sorted({k for v in variants.values() for k in v}
+                      - {k for k in r.settings if all(v.get(k) == r.settings[k] for v in variants.values())})
+        r.differs = ", ".join(_setting_text(k, r.settings.get(k, "unset")) for k in keys)
+        r.label = f"{r.name} ({r.differs})"
+
 
 
 def split_mean(runs: list[Run], split: str, metric: str) -> float:
