@@ -93,6 +93,8 @@ class Report:
     figures: dict[str, tuple[pd.DataFrame, str]] = field(default_factory=dict)
     # variants.csv: per configuration of a model name that has several, its differing settings and record folders
     variants: pd.DataFrame | None = None
+    # model -> its colour, marker and line in every figure of the report (plots.model_styles)
+    styles: dict[str, Any] = field(default_factory=dict)
 
 
 def higher_is_better(metric: str) -> bool:
@@ -727,6 +729,13 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, source: str, 
         report.setup = setup_texts(groups, options, stamp)
     report.figures = _figures(groups, options)
     report.variants = variants_frame(groups)
+    if report.figures:
+        from benchmark.report.plots import model_styles
+
+        # Every model of the report, baselines first, each alphabetically: the same style in every figure.
+        baselines = {m for g in groups for m in g.models if g.is_baseline(m)}
+        report.styles = model_styles(sorted({m for g in groups for m in g.models}, key=lambda m: (m not in baselines, m)),
+                                     baselines)
     report.families = families
     return report
 
@@ -814,7 +823,7 @@ def _stage_report(report: Report, staging: Path) -> list[str]:
         for stem, (points, title) in report.figures.items():
             put(f"{stem}_points.csv", points.to_csv(index=False))
             draw = efficiency_figure if stem == "efficiency" else slice_figure
-            save_figure(draw(points, title), staging / stem)
+            save_figure(draw(points, title, report.styles), staging / stem)
     return sorted(p.name for p in staging.iterdir())
 
 
