@@ -126,21 +126,13 @@ def machine() -> dict[str, Any]:
     """What the timings were measured on, including the load average at the time."""
     import torch
 
+    from benchmark.record import cpu_model
+
     return {
-        "cpu": _cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(), "loadavg": list(os.getloadavg()),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "git_commit": _git_commit(),
     }
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _git_commit() -> str | None:

@@ -653,3 +653,32 @@ def test_two_configurations_of_a_model_are_labelled_by_the_settings_in_which_the
     write_run(single, "ds", "sasrec", 0, ranks // 2 + 1)
     report = report_of(single)
     assert report.variants is None and report.tables["table"].rows == ["pop", "sasrec"]
+
+
+def test_setup_writes_each_models_hyperparameters_and_the_hardware_and_plain_names(tmp_path):
+    from benchmark.record import environment
+
+    ranks = planted_ranks(60, 0.5, 0)
+    write_run(tmp_path, "ds", "pop", 0, ranks)
+    for hidden, epochs in ((64, 1), (128, 2)):
+        run = write_run(tmp_path, "ds", "sasrec", 0, ranks // 2 + 1, hidden=hidden)
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        config["trainer"]["max_epochs"] = epochs
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+        env = json.loads((run / "env.json").read_text())
+        env |= {"cpu": "Made-up CPU 9000", "gpu": None, "cuda": None, "device": "cpu", "torch_threads": 1,
+                "versions": {"torch": "2.9.9", "python": "3.11.0"}}
+        (run / "env.json").write_text(json.dumps(env))
+    report = report_of(tmp_path, setup=True)
+    md, tex = report.setup["setup.md"], report.setup["setup.tex"]
+    assert "| sasrec (hidden=128, trainer.max_epochs=2) | model | hidden | 128 |" in md and "|  | trainer | max_epochs | 2 |" in md
+    params = pd.read_csv(pd.io.common.StringIO(report.setup["hyperparameters.csv"]))
+    assert set(params[params.model == "pop"].section) <= {"model"}  # pop does not train: no trainer section
+    assert set(params[params.model == "sasrec (hidden=64, trainer.max_epochs=1)"].section) == {"model", "trainer"}
+    assert "| Made-up CPU 9000 | none | cpu | 2.9.9 | none | 3.11.0 | 1 | 2 |" in md
+    assert "| unrecorded | none | unrecorded | unrecorded | none | unrecorded | unrecorded | 1 |" in md  # pop's older env.json
+    assert r"\label{tab:results-hyperparameters}" in tex and r"\label{tab:results-environment}" in tex
+    # The methods paragraph: plain model names, and a range of epochs written as one.
+    assert "We evaluate 2 models (pop, sasrec;" in md and "at most 1–2 epochs" in md and "1/2" not in md
+    env = environment(0, "h", "cpu")
+    assert isinstance(env["cpu"], str) and env["cpu"] and env["gpu"] is None and "cuda" in env

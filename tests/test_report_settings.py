@@ -69,7 +69,7 @@ def test_paper_files_carry_no_machine_paths_and_unique_labels(tmp_path):
             labels += re.findall(r"\\label\{([^}]*)\}", text)
     assert len(labels) == len(set(labels)) and "tab:results-loo-results" in labels and "tab:results-horizon-history" in labels
     tex = (tmp_path / "out" / "loo" / "table.tex").read_text()
-    assert r"\texttt{seqrec-report results --slice history --setup}" in tex
+    assert r"\texttt{seqrec-report results --slice history --setup --protocol loo --candidates full}" in tex
     assert r"\begin{table}[t]" in tex and r"\resizebox" not in tex
 
 

@@ -530,8 +530,12 @@ def setup_texts(groups: list[Group], options: ReportOptions, stamp: Stamp) -> di
     table = stamp.apply(Table(rows, columns, cells, caption="Dataset statistics after preprocessing.", row_header="Dataset"),
                         "datasets")
     methods = methods_paragraph(groups, options)
-    return {"setup.md": render_markdown(table) + "\n\n" + methods + "\n",
-            "setup.tex": render_latex(table) + "\n\n% Methods paragraph\n" + tex_escape(methods) + "\n"}
+    from benchmark.report.appendix import appendix_texts, hyperparameters
+
+    appendix_md, appendix_tex = appendix_texts(groups, f"tab:{stamp.name}")
+    return {"setup.md": render_markdown(table) + "\n\n" + methods + "\n\n" + appendix_md + "\n",
+            "setup.tex": render_latex(table) + "\n\n% Methods paragraph\n" + tex_escape(methods) + "\n\n" + appendix_tex + "\n",
+            "hyperparameters.csv": hyperparameters(groups).to_csv(index=False)}
 
 
 def _seed_count(groups: list[Group]) -> str:
@@ -567,6 +571,14 @@ def _values(values: list[Any]) -> str:
     return str(distinct[0]) if len(distinct) == 1 else "/".join(map(str, distinct))
 
 
+def _span(values: list[Any]) -> str:
+    """Numbers as a range ("1–2"), anything else as _values does."""
+    distinct = sorted(set(values), key=str)
+    if len(distinct) > 1 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in distinct):
+        return f"{min(distinct):g}–{max(distinct):g}"
+    return _values(values)
+
+
 def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
     runs = [r for g in groups for r in g.runs]
     preprocessing = _per_dataset(groups, lambda g: _preprocessing(g.runs[0].config.get("dataset", {})))
@@ -574,8 +586,8 @@ def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
                            else "including the user's history (repeats are targets)")
     ties = _per_dataset(groups, lambda g: str(g.runs[0].metrics.get("tie_policy", "ties count against the target")))
     ks = sorted({int(k.split("@")[1]) for r in runs for k in r.metrics.get("test", {}) if "@" in k and k.split("@")[1].isdigit()})
-    models = sorted({r.label for r in runs})
-    baselines = sorted({r.label for r in runs if r.baseline})
+    models = sorted({r.name for r in runs})  # plain names: configurations of one model are the appendix's
+    baselines = sorted({r.name for r in runs if r.baseline})
     seeds = sorted({r.seed for r in runs})
     # The settings of the models that train (Recommender.trains; others never read their trainer section).
     trainers = [r.config.get("trainer", {}) for r in runs if r.metrics.get("trains", not r.baseline) and r.metrics.get("epochs")]
@@ -588,9 +600,9 @@ def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
         f"Every test target is judged against all items (full ranking), {history}; ties: {ties}"
         + (" (rank = 1 + the number of other items scored at least as high as the target)." if protocol == "loo" else "."),
         f"Metrics: {', '.join(options.metrics)} (cut-offs {', '.join(map(str, ks)) or 'n/a'} recorded).",
-        f"Trained models use Adam for at most {_values([t.get('max_epochs') for t in trainers])} epochs with early "
+        f"Trained models use Adam for at most {_span([t.get('max_epochs') for t in trainers])} epochs with early "
         f"stopping on validation {_values([t.get('valid_metric', 'ndcg@10') for t in trainers])} (patience "
-        f"{_values([t.get('patience') for t in trainers])}), best weights restored." if trainers else "",
+        f"{_span([t.get('patience') for t in trainers])}), best weights restored." if trainers else "",
         f"Each configuration is run with {_seed_count(groups)} ({', '.join(map(str, seeds))}); tables report the mean"
         " ± standard deviation over seeds.",
         f"Significance: each model is compared with the {'chosen reference ' + options.reference if options.reference else 'best non-sequential baseline of each dataset'} "
@@ -787,7 +799,7 @@ REPORT_FILES = frozenset({*(f"{stem}{suffix}" for stem in ("table", *(f"slice_{s
                           *(f"{stem}{suffix}" for stem in ("efficiency", *(f"slice_{s}" for s in SLICES))
                             for suffix in (".png", ".pdf", "_points.csv")),
                           "families.md", "families.tex", "families.csv", "pairwise.csv", "friedman.md", "nemenyi.csv", "cd_diagram.png", "cd_diagram.pdf",
-                          "setup.md", "setup.tex", "variants.csv"})
+                          "setup.md", "setup.tex", "hyperparameters.csv", "variants.csv"})
 
 
 def _stage_report(report: Report, staging: Path) -> list[str]:

@@ -40,7 +40,7 @@ class SweepReport(Callback):
         # setting, in report-<setting>/ (benchmark/report/settings.py names them).
         from benchmark.errors import BenchmarkError
         from benchmark.report.build import ReportOptions, build_report, write_report
-        from benchmark.report.settings import records_by_setting, report_folders
+        from benchmark.report.settings import Setting, records_by_setting, report_folders
         from benchmark.report.table import render_markdown
 
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -52,14 +52,17 @@ class SweepReport(Callback):
         if not dirs:
             return
         by_setting, damaged = records_by_setting(dirs)  # damaged: every report gets them, and names them in its error
-        by_setting = by_setting or {"": []}
+        by_setting = by_setting or {"": Setting("", "")}
         folders = report_folders(list(by_setting), sweep_dir, "report-")
-        for setting, runs in by_setting.items():
+        several = len(by_setting) > 1
+        for setting, part in by_setting.items():
             out = folders[setting]
-            several = len(by_setting) > 1
-            # Efficiency columns (params, train seconds, ms/user) sit beside accuracy in every sweep table.
+            # Efficiency columns (params, train seconds, ms/user) sit beside accuracy in every sweep table; with
+            # several settings each report's options name its own, so that the footer's command rebuilds it.
+            options = ReportOptions(efficiency=True, protocol=part.protocol if several else None,
+                                    candidates=part.candidates if several else None)
             try:
-                report = build_report(runs + damaged, ReportOptions(efficiency=True), str(sweep_dir),
+                report = build_report(part.records + damaged, options, str(listed),
                                       f"{sweep_dir.name}-{setting}" if several else sweep_dir.name)
                 write_report(report, out)
             except BenchmarkError as e:  # a report problem must not turn a finished sweep into a failure

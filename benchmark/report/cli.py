@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from benchmark import stats
@@ -90,8 +91,11 @@ def run(argv: list[str]) -> int:
         load_run(d)  # raises the one-line error naming the record and its problem
     # Every setting's report is built before any is written: a refusal leaves the earlier reports whole.
     name = options.name or (source.parent.name if source.is_file() else source.name) or "report"
-    reports = {setting: build_report(runs, options, str(source), name if len(by_setting) == 1 else f"{name}-{setting}")
-               for setting, runs in by_setting.items()}
+    several = len(by_setting) > 1
+    # With several settings each report's options name its own, so that the footer's command rebuilds it.
+    reports = {setting: build_report(s.records, replace(options, protocol=s.protocol, candidates=s.candidates) if several
+                                   else options, str(source), f"{name}-{setting}" if several else name)
+               for setting, s in by_setting.items()}
     folders = report_folders(list(reports), out, "")
     for setting, report in reports.items():
         written = write_report(report, folders[setting])

@@ -9,6 +9,7 @@ e.g. ``loo-sampled100-uniform``.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -35,11 +36,18 @@ def setting_name(metrics: dict) -> str:
     return name + (f"-negseed{seed}" if seed not in (0, None) else "")
 
 
+@dataclass
+class Setting:
+    protocol: str
+    candidates: str  # "full" or "sampled"
+    records: list[Path] = field(default_factory=list)
+
+
 def records_by_setting(dirs: Iterable[Path], protocol: str | None = None,
-                       candidates: str | None = None) -> tuple[dict[str, list[Path]], list[Path]]:
-    """The records of each setting, keeping only ``protocol`` and ``candidates`` where given, and apart
-    the records whose metrics.json cannot be read (a report over them names the problem)."""
-    by_setting: dict[str, list[Path]] = {}
+                       candidates: str | None = None) -> tuple[dict[str, Setting], list[Path]]:
+    """The records of each setting by its name, keeping only ``protocol`` and ``candidates`` where given,
+    and apart the records whose metrics.json cannot be read (a report over them names the problem)."""
+    by_setting: dict[str, Setting] = {}
     damaged: list[Path] = []
     seen: set[str] = set()
     for d in dirs:
@@ -53,7 +61,8 @@ def records_by_setting(dirs: Iterable[Path], protocol: str | None = None,
             continue
         if candidates is not None and candidate_set(metrics) != candidates:
             continue
-        by_setting.setdefault(setting_name(metrics), []).append(Path(d))
+        setting = by_setting.setdefault(setting_name(metrics), Setting(str(metrics.get("protocol")), candidate_set(metrics)))
+        setting.records.append(Path(d))
     if not by_setting and not damaged:
         wanted = " and ".join(f"{k} {v}" for k, v in (("protocol", protocol), ("candidates", candidates)) if v)
         raise ReportError(f"no run records with {wanted}; recorded: {', '.join(sorted(seen))}")
