@@ -100,9 +100,26 @@ def environment(seed: int, dataset_hash: str, device: str, code: CodeVersion) ->
         "dataset_hash": dataset_hash,
         "device": device,
         "platform": sys.platform,
+        "cpu": cpu_model(),
+        "gpu": torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else None,
+        "cuda": torch.version.cuda,  # the CUDA torch was built with; None for a CPU build
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),  # seconds in the efficiency columns depend on it
     }
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo, else what the platform says), for a paper's appendix."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def write_record(

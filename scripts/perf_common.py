@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -125,26 +126,34 @@ def machine() -> dict[str, Any]:
     """What the timings were measured on, including the load average at the time."""
     import torch
 
+    from benchmark.record import cpu_model
+
     return {
-        "cpu": _cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(), "loadavg": list(os.getloadavg()),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "git_commit": _git_commit(),
     }
 
 
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _git_commit() -> str | None:
     out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     return out.stdout.strip() or None
+
+
+# An absolute path (two or more components) in what the scripts write: results/ is committed, and a
+# machine's paths (a user or home folder) have no place in a public file.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/-])(?:/[\w.+@-]+){2,}/?")
+
+
+def without_machine_paths(text: str, repo: Path = REPO) -> str:
+    """Paths inside the repository made relative to it; any other absolute path cut to ``.../NAME``."""
+    def public(match: re.Match) -> str:
+        path = Path(match.group(0))
+        if path == repo or repo in path.parents:
+            return path.relative_to(repo).as_posix()
+        return f".../{path.name}"
+
+    return _ABSOLUTE_PATH.sub(public, text)
 
 
 def update_section(md_path: Path, name: str, text: str, title: str = "# Performance") -> None:
@@ -158,7 +167,7 @@ def update_section(md_path: Path, name: str, text: str, title: str = "# Performa
     else:
         new = old.rstrip() + "\n\n" + block + "\n"
     md_path.parent.mkdir(parents=True, exist_ok=True)
-    md_path.write_text(new)
+    md_path.write_text(without_machine_paths(new))
 
 
 def update_json(path: Path, key: str, value: Any) -> None:
@@ -166,7 +175,7 @@ def update_json(path: Path, key: str, value: Any) -> None:
     data = json.loads(path.read_text()) if path.is_file() else {}
     data[key] = value
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1, default=float) + "\n")
+    path.write_text(without_machine_paths(json.dumps(data, indent=1, default=float)) + "\n")
 
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:

@@ -22,7 +22,8 @@ def write_run(root: Path, dataset: str, model: str, seed: int, ranks: np.ndarray
               hidden: int = 64, candidates: str = "full", model_config: dict | None = None,
               valid: dict | None = None) -> Path:
     """One complete run record whose per-user metrics come from the given target ranks (model_config:
-    more model keys, e.g. encoder and head; valid: the record's validation metrics)."""
+    more model keys, e.g. encoder and head; valid: the record's validation metrics, default the test
+    ones; {} for none)."""
     ranks = np.asarray(ranks)
     users = user_ids(len(ranks)) if users is None else users
     order = np.arange(len(ranks))
@@ -52,8 +53,10 @@ def write_run(root: Path, dataset: str, model: str, seed: int, ranks: np.ndarray
         "tie_policy": "ties count against the target", "mask_history": True, "dataset": dataset, "model": model,
         "seed": seed, "config_hash": config_hash(config), "dataset_hash": dataset_hash, "split_key": split_key,
     }
-    if valid is not None:
-        metrics["valid"] = valid
+    # Validation metrics (they choose the default reference): by default those of the test ranks; {}: none recorded.
+    valid = metrics["test"] if valid is None else valid
+    if valid:
+        metrics["valid"] = dict(valid)
     env = {"seed": seed, "dataset_hash": dataset_hash, "versions": {}}
     return write_record(run_dir_for(root, config), config, metrics, per_user, [], env)
 

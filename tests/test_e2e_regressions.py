@@ -31,7 +31,7 @@ def test_setup_density_counts_distinct_pairs_like_seqrec_data_stats(tmp_path):
     assert len(records) == 1
     metrics = json.loads((records[0] / "metrics.json").read_text())
     assert (metrics["n_users"], metrics["n_items"], metrics["n_interactions"]) == (4, 3, 32)
-    report = build_report(records, ReportOptions(setup=True), "seqrec-report RESULTS", "RESULTS")
+    report = build_report(records, ReportOptions(setup=True), "RESULTS")
     assert _density_cell(report.setup["setup.md"], "plays") == f"{8 / 12:.3%}"  # 66.667%, not 266.667%
 
 
@@ -42,11 +42,11 @@ def test_setup_density_of_an_older_record_with_repeats_is_not_guessed(tmp_path):
     config = yaml.safe_load((run / "config.yaml").read_text())
     config["dataset"]["dedupe"] = False
     (run / "config.yaml").write_text(yaml.safe_dump(config))
-    setup = build_report(find_records(tmp_path), ReportOptions(setup=True), "c", "s").setup["setup.md"]
+    setup = build_report(find_records(tmp_path), ReportOptions(setup=True), "s").setup["setup.md"]
     cell = _density_cell(setup, "plays")
     assert not re.fullmatch(r"[\d.,]+%", cell), cell  # 200.000% before
     write_run(tmp_path / "deduped", "deduped", "pop", 0, planted_ranks(50, 0.0, 0), n_items=100)
-    setup = build_report(find_records(tmp_path / "deduped"), ReportOptions(setup=True), "c", "s").setup["setup.md"]
+    setup = build_report(find_records(tmp_path / "deduped"), ReportOptions(setup=True), "s").setup["setup.md"]
     assert _density_cell(setup, "deduped") == "20.000%"  # 1,000 / (50 x 100): dedupe on, rows are pairs
 
 
@@ -92,7 +92,7 @@ def test_caption_names_the_dataset_where_a_model_has_a_single_seed(tmp_path):
             write_run(tmp_path, ds, "pop", s, planted_ranks(60, 0.0, s))
             write_run(tmp_path, ds, "gru4rec", s, planted_ranks(60, 0.5, s + 5))
     write_run(tmp_path, "ds-b", "itemknn", 0, planted_ranks(60, 0.2, 9))
-    caption = build_report(find_records(tmp_path), ReportOptions(), "c", "s").tables["table"].caption
+    caption = build_report(find_records(tmp_path), ReportOptions(), "s").tables["table"].caption
     assert "single seed, no ±: gru4rec on ds-b, itemknn, pop on ds-b." in caption, caption
 
 

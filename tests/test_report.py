@@ -34,7 +34,7 @@ def write_benchmark(root: Path) -> Path:
 
 
 def report_of(root: Path, **options):
-    return build_report(find_records(root), ReportOptions(**options), COMMAND, "RESULTS")
+    return build_report(find_records(root), ReportOptions(**options), "RESULTS")
 
 
 def check_golden(name: str, text: str) -> None:
@@ -114,7 +114,7 @@ def test_refuses_runs_on_different_users_dataset_hashes_or_protocols(tmp_path):
         report_of(tmp_path / "hash")
     write_run(tmp_path / "proto", "ds", "pop", 0, ranks)
     write_run(tmp_path / "proto", "ds", "sasrec", 0, ranks, protocol="temporal")
-    with pytest.raises(BenchmarkError, match="different protocols.*--protocol"):
+    with pytest.raises(BenchmarkError, match="different settings.*--protocol"):
         report_of(tmp_path / "proto")
     assert len(report_of(tmp_path / "proto", protocol="loo").tables["table"].rows) == 1
 
@@ -216,8 +216,9 @@ def test_non_finite_per_user_metric_is_a_one_line_error_naming_the_file(tmp_path
 
 def test_default_reference_is_the_best_baseline_also_where_lower_is_better(tmp_path):
     ranks = planted_ranks(80, 0.5, 0)
-    write_run(tmp_path, "ds", "pop", 0, ranks * 3)  # worse: larger ranks
-    write_run(tmp_path, "ds", "itemknn", 0, ranks)
+    # pop worse (larger ranks), also on validation: the reference is chosen there.
+    write_run(tmp_path, "ds", "pop", 0, ranks * 3, valid={"rank": 3 * ranks.mean(), "ndcg@10": 0.1})
+    write_run(tmp_path, "ds", "itemknn", 0, ranks, valid={"rank": ranks.mean(), "ndcg@10": 0.2})
     write_run(tmp_path, "ds", "sasrec", 0, np.maximum(1, ranks // 2))
     for metrics in (["rank", "ndcg@10"], ["ndcg@10"]):
         assert set(report_of(tmp_path, metrics=metrics).pairwise["reference"]) == {"itemknn"}
@@ -242,7 +243,7 @@ def test_runs_on_different_sampled_negatives_are_not_paired(tmp_path):
         metrics = json.loads((run / "metrics.json").read_text())
         metrics["sampled_candidates"] = {"candidates": "sampled", "n_negatives": n, "sampler": "uniform", "negatives_seed": 0}
         (run / "metrics.json").write_text(json.dumps(metrics))
-    with pytest.raises(BenchmarkError, match="candidate sets .*differ"):
+    with pytest.raises(BenchmarkError, match="different settings .*loo-sampled100-uniform.*loo-sampled50-uniform"):
         report_of(tmp_path)
 
 
@@ -443,8 +444,8 @@ FAMILY_MODELS = {  # name: (encoder, head, test quality, validation ndcg@10)
 def write_families(root: Path, datasets=("ml-1m", "ds-x")) -> Path:
     for ds in datasets:
         for s in (0, 1):
-            for model, quality in (("pop", 0.0), ("itemknn", 0.3)):
-                write_run(root, ds, model, s, planted_ranks(200, quality, s), valid={"ndcg@10": 0.1})
+            for model, quality, valid in (("pop", 0.0, 0.1), ("itemknn", 0.3, 0.12)):
+                write_run(root, ds, model, s, planted_ranks(200, quality, s), valid={"ndcg@10": valid})
             for model, (encoder, head, quality, valid) in FAMILY_MODELS.items():
                 write_run(root, ds, model, s, planted_ranks(200, quality, s), model_config={"encoder": encoder, "head": head},
                           valid={"ndcg@10": valid + 0.01 * s})
@@ -558,7 +559,7 @@ def test_a_one_model_report_says_no_comparison_was_made_and_writes_the_pairwise_
     done = report_cli(tmp_path)
     assert done.returncode == 0, done.stderr
     table = (tmp_path / "report" / "table.md").read_text()
-    assert "no comparison with the reference (pop; default: best non-sequential baseline) was made, it is the only model" in table
+    assert "no comparison with the reference (pop; default: the non-sequential baseline with the best mean validation ndcg@10 on each dataset, chosen without test data) was made, it is the only model" in table
     assert "comparisons" not in table and "↑/↓" not in table
     header = (tmp_path / "report" / "pairwise.csv").read_text()
     assert header.startswith("dataset,protocol,slice,block,metric,model,reference,") and header.count("\n") == 1
@@ -628,3 +629,56 @@ def test_records_in_symlinked_folders_are_found_once(tmp_path):
     [pop] = [r for r in records if r.parent.name == "pop"]
     assert results / "linked" in pop.parents  # of two links to one folder, the first by name
     assert report_of(results).tables["table"].rows == ["pop", "sasrec"]
+
+
+def test_two_configurations_of_a_model_are_labelled_by_the_settings_in_which_they_differ(tmp_path):
+    ranks = planted_ranks(60, 0.5, 0)
+    write_run(tmp_path, "ds", "pop", 0, ranks)
+    folders = {hidden: sorted(write_run(tmp_path, "ds", "sasrec", s, ranks // 2 + 1, hidden=hidden).name for s in (0, 1))
+               for hidden in (64, 128)}
+    report = report_of(tmp_path)
+    table = report.tables["table"]
+    assert table.rows == ["pop", "sasrec (hidden=128)", "sasrec (hidden=64)"]
+    assert "labelled by the settings in which they differ; variants.csv" in table.caption
+    variants = report.variants.set_index("model")
+    for hidden, runs in folders.items():
+        row = variants.loc[f"sasrec (hidden={hidden})"]
+        assert row.differs == f"hidden={hidden}" and row.runs.split() == runs  # the record folders' own ids
+    out = tmp_path / "out"
+    write_report(report, out)
+    assert pd.read_csv(out / "variants.csv")["differs"].tolist() == ["hidden=128", "hidden=64"]
+    # One configuration per name: no variants file, the plain name.
+    single = tmp_path / "single"
+    write_run(single, "ds", "pop", 0, ranks)
+    write_run(single, "ds", "sasrec", 0, ranks // 2 + 1)
+    report = report_of(single)
+    assert report.variants is None and report.tables["table"].rows == ["pop", "sasrec"]
+
+
+def test_setup_writes_each_models_hyperparameters_and_the_hardware_and_plain_names(tmp_path):
+    from benchmark.record import environment
+
+    ranks = planted_ranks(60, 0.5, 0)
+    write_run(tmp_path, "ds", "pop", 0, ranks)
+    for hidden, epochs in ((64, 1), (128, 2)):
+        run = write_run(tmp_path, "ds", "sasrec", 0, ranks // 2 + 1, hidden=hidden)
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        config["trainer"]["max_epochs"] = epochs
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+        env = json.loads((run / "env.json").read_text())
+        env |= {"cpu": "Made-up CPU 9000", "gpu": None, "cuda": None, "device": "cpu", "torch_threads": 1,
+                "versions": {"torch": "2.9.9", "python": "3.11.0"}}
+        (run / "env.json").write_text(json.dumps(env))
+    report = report_of(tmp_path, setup=True)
+    md, tex = report.setup["setup.md"], report.setup["setup.tex"]
+    assert "| sasrec (hidden=128, trainer.max_epochs=2) | model | hidden | 128 |" in md and "|  | trainer | max_epochs | 2 |" in md
+    params = pd.read_csv(pd.io.common.StringIO(report.setup["hyperparameters.csv"]))
+    assert set(params[params.model == "pop"].section) <= {"model"}  # pop does not train: no trainer section
+    assert set(params[params.model == "sasrec (hidden=64, trainer.max_epochs=1)"].section) == {"model", "trainer"}
+    assert "| Made-up CPU 9000 | none | cpu | 2.9.9 | none | 3.11.0 | 1 | 2 |" in md
+    assert "| unrecorded | none | unrecorded | unrecorded | none | unrecorded | unrecorded | 1 |" in md  # pop's older env.json
+    assert r"\label{tab:results-hyperparameters}" in tex and r"\label{tab:results-environment}" in tex
+    # The methods paragraph: plain model names, and a range of epochs written as one.
+    assert "We evaluate 2 models (pop, sasrec;" in md and "at most 1–2 epochs" in md and "1/2" not in md
+    env = environment(0, "h", "cpu")
+    assert isinstance(env["cpu"], str) and env["cpu"] and env["gpu"] is None and "cuda" in env

@@ -17,7 +17,7 @@ ATTENTION = {"encoder": "attention", "head": "next_item"}
 
 
 def report_of(root: Path, **options):
-    return build_report(find_records(root), ReportOptions(**options), "seqrec-report RESULTS", "RESULTS")
+    return build_report(find_records(root), ReportOptions(**options), "RESULTS")
 
 
 def write_arp(root: Path) -> Path:
@@ -73,7 +73,7 @@ def test_a_family_without_validation_metrics_is_named_not_dropped_silently(tmp_p
         write_run(tmp_path, "ds-a", "sasrec", seed, planted_ranks(60, 1.0, seed), model_config=ATTENTION,
                   valid={"ndcg@10": 0.3})
         write_run(tmp_path, "ds-a", "seq2seq_rnn", seed, planted_ranks(60, 0.5, seed),
-                  model_config={"encoder": "rnn", "head": "autoregressive"})
+                  model_config={"encoder": "rnn", "head": "autoregressive"}, valid={})
     table, rows = report_of(tmp_path).families
     assert "seq2seq_rnn" not in set(rows.model)
     assert "seq2seq_rnn on ds-a" in table.caption and "no validation ndcg@10" in table.caption
@@ -86,3 +86,18 @@ def test_without_a_reference_the_caption_says_the_cells_are_test_values(tmp_path
     table, rows = report_of(tmp_path).families
     assert rows["reference"].isna().all()
     assert "No reference on ds-x (no non-sequential baseline there; set --reference): its cells give the test ndcg@10 itself." in table.caption
+
+
+def test_the_domain_comes_from_the_records_dataset_config_before_the_catalog(tmp_path):
+    # dataset=sequences dataset.name=Beauty dataset.domain=product: the catalog knows no "Beauty".
+    import yaml
+
+    for model, cfg in (("pop", None), ("sasrec", ATTENTION)):
+        for ds, domain in (("Beauty", "product"), ("ml-1m", "generic")):
+            run = write_run(tmp_path, ds, model, 0, planted_ranks(40, 0.5 if cfg else 0.0, 0), model_config=cfg)
+            config = yaml.safe_load((run / "config.yaml").read_text())
+            config["dataset"]["domain"] = domain
+            (run / "config.yaml").write_text(yaml.safe_dump(config))
+    table, rows = report_of(tmp_path).families
+    assert "| Family | Beauty (product) ndcg@10 | ml-1m (movie) ndcg@10 |" in render_markdown(table)
+    assert dict(zip(rows.dataset, rows.domain)) == {"Beauty": "product", "ml-1m": "movie"}  # generic: the catalog's

@@ -96,6 +96,8 @@ def test_bench_vs_recbole_runs_on_a_tiny_dataset(tmp_path, tiny_ml):
     assert target["ours_eval_with_lists_s"] > 0
     md = (tmp_path / "out" / "perf.md").read_text()
     assert "| sasrec |" in md and "| pop |" in md and "| sasrec |" in proc.stdout
+    for text in (md, (tmp_path / "out" / "perf.json").read_text()):  # results/ is committed: no machine paths
+        assert str(tmp_path) not in text and str(REPO) not in text and "/work/" not in text
     if with_recbole:
         check = report["split_check"]
         assert check["same_valid_users_and_targets"] and check["same_test_users_and_targets"]
@@ -219,6 +221,23 @@ def test_bench_scale_runs_on_tiny_files(tmp_path):
     assert all(r["kept_rows"] <= r["rows"] and r["train_windows"] >= r["timed_windows"] > 0 for r in report["sizes"])
     assert (tmp_path / "out" / "scaling.png").stat().st_size > 1000
     assert "## Scaling" in (tmp_path / "out" / "perf.md").read_text()
+    for name in ("perf.md", "perf.json"):
+        text = (tmp_path / "out" / name).read_text()
+        assert str(tmp_path) not in text and str(REPO) not in text
+
+
+def test_written_perf_files_carry_no_machine_paths(tmp_path):
+    venv = Path.home() / "envs" / "recbole-venv"
+    text = f"`bench --recbole-venv {venv} --work {REPO / '.bench' / 'work'}` https://recbole.io/a/b ms/user"
+    perf_common.update_section(tmp_path / "perf.md", "x", text)
+    perf_common.update_json(tmp_path / "perf.json", "x", {"recbole_venv": str(venv), "out": str(REPO / "results")})
+    md, data = (tmp_path / "perf.md").read_text(), json.loads((tmp_path / "perf.json").read_text())
+    assert "--recbole-venv .../recbole-venv --work .bench/work` https://recbole.io/a/b ms/user" in md
+    assert data["x"] == {"recbole_venv": ".../recbole-venv", "out": "results"}
+    # The committed results: no absolute path at all.
+    for name in ("perf.md", "perf.json"):
+        committed = (REPO / "results" / name).read_text()
+        assert perf_common.without_machine_paths(committed) == committed, name
 
 
 def test_bench_vs_recbole_rejects_unknown_model(tmp_path):

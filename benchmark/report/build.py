@@ -8,8 +8,11 @@ form one family for the multiple-comparison correction.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import re
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -23,9 +26,11 @@ import pandas as pd
 from benchmark import stats
 from benchmark.files import umask_mode
 from benchmark.provenance import mixed_code_note
-from benchmark.report.runs import Group, ReportError, Run, group_runs, load_runs
+from benchmark.report.runs import Group, ReportError, Run, group_runs, load_runs, split_mean
 from benchmark.report.table import (DOWN, UP, Cell, Column, Table, render_csv, render_latex, render_markdown,
                                     tex_escape, to_markdown)
+
+log = logging.getLogger(__name__)
 
 DEFAULT_METRICS = ("ndcg@10", "hr@10", "mrr@10")
 # Headline metrics per protocol when --metrics is not given; sampled_* versions join when recorded.
@@ -54,6 +59,9 @@ class ReportOptions:
     efficiency: bool = False
     setup: bool = False
     protocol: str | None = None
+    candidates: str | None = None  # "full" or "sampled": report only runs with this candidate set
+    name: str | None = None  # the report's name in LaTeX labels (tab:<name>-results); None: the source folder's
+    latex_wide: bool = False  # LaTeX tables as table* scaled to \textwidth
 
     def check(self) -> None:
         if self.test not in stats.TESTS:
@@ -84,6 +92,10 @@ class Report:
     families: tuple[Table, pd.DataFrame] | None = None
     # file stem -> (points, title) of a figure: "slice_history", ..., "efficiency"
     figures: dict[str, tuple[pd.DataFrame, str]] = field(default_factory=dict)
+    # variants.csv: per configuration of a model name that has several, its differing settings and record folders
+    variants: pd.DataFrame | None = None
+    # model -> its colour, marker and line in every figure of the report (plots.model_styles)
+    styles: dict[str, Any] = field(default_factory=dict)
 
 
 def higher_is_better(metric: str) -> bool:
@@ -177,27 +189,56 @@ def _style(cells: dict[str, Cell], digits: int) -> None:
 
 
 def choose_references(groups: list[Group], options: ReportOptions) -> dict[str, str | None]:
-    """Reference per dataset: --reference, else the non-sequential baseline best on the first metric."""
+    """Reference per dataset: --reference, else the non-sequential baseline with the best mean
+    *validation* value of the first metric (in its direction). The test set decides the markers, so it
+    must not also pick the model they are measured against. A baseline whose records carry no validation
+    value of that metric cannot be chosen (reference_note says so); none left: no reference."""
     refs: dict[str, str | None] = {}
     primary = options.metrics[0]
+    sign = 1.0 if higher_is_better(primary) else -1.0  # e.g. rank: the lowest is the best
     for g in groups:
         if options.reference is not None:
             if options.reference not in g.models:
-                raise ReportError(f"--reference {options.reference!r} has no runs on {g.dataset}; models there: {', '.join(g.models)}")
+                raise ReportError(f"--reference {options.reference} has no runs on {g.dataset}; models there: {', '.join(g.models)}")
             refs[g.dataset] = options.reference
             continue
-        everyone = _Block(g, g.dataset, None)
-        scored = []
-        sign = 1.0 if higher_is_better(primary) else -1.0  # e.g. rank: the lowest is the best
-        for m in (m for m in g.models if g.is_baseline(m)):
-            values = [v for r in g.runs_of(m) if (v := _run_value(r, primary, everyone)) is not None]
-            scored.append((sign * float(np.mean(values)) if values else -np.inf, m))
-        refs[g.dataset] = max(scored)[1] if scored else None
+        scored = [(sign * v, m) for m in g.models if g.is_baseline(m)
+                  if not math.isnan(v := split_mean(g.runs_of(m), "valid", primary))]
+        refs[g.dataset] = max(scored)[1] if scored else None  # ties: the later name, deterministic
     return refs
 
 
+def unvalidated_baselines(groups: list[Group], metric: str) -> list[str]:
+    """'MODEL on DATASET' for each baseline without a recorded validation ``metric``: never a default reference."""
+    return [f"{m} on {g.dataset}" for g in groups for m in g.models
+            if g.is_baseline(m) and math.isnan(split_mean(g.runs_of(m), "valid", metric))]
+
+
+def reference_origin(options: ReportOptions) -> str:
+    """How the reference was chosen, for every caption."""
+    if options.reference is not None:
+        return "chosen with --reference"
+    return (f"default: the non-sequential baseline with the best mean validation {options.metrics[0]} on each dataset, "
+            "chosen without test data")
+
+
+def reference_notes(groups: list[Group], options: ReportOptions, refs: dict[str, str | None]) -> list[str]:
+    """Caption sentences on default references that could not be chosen by validation data."""
+    if options.reference is not None:
+        return []
+    metric, notes = options.metrics[0], []
+    left_out = unvalidated_baselines(groups, metric)
+    if left_out:
+        notes.append(f"Not eligible as reference (no validation {metric} recorded): {_join(left_out)}.")
+    unreferenced = [g.dataset for g in groups if refs.get(g.dataset) is None and any(g.is_baseline(m) for m in g.models)]
+    if unreferenced:
+        notes.append(f"No reference on {_join(unreferenced)}: no non-sequential baseline there has a validation "
+                     f"{metric}, and the test set never picks one (set --reference).")
+    return notes
+
+
 # pairwise.csv's columns: written as its header even when no test was made.
-PAIRWISE_COLUMNS = ("dataset", "protocol", "slice", "block", "metric", "model", "reference", "n_users", "mean_model",
+PAIRWISE_COLUMNS = ("dataset", "protocol", "slice", "block", "metric", "model", "reference", "n_users", "n_nonzero", "mean_model",
                     "mean_reference", "mean_diff", "ci_low", "ci_high", "ci", "effect_size", "effect", "statistic",
                     "p_value", "p_corrected", "significant", "test", "correction", "model_seeds", "model_runs",
                     "reference_runs")
@@ -225,6 +266,7 @@ def _comparisons(blocks: list[_Block], metrics: list[str], refs: dict[str, str |
                 rows.append({
                     "dataset": g.dataset, "protocol": g.protocol, "slice": slice_kind, "block": block.title,
                     "metric": metric, "model": model, "reference": ref, "n_users": res.n,
+                    "n_nonzero": int(np.count_nonzero(wide[model].to_numpy() != wide[ref].to_numpy())),
                     "mean_model": float(wide[model].mean()), "mean_reference": float(wide[ref].mean()),
                     "mean_diff": res.mean_diff, "ci_low": res.ci_low, "ci_high": res.ci_high,
                     "ci": "bootstrap percentile" if options.test == "bootstrap" else "t",
@@ -349,7 +391,7 @@ def caption(groups: list[Group], blocks: list[_Block], options: ReportOptions, r
             ref_text = ref_sets[0]
         else:
             ref_text = "; ".join(f"{d}: {v or 'none'}" for d, v in refs.items())
-        origin = "default: best non-sequential baseline" if options.reference is None else "chosen"
+        origin = reference_origin(options)
         n = len(comparisons)
         if not n:  # e.g. a one-model report: "corrected over 0 comparisons" would read as if tests were run
             why = ("it is the only model" if all(len(g.models) == 1 for g in groups)
@@ -366,13 +408,83 @@ def caption(groups: list[Group], blocks: list[_Block], options: ReportOptions, r
             parts.append(f"{UP}/{DOWN}: significantly higher/lower than the reference ({ref_text}; {origin}) by a two-sided "
                          f"{stats.TEST_NAMES[options.test]}{how} on per-user metrics averaged over seeds, "
                          f"{corr}, α = {options.alpha:g}.")
+    parts += reference_notes(groups, options, refs)
+    varied = sorted({r.name for r in runs if r.differs})
+    if varied:
+        parts.append(f"Configurations of one model ({', '.join(varied)}) are labelled by the settings in which they "
+                     "differ; variants.csv lists each one's record folders.")
+    if (warning := small_sample_warning(comparisons, options)):
+        parts.append(f"Caution: {warning}.")
     parts.append("Best per column in bold, second underlined (columns where higher is better).")
     code_note = mixed_code_note([r.metrics.get("code_hash") for r in runs])  # records made by different code
     return " ".join(parts + ([code_note] if code_note else []))
 
 
-def _footer(command: str, source: str, runs: int) -> str:
-    return f"Generated by `{command}` from {source} ({runs} runs)."
+# Below this many users with a non-zero difference the bootstrap's p-values are too small (false-positive
+# rate 0.064 at 50 users, 0.10 at 10); the randomization test stays exact.
+BOOTSTRAP_MIN_NONZERO = 50
+
+
+def small_sample_warning(comparisons: pd.DataFrame, options: ReportOptions) -> str | None:
+    """What to say when a bootstrap comparison rests on too few users with a non-zero difference."""
+    if options.test != "bootstrap" or not len(comparisons):
+        return None
+    few = comparisons[comparisons["n_nonzero"] < BOOTSTRAP_MIN_NONZERO]
+    if not len(few):
+        return None
+    return (f"bootstrap comparisons resting on fewer than {BOOTSTRAP_MIN_NONZERO} users with a non-zero difference: "
+            f"{len(few)} of {len(comparisons)} (fewest: {int(few['n_nonzero'].min())}), where bootstrap p-values are too "
+            "small; rerun with --test randomization")
+
+
+def variants_frame(groups: list[Group]) -> pd.DataFrame | None:
+    """One row per (dataset, row) of a model name with several configurations: the settings in which
+    they differ and the record folders (seed<S>-<hash>) of its runs; None where every name has one."""
+    rows = [{"dataset": g.dataset, "model": model, "name": runs[0].name, "differs": runs[0].differs,
+             "runs": " ".join(r.run_id for r in runs)}
+            for g in groups for model in g.models if (runs := g.runs_of(model))[0].differs]
+    return pd.DataFrame(rows) if rows else None
+
+
+# The command-line flag of each ReportOptions field that the footer's command repeats when not the default.
+_FLAGS = {"metrics": "--metrics", "reference": "--reference", "test": "--test", "correction": "--correction",
+          "alpha": "--alpha", "resamples": "--resamples", "stat_seed": "--stat-seed", "slices": "--slice",
+          "efficiency": "--efficiency", "setup": "--setup", "protocol": "--protocol", "candidates": "--candidates",
+          "name": "--name", "latex_wide": "--latex-wide"}
+
+
+def report_command(options: ReportOptions, source: str) -> str:
+    """The seqrec-report command of these options over ``source`` named by its last component only: a
+    footer of a paper's table must not carry a machine's paths (a user or home folder)."""
+    words = ["seqrec-report", Path(source).name or "."]
+    defaults = ReportOptions()
+    for key, flag in _FLAGS.items():
+        value = getattr(options, key)
+        if value == getattr(defaults, key) or value is None:
+            continue
+        if isinstance(value, bool):
+            words.append(flag)
+        else:
+            words += [flag, ",".join(value) if isinstance(value, list) else str(value)]
+    return shlex.join(words)
+
+
+@dataclass
+class Stamp:
+    """What every table of one report carries: the footer, a label unique to the report, the width."""
+
+    footer: str
+    name: str  # the report's name in labels: tab:<name>-results, tab:<name>-families, ...
+    wide: bool
+
+    def apply(self, table: Table, what: str) -> Table:
+        table.footer, table.label, table.wide = self.footer, f"tab:{self.name}-{what}", self.wide
+        return table
+
+
+def _stamp(options: ReportOptions, source: str, name: str | None, runs: int) -> Stamp:
+    label = re.sub(r"[^a-z0-9]+", "-", (name or options.name or Path(source).name).lower()).strip("-") or "report"
+    return Stamp(f"Generated by `{report_command(options, source)}` ({runs} runs).", label, options.latex_wide)
 
 
 # ---- Friedman / Nemenyi across datasets ------------------------------------------------------------
@@ -400,7 +512,7 @@ def across_datasets(groups: list[Group], options: ReportOptions) -> tuple[stats.
 
 # ---- setup: dataset statistics and a methods paragraph ---------------------------------------------
 
-def setup_texts(groups: list[Group], options: ReportOptions, footer: str) -> dict[str, str]:
+def setup_texts(groups: list[Group], options: ReportOptions, stamp: Stamp) -> dict[str, str]:
     rows, cells = [], {}
     columns = [Column("", "users", 0), Column("", "items", 0), Column("", "interactions", 0),
                Column("", "avg. length", 2), Column("", "density", 5), Column("", "test users", 0)]
@@ -417,11 +529,15 @@ def setup_texts(groups: list[Group], options: ReportOptions, footer: str) -> dic
         for j, v in enumerate(values):
             if v is not None:
                 cells[(g.dataset, j)] = Cell(float(v), text=f"{v:,.{columns[j].digits}f}" if j != 4 else f"{v:.3%}")
-    table = Table(rows, columns, cells, caption="Dataset statistics after preprocessing.", footer=footer,
-                  label="tab:datasets", row_header="Dataset")
+    table = stamp.apply(Table(rows, columns, cells, caption="Dataset statistics after preprocessing.", row_header="Dataset"),
+                        "datasets")
     methods = methods_paragraph(groups, options)
-    return {"setup.md": render_markdown(table) + "\n\n" + methods + "\n",
-            "setup.tex": render_latex(table) + "\n\n% Methods paragraph\n" + tex_escape(methods) + "\n"}
+    from benchmark.report.appendix import appendix_texts, hyperparameters
+
+    appendix_md, appendix_tex = appendix_texts(groups, f"tab:{stamp.name}")
+    return {"setup.md": render_markdown(table) + "\n\n" + methods + "\n\n" + appendix_md + "\n",
+            "setup.tex": render_latex(table) + "\n\n% Methods paragraph\n" + tex_escape(methods) + "\n\n" + appendix_tex + "\n",
+            "hyperparameters.csv": hyperparameters(groups).to_csv(index=False)}
 
 
 def _seed_count(groups: list[Group]) -> str:
@@ -457,6 +573,14 @@ def _values(values: list[Any]) -> str:
     return str(distinct[0]) if len(distinct) == 1 else "/".join(map(str, distinct))
 
 
+def _span(values: list[Any]) -> str:
+    """Numbers as a range ("1–2"), anything else as _values does."""
+    distinct = sorted(set(values), key=str)
+    if len(distinct) > 1 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in distinct):
+        return f"{min(distinct):g}–{max(distinct):g}"
+    return _values(values)
+
+
 def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
     runs = [r for g in groups for r in g.runs]
     preprocessing = _per_dataset(groups, lambda g: _preprocessing(g.runs[0].config.get("dataset", {})))
@@ -464,8 +588,8 @@ def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
                            else "including the user's history (repeats are targets)")
     ties = _per_dataset(groups, lambda g: str(g.runs[0].metrics.get("tie_policy", "ties count against the target")))
     ks = sorted({int(k.split("@")[1]) for r in runs for k in r.metrics.get("test", {}) if "@" in k and k.split("@")[1].isdigit()})
-    models = sorted({r.label for r in runs})
-    baselines = sorted({r.label for r in runs if r.baseline})
+    models = sorted({r.name for r in runs})  # plain names: configurations of one model are the appendix's
+    baselines = sorted({r.name for r in runs if r.baseline})
     seeds = sorted({r.seed for r in runs})
     # The settings of the models that train (Recommender.trains; others never read their trainer section).
     trainers = [r.config.get("trainer", {}) for r in runs if r.metrics.get("trains", not r.baseline) and r.metrics.get("epochs")]
@@ -478,9 +602,9 @@ def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
         f"Every test target is judged against all items (full ranking), {history}; ties: {ties}"
         + (" (rank = 1 + the number of other items scored at least as high as the target)." if protocol == "loo" else "."),
         f"Metrics: {', '.join(options.metrics)} (cut-offs {', '.join(map(str, ks)) or 'n/a'} recorded).",
-        f"Trained models use Adam for at most {_values([t.get('max_epochs') for t in trainers])} epochs with early "
+        f"Trained models use Adam for at most {_span([t.get('max_epochs') for t in trainers])} epochs with early "
         f"stopping on validation {_values([t.get('valid_metric', 'ndcg@10') for t in trainers])} (patience "
-        f"{_values([t.get('patience') for t in trainers])}), best weights restored." if trainers else "",
+        f"{_span([t.get('patience') for t in trainers])}), best weights restored." if trainers else "",
         f"Each configuration is run with {_seed_count(groups)} ({', '.join(map(str, seeds))}); tables report the mean"
         " ± standard deviation over seeds.",
         f"Significance: each model is compared with the {'chosen reference ' + options.reference if options.reference else 'best non-sequential baseline of each dataset'} "
@@ -561,12 +685,15 @@ def _figures(groups: list[Group], options: ReportOptions) -> dict[str, tuple[pd.
 
 # ---- the whole report ------------------------------------------------------------------------------
 
-def build_report(run_dirs: Iterable[Path], options: ReportOptions, command: str, source: str) -> Report:
+def build_report(run_dirs: Iterable[Path], options: ReportOptions, source: str, name: str | None = None) -> Report:
+    """The report of the records ``run_dirs``; ``source`` (the folder or list they came from) names it in
+    footers by its last component only; ``name`` in LaTeX labels (default: options.name, else that component)."""
     options.check()
     # A repeated metric would be tested twice and counted twice by the multiple-comparison correction.
     options = replace(options, metrics=None if options.metrics is None else list(dict.fromkeys(options.metrics)),
                       slices=list(dict.fromkeys(options.slices)))
-    runs = load_runs(run_dirs, options.protocol)
+    given = options  # as the user gave them: the footer's command repeats these, not the defaults filled in below
+    runs = load_runs(run_dirs, options.protocol, options.candidates)
     groups = group_runs(runs)
     available = {c for r in runs for c in (*r.per_user.columns, *r.metrics.get("test", {}))}
     if options.metrics is None:
@@ -577,7 +704,7 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, command: str,
         metric_like = sorted(c for c in available if "@" in c)
         raise ReportError(f"--metrics {', '.join(missing)} not in any run; available: {', '.join(metric_like)}")
     refs = choose_references(groups, options)
-    footer = _footer(command, source, len(runs))
+    stamp = _stamp(given, source, name, len(runs))
     tables: dict[str, Table] = {}
     pairwise = []
     plan = [("table", None)] + [(f"slice_{s}", s) for s in options.slices]
@@ -601,25 +728,34 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, command: str,
         if options.efficiency and kind is None:
             what += " (with parameters, training seconds and inference milliseconds per user, means over seeds)"
         table.caption = caption(groups, blocks, options, refs, comparisons, what)
-        table.footer = footer
-        table.label = "tab:results" if kind is None else f"tab:{kind}"
+        stamp.apply(table, "results" if kind is None else kind)
         table.label_groups = kind is not None
         tables[stem] = table
         pairwise.append(comparisons)
+        if (warning := small_sample_warning(comparisons, options)):
+            log.warning("%s: %s", stem, warning)
         if kind is None:
-            families = _families(groups, refs, comparisons, options, footer)
+            families = _families(groups, refs, comparisons, options, stamp)
     friedman, friedman_text = across_datasets(groups, options)
     report = Report(tables, pd.concat([p for p in pairwise if len(p)] or pairwise[:1], ignore_index=True),
                     friedman, friedman_text)
     if options.setup:
-        report.setup = setup_texts(groups, options, footer)
+        report.setup = setup_texts(groups, options, stamp)
     report.figures = _figures(groups, options)
+    report.variants = variants_frame(groups)
+    if report.figures:
+        from benchmark.report.plots import model_styles
+
+        # Every model of the report, baselines first, each alphabetically: the same style in every figure.
+        baselines = {m for g in groups for m in g.models if g.is_baseline(m)}
+        report.styles = model_styles(sorted({m for g in groups for m in g.models}, key=lambda m: (m not in baselines, m)),
+                                     baselines)
     report.families = families
     return report
 
 
 def _families(groups: list[Group], refs: dict[str, str | None], comparisons: pd.DataFrame, options: ReportOptions,
-              footer: str) -> tuple[Table, pd.DataFrame] | None:
+              stamp: Stamp) -> tuple[Table, pd.DataFrame] | None:
     """The families table, its caption naming how representatives are chosen and where markers come from."""
     from benchmark.report.families import families_table, family_rows, unvalidated
 
@@ -632,7 +768,7 @@ def _families(groups: list[Group], refs: dict[str, str | None], comparisons: pd.
     parts = [f"Which sequence model family beats the reference, on which dataset: per family, the model with the best "
              f"validation {metric} (mean over seeds; chosen without test data) and its test {metric} minus the "
              f"reference's, means over seeds; the first row gives each dataset's reference "
-             f"({'default: best non-sequential baseline' if options.reference is None else 'chosen'}) and its test {metric}. "
+             f"({reference_origin(options)}) and its test {metric}. "
              f"Protocol: {protocol_text(groups)}; {users} test users."]
     n = len(comparisons)
     if n:
@@ -642,10 +778,11 @@ def _families(groups: list[Group], refs: dict[str, str | None], comparisons: pd.
                      f"metrics averaged over seeds, {corr}, α = {options.alpha:g}).")
     else:
         parts.append("No significance markers: no comparison with a reference was made.")
+    parts += reference_notes(groups, options, refs)
     unreferenced = [g.dataset for g in groups if refs.get(g.dataset) is None]
     if unreferenced:
-        parts.append(f"No reference on {_join(unreferenced)} (no non-sequential baseline there; set --reference): "
-                     f"its cells give the test {metric} itself.")
+        why = "" if any(g.is_baseline(m) for g in groups for m in g.models) else "no non-sequential baseline there; "
+        parts.append(f"No reference on {_join(unreferenced)} ({why}set --reference): its cells give the test {metric} itself.")
     left_out = unvalidated(groups, metric)
     if left_out:
         parts.append(f"Left out (no validation {metric} recorded): {_join(left_out)}.")
@@ -653,8 +790,8 @@ def _families(groups: list[Group], refs: dict[str, str | None], comparisons: pd.
     if n and len(untested):
         parts.append("Untested (the difference of test means, no marker): "
                      + _join([f"{r.model} on {r.dataset}" for r in untested.itertuples(index=False)]) + ".")
-    table.caption, table.footer = " ".join(parts), footer
-    return table, rows
+    table.caption = " ".join(parts)
+    return stamp.apply(table, "families"), rows
 
 
 # Every name a report may write. --out may be a folder with other files (a sweep's folder holds its runs.txt
@@ -664,7 +801,7 @@ REPORT_FILES = frozenset({*(f"{stem}{suffix}" for stem in ("table", *(f"slice_{s
                           *(f"{stem}{suffix}" for stem in ("efficiency", *(f"slice_{s}" for s in SLICES))
                             for suffix in (".png", ".pdf", "_points.csv")),
                           "families.md", "families.tex", "families.csv", "pairwise.csv", "friedman.md", "nemenyi.csv", "cd_diagram.png", "cd_diagram.pdf",
-                          "setup.md", "setup.tex"})
+                          "setup.md", "setup.tex", "hyperparameters.csv", "variants.csv"})
 
 
 def _stage_report(report: Report, staging: Path) -> list[str]:
@@ -683,6 +820,8 @@ def _stage_report(report: Report, staging: Path) -> list[str]:
         put("families.tex", render_latex(table) + "\n")
         put("families.csv", rows.to_csv(index=False))
     put("friedman.md", report.friedman_text + "\n")
+    if report.variants is not None:
+        put("variants.csv", report.variants.to_csv(index=False))
     if report.friedman is not None:
         from benchmark.report.cd import draw_cd_diagram
 
@@ -698,7 +837,7 @@ def _stage_report(report: Report, staging: Path) -> list[str]:
         for stem, (points, title) in report.figures.items():
             put(f"{stem}_points.csv", points.to_csv(index=False))
             draw = efficiency_figure if stem == "efficiency" else slice_figure
-            save_figure(draw(points, title), staging / stem)
+            save_figure(draw(points, title, report.styles), staging / stem)
     return sorted(p.name for p in staging.iterdir())
 
 

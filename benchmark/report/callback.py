@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,11 +35,12 @@ class SweepReport(Callback):
             f.write(str(Path(str(job_return.return_value)).resolve()) + "\n")  # absolute: readable from anywhere
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        # The full report (tables, pairwise tests, diagrams) of this sweep's runs, in the sweep dir; a
-        # sweep over protocols (runs no table may mix) gets one report per protocol, in report-<protocol>/.
+        # The full report (tables, pairwise tests, diagrams) of this sweep's runs, in the sweep dir; a sweep
+        # over several settings (protocols or candidate sets: runs no table may mix) gets one report per
+        # setting, in report-<setting>/ (benchmark/report/settings.py names them).
         from benchmark.errors import BenchmarkError
-        from benchmark.record import read_metrics
         from benchmark.report.build import ReportOptions, build_report, write_report
+        from benchmark.report.settings import Setting, records_by_setting, report_folders
         from benchmark.report.table import render_markdown
 
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -51,34 +51,22 @@ class SweepReport(Callback):
         dirs = [d for d in dirs if (d / "metrics.json").is_file()]
         if not dirs:
             return
-        by_protocol: dict[str, list[Path]] = {}
-        damaged = []  # every report gets them, and names them in its error
-        for d in dirs:
+        by_setting, damaged = records_by_setting(dirs)  # damaged: every report gets them, and names them in its error
+        by_setting = by_setting or {"": Setting("", "")}
+        folders = report_folders(list(by_setting), sweep_dir, "report-")
+        several = len(by_setting) > 1
+        for setting, part in by_setting.items():
+            out = folders[setting]
+            # Efficiency columns (params, train seconds, ms/user) sit beside accuracy in every sweep table; with
+            # several settings each report's options name its own, so that the footer's command rebuilds it.
+            options = ReportOptions(efficiency=True, protocol=part.protocol if several else None,
+                                    candidates=part.candidates if several else None)
             try:
-                by_protocol.setdefault(str(read_metrics(d).get("protocol")), []).append(d)
-            except BenchmarkError:
-                damaged.append(d)
-        if len(by_protocol) > 1:
-            parts = [(p, sweep_dir / f"report-{p}", runs + damaged) for p, runs in sorted(by_protocol.items())]
-            _remove_report_files(sweep_dir)  # an earlier launch's single report here would read as this sweep's
-        else:
-            parts = [(None, sweep_dir, dirs)]
-        # Per-protocol reports an earlier launch into this folder left, for protocols this one has not:
-        # they would read as this sweep's. Only report files go (and the folder, once empty).
-        for stale_dir in sweep_dir.glob("report-*"):
-            if stale_dir.is_dir() and not stale_dir.is_symlink() and stale_dir not in {out for _, out, _ in parts}:
-                _remove_report_files(stale_dir)
-                with contextlib.suppress(OSError):  # other files in it: kept, and the folder with them
-                    stale_dir.rmdir()
-        for protocol, out, runs in parts:
-            # Efficiency columns (params, train seconds, ms/user) sit beside accuracy in every sweep table.
-            command = (f"seqrec-report {shlex.quote(str(listed))} --out {shlex.quote(str(out))} --efficiency"
-                       + (f" --protocol {shlex.quote(protocol)}" if protocol else ""))
-            try:
-                report = build_report(runs, ReportOptions(efficiency=True, protocol=protocol), command, str(sweep_dir))
+                report = build_report(part.records + damaged, options, str(listed),
+                                      f"{sweep_dir.name}-{setting}" if several else sweep_dir.name)
                 write_report(report, out)
             except BenchmarkError as e:  # a report problem must not turn a finished sweep into a failure
-                print(f"seqrec: report{f' ({protocol})' if protocol else ''} skipped: {e}", file=sys.stderr)
+                print(f"seqrec: report{f' ({setting})' if several else ''} skipped: {e}", file=sys.stderr)
                 continue
             print("\n" + render_markdown(report.tables["table"]))
             if report.families is not None:
@@ -86,11 +74,3 @@ class SweepReport(Callback):
             files = "table.md/.tex/.csv" + (", families.md/.tex/.csv" if report.families is not None else "")
             files += ", pairwise.csv" + "".join(f", {stem}.png/.pdf" for stem in report.figures)
             print(f"\nreport written to {out} ({files})")
-
-
-def _remove_report_files(folder: Path) -> None:
-    """The files a report writes (REPORT_FILES), nothing else."""
-    from benchmark.report.build import REPORT_FILES
-
-    for name in REPORT_FILES:
-        (folder / name).unlink(missing_ok=True)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from benchmark import stats
 from benchmark.errors import BenchmarkError, OneLineParser
 from benchmark.record import find_records, is_complete
 from benchmark.report.build import DEFAULT_METRICS, PROTOCOL_METRICS, SLICES, ReportOptions, build_report, write_report
-from benchmark.report.runs import ReportError
+from benchmark.report.runs import ReportError, load_run
+from benchmark.report.settings import CANDIDATE_SETS, records_by_setting, report_folders
 from benchmark.report.table import render_markdown
 
 
@@ -40,7 +41,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--slice", default="", help=f"comma-separated breakdowns, each a table and a figure: {', '.join(SLICES)}")
     p.add_argument("--efficiency", action="store_true", help="add parameters, training seconds and ms per user, and a figure of accuracy against training seconds")
     p.add_argument("--setup", action="store_true", help="also write dataset statistics and a methods paragraph")
-    p.add_argument("--protocol", help="report only runs of this protocol")
+    p.add_argument("--protocol", help="report only runs of this protocol (loo, horizon, temporal)")
+    p.add_argument("--candidates", choices=CANDIDATE_SETS, help="report only runs with this candidate set")
+    p.add_argument("--name", help="the report's name in LaTeX labels, tab:NAME-results (default: the results "
+                   "folder's name, plus the setting where a folder holds several)")
+    p.add_argument("--latex-wide", action="store_true", help="LaTeX tables span both columns (table*) and are "
+                   "scaled to \\textwidth (needs \\usepackage{graphicx})")
     return p
 
 
@@ -55,9 +61,10 @@ def run(argv: list[str]) -> int:
     options = ReportOptions(
         metrics=None if args.metrics is None else _names(args.metrics), reference=args.reference, test=args.test,
         correction=args.correction, alpha=args.alpha, resamples=args.resamples, stat_seed=args.stat_seed,
-        slices=_names(args.slice), efficiency=args.efficiency,
-        setup=args.setup, protocol=args.protocol,
+        slices=_names(args.slice), efficiency=args.efficiency, setup=args.setup, protocol=args.protocol,
+        candidates=args.candidates, name=args.name, latex_wide=args.latex_wide,
     )
+    options.check()  # before any record is read
     source = args.results_dir
     if source.is_file():
         out = args.out or source.parent / "report"
@@ -79,15 +86,27 @@ def run(argv: list[str]) -> int:
         raise ReportError(f"results folder not found: {source}")
     if not records:
         raise ReportError(f"no complete run records under {source}")
-    command = "seqrec-report " + shlex.join(argv)
-    report = build_report(records, options, command, str(source))
-    written = write_report(report, out)
-    for stem, table in report.tables.items():
-        print(render_markdown(table) + "\n")
-    if report.families is not None:
-        print(render_markdown(report.families[0]) + "\n")
-    print(report.friedman_text + "\n")
-    print(f"wrote {len(written)} files to {out}")
+    by_setting, damaged = records_by_setting(records, args.protocol, args.candidates)
+    for d in damaged:
+        load_run(d)  # raises the one-line error naming the record and its problem
+    # Every setting's report is built before any is written: a refusal leaves the earlier reports whole.
+    name = options.name or (source.parent.name if source.is_file() else source.name) or "report"
+    several = len(by_setting) > 1
+    # With several settings each report's options name its own, so that the footer's command rebuilds it.
+    reports = {setting: build_report(s.records, replace(options, protocol=s.protocol, candidates=s.candidates) if several
+                                   else options, str(source), f"{name}-{setting}" if several else name)
+               for setting, s in by_setting.items()}
+    folders = report_folders(list(reports), out, "")
+    for setting, report in reports.items():
+        written = write_report(report, folders[setting])
+        if len(reports) > 1:
+            print(f"## {setting}\n")
+        for table in report.tables.values():
+            print(render_markdown(table) + "\n")
+        if report.families is not None:
+            print(render_markdown(report.families[0]) + "\n")
+        print(report.friedman_text + "\n")
+        print(f"wrote {len(written)} files to {folders[setting]}")
     return 0
 
 

@@ -12,7 +12,7 @@ import math
 
 import pandas as pd
 
-from benchmark.report.runs import Group, Run
+from benchmark.report.runs import Group, Run, split_mean
 from benchmark.report.table import DOWN, UP, Cell, Column, Table
 
 REFERENCE_ROW = "reference"
@@ -37,27 +37,27 @@ def family_rank(family: str) -> tuple[int, int, str]:
             known.index(encoder) if encoder in known else len(known), family)
 
 
-def domain_of(dataset: str) -> str | None:
+def domain_of(group: Group) -> str | None:
+    """The dataset's domain: its records' dataset.domain (a preset or override such as
+    dataset.domain=product), else the catalog's entry for its name; None where generic or unknown."""
     from benchmark.data.catalog import lookup
     from benchmark.errors import BenchmarkError
 
+    recorded = {str((r.config.get("dataset") or {}).get("domain") or "generic") for r in group.runs} - {"generic"}
+    if len(recorded) == 1:
+        return recorded.pop()
     try:
-        domain = lookup(dataset).domain
+        domain = lookup(group.dataset).domain
     except BenchmarkError:
         return None
     return None if domain == "generic" else domain
-
-
-def _mean_of(runs: list[Run], split: str, metric: str) -> float:
-    values = [float(r.metrics[split][metric]) for r in runs if metric in (r.metrics.get(split) or {})]
-    return sum(values) / len(values) if values else math.nan
 
 
 def unvalidated(groups: list[Group], metric: str) -> list[str]:
     """"MODEL on DATASET" for each model of a known family whose records carry no validation value of
     ``metric``: it cannot be chosen without test data, so it stays out of the table."""
     return [f"{m} on {g.dataset}" for g in groups for m in g.models
-            if family_of(g.runs_of(m)[0]) is not None and math.isnan(_mean_of(g.runs_of(m), "valid", metric))]
+            if family_of(g.runs_of(m)[0]) is not None and math.isnan(split_mean(g.runs_of(m), "valid", metric))]
 
 
 # families.csv's columns, whether or not a comparison was made (a metric without per-user values has none).
@@ -81,14 +81,14 @@ def family_rows(groups: list[Group], refs: dict[str, str | None], comparisons: p
             if family is not None:
                 by_family.setdefault(family, []).append(model)
         for family, models in by_family.items():
-            valid = {m: _mean_of(g.runs_of(m), "valid", metric) for m in models}
+            valid = {m: split_mean(g.runs_of(m), "valid", metric) for m in models}
             eligible = [m for m in models if not math.isnan(valid[m])]
             if not eligible:
                 continue
             best = max(eligible, key=lambda m: (sign * valid[m], m))  # ties: the later name, deterministic
             ref = refs.get(g.dataset)
-            test_mean = _mean_of(g.runs_of(best), "test", metric)
-            row = {"dataset": g.dataset, "domain": domain_of(g.dataset), "family": family, "model": best,
+            test_mean = split_mean(g.runs_of(best), "test", metric)
+            row = {"dataset": g.dataset, "domain": domain_of(g), "family": family, "model": best,
                    "candidates": ",".join(models), "seeds": len(g.runs_of(best)), "valid_mean": valid[best],
                    "test_mean": test_mean, "metric": metric, "reference": ref,
                    "mean_diff": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_corrected": math.nan,
@@ -100,7 +100,7 @@ def family_rows(groups: list[Group], refs: dict[str, str | None], comparisons: p
                         "p_corrected": c["p_corrected"], "significant": bool(c["significant"]),
                         "direction": (UP if c["effect_size"] > 0 else DOWN) if c["significant"] else ""}
             elif ref is not None:  # untested: the difference of the test means, without CI or marker
-                row["mean_diff"] = 0.0 if best == ref else test_mean - _mean_of(g.runs_of(ref), "test", metric)
+                row["mean_diff"] = 0.0 if best == ref else test_mean - split_mean(g.runs_of(ref), "test", metric)
             rows.append(row)
     return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
 
@@ -108,13 +108,13 @@ def family_rows(groups: list[Group], refs: dict[str, str | None], comparisons: p
 def families_table(groups: list[Group], rows: pd.DataFrame, refs: dict[str, str | None], metric: str) -> Table:
     """Families down, datasets across; a cell is the representative and its test difference to the
     reference, with the main table's marker. The first row names each dataset's reference."""
-    columns = [Column(g.dataset + (f" ({d})" if (d := domain_of(g.dataset)) else ""), metric) for g in groups]
+    columns = [Column(g.dataset + (f" ({d})" if (d := domain_of(g)) else ""), metric) for g in groups]
     families = sorted(set(rows["family"]), key=family_rank)
     cells: dict[tuple[str, int], Cell] = {}
     for j, g in enumerate(groups):
         ref = refs.get(g.dataset)
         if ref is not None:
-            ref_mean = _mean_of(g.runs_of(ref), "test", metric)
+            ref_mean = split_mean(g.runs_of(ref), "test", metric)
             cells[(REFERENCE_ROW, j)] = Cell(ref_mean, text=f"{ref} {ref_mean:.4f}")
         for r in rows[rows["dataset"] == g.dataset].itertuples(index=False):  # rows has ROW_COLUMNS
             text = f"{r.model} {r.test_mean:.4f}" if pd.isna(r.mean_diff) else f"{r.model} {r.mean_diff:+.4f}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -32,11 +33,13 @@ class Run:
     seed: int
     baseline: bool  # a non-sequential baseline: its model class declares reads_order = False
     variant: str  # hash of the model/trainer configuration without seed and dataset
+    settings: dict[str, str]  # that configuration, flat: model.hidden -> "128"
     config: dict
     metrics: dict
     env: dict
     per_user: pd.DataFrame
-    label: str = ""  # row label in tables: the model name, plus the variant where a name has several
+    label: str = ""  # row label in tables: the model name, plus the settings that differ where a name has several
+    differs: str = ""  # those settings ("hidden=128"); "" where the name has one configuration
     family: str | None = None  # its row in the families table, as its model class declares (None: none)
 
     @property
@@ -44,10 +47,29 @@ class Run:
         return self.dir.name
 
 
-def _variant(config: dict, trains: bool = True) -> str:
-    # What the record's identity ignores (trainer.resume, a non-training model's trainer section) splits no row.
-    ident = {k: v for k, v in identity_config(config, trains).items() if k not in _NOT_VARIANT}
-    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:6]
+def _variant_settings(config: dict, trains: bool = True) -> dict[str, str]:
+    """The settings that make a table row, flat ("model.hidden" -> "128"). What the record's identity
+    ignores (trainer.resume, a non-training model's trainer section) splits no row."""
+    flat: dict[str, str] = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict) and value:
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        else:
+            flat[prefix] = json.dumps(value, default=str) if isinstance(value, (list, dict)) else str(value)
+
+    walk("", {k: v for k, v in identity_config(config, trains).items() if k not in _NOT_VARIANT})
+    return flat
+
+
+def _variant(settings: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:6]
+
+
+def _setting_text(key: str, value: str) -> str:
+    # Model keys read as the model's own (hidden=128); other sections keep theirs (trainer.lr=0.01).
+    return f"{key.removeprefix('model.')}={value}"
 
 
 # What a report reads from a record: the metrics.json keys, and config.yaml sections that must be mappings if present.
@@ -63,7 +85,7 @@ def _record_problem(metrics: dict, config: dict, per_user: pd.DataFrame) -> str 
     try:
         int(metrics["seed"])
     except (TypeError, ValueError):
-        return f"metrics.json: seed {metrics['seed']!r} is not an integer"
+        return f"metrics.json: seed {_plain(metrics['seed'])} is not an integer"
     if not isinstance(metrics.get("test", {}), dict):
         return "metrics.json: 'test' is not a mapping"
     for section in _CONFIG_SECTIONS:
@@ -89,7 +111,8 @@ def load_run(run_dir: Path) -> Run:
     per_user["user"] = per_user["user"].astype(str)
     return Run(
         dir=Path(run_dir), dataset=str(m["dataset"]), protocol=str(m["protocol"]), name=str(m["model"]),
-        seed=int(m["seed"]), baseline=not model_class.reads_order, variant=_variant(cfg, bool(m.get("trains", True))),
+        seed=int(m["seed"]), baseline=not model_class.reads_order,
+        variant=_variant(settings := _variant_settings(cfg, bool(m.get("trains", True)))), settings=settings,
         config=cfg, metrics=m, env=rec["env"], per_user=per_user, family=model_class.family(model),
     )
 
@@ -108,23 +131,47 @@ def record_model_class(run_dir: Path, model: dict) -> type:
     return model_class
 
 
-def load_runs(run_dirs: Iterable[Path], protocol: str | None = None) -> list[Run]:
-    """Loads the records, keeps one protocol, labels the rows; refuses mixed protocols."""
+def load_runs(run_dirs: Iterable[Path], protocol: str | None = None, candidates: str | None = None) -> list[Run]:
+    """Loads the records, keeps one protocol and candidate set, labels the rows; refuses a mix of settings
+    (seqrec-report splits a folder into one report per setting before it gets here)."""
+    from benchmark.report.settings import candidate_set, setting_name
+
     runs = [load_run(Path(d)) for d in run_dirs]
-    if protocol is not None:
-        runs = [r for r in runs if r.protocol == protocol]
+    runs = [r for r in runs if protocol in (None, r.protocol) and candidates in (None, candidate_set(r.metrics))]
     if not runs:
-        raise ReportError("no run records to report" + (f" with protocol {protocol!r}" if protocol else ""))
-    by_protocol = {r.protocol: r for r in runs}
-    if len(by_protocol) > 1:
-        named = ", ".join(f"{p} ({r.dir})" for p, r in sorted(by_protocol.items()))
-        raise ReportError(f"runs use different protocols: {named}; pick one with --protocol")
-    variants: dict[str, set[str]] = {}
-    for r in runs:
-        variants.setdefault(r.name, set()).add(r.variant)
-    for r in runs:
-        r.label = r.name if len(variants[r.name]) == 1 else f"{r.name}-{r.variant}"
+        wanted = " and ".join(f"{k} {v}" for k, v in (("protocol", protocol), ("candidates", candidates)) if v)
+        raise ReportError("no run records to report" + (f" with {wanted}" if wanted else ""))
+    by_setting = {setting_name(r.metrics): r for r in runs}
+    if len(by_setting) > 1:
+        named = ", ".join(f"{p} ({r.dir})" for p, r in sorted(by_setting.items()))
+        raise ReportError(f"runs of different settings (protocol, candidate set) cannot share a table: {named}; report "
+                          "each on its own (seqrec-report makes one report per setting; --protocol/--candidates pick)")
+    _label_variants(runs)
     return runs
+
+
+def _label_variants(runs: list[Run]) -> None:
+    """Rows of one model name with several configurations are labelled by the settings in which they differ:
+    sasrec (hidden=128), sasrec (hidden=64)."""
+    by_name: dict[str, dict[str, dict[str, str]]] = {}
+    for r in runs:
+        by_name.setdefault(r.name, {})[r.variant] = r.settings
+    for r in runs:
+        variants = by_name[r.name]
+        if len(variants) == 1:
+            r.label = r.name
+            continue
+        keys = sorted({k for v in variants.values() for k in v}
+                      - {k for k in r.settings if all(v.get(k) == r.settings[k] for v in variants.values())})
+        r.differs = ", ".join(_setting_text(k, r.settings.get(k, "unset")) for k in keys)
+        r.label = f"{r.name} ({r.differs})"
+
+
+
+def split_mean(runs: list[Run], split: str, metric: str) -> float:
+    """Mean over runs of metrics.json[split][metric] ("valid" or "test"); NaN where no run records it."""
+    values = [float(r.metrics[split][metric]) for r in runs if metric in (r.metrics.get(split) or {})]
+    return sum(values) / len(values) if values else math.nan
 
 
 @dataclass
@@ -180,11 +227,20 @@ class Group:
         return self.runs[0].per_user.set_index("user")
 
 
+def _plain(value) -> str:
+    """A value in an error message as text, never a Python repr of a dict or list."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_plain(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, (list, tuple)):
+        return "; ".join(_plain(v) for v in value)
+    return "none" if value is None else str(value)
+
+
 def _same(runs: list[Run], key, what: str) -> None:
     first = runs[0]
     for r in runs[1:]:
         if key(r) != key(first):
-            raise ReportError(f"cannot compare {first.dir} and {r.dir}: {what} differ ({key(first)!r} vs {key(r)!r})")
+            raise ReportError(f"cannot compare {first.dir} and {r.dir}: {what} differ ({_plain(key(first))} vs {_plain(key(r))})")
 
 
 def group_runs(runs: list[Run]) -> list[Group]:

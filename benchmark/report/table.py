@@ -44,6 +44,7 @@ class Table:
     row_header: str = "Model"
     extra: dict = field(default_factory=dict)
     label_groups: bool = False  # label the column groups even when there is one (a slice table: the slice is its point)
+    wide: bool = False  # LaTeX: table* across both columns, the tabular scaled to \textwidth (needs graphicx)
 
     @property
     def groups(self) -> list[str]:
@@ -99,10 +100,12 @@ def tex_escape(text: str) -> str:
 
 
 def render_latex(table: Table) -> str:
-    """A booktabs table (needs \\usepackage{booktabs}); column groups get a spanning header."""
+    """A booktabs table (needs \\usepackage{booktabs}; a wide one graphicx too); column groups get a spanning header."""
     n = len(table.columns)
-    lines = [r"\begin{table}[t]", r"\centering", r"\small",
+    env = "table*" if table.wide else "table"
+    lines = [rf"\begin{{{env}}}[t]", r"\centering", r"\small",
              rf"\caption{{{tex_escape(table.caption)}}}", rf"\label{{{table.label}}}",
+             *([r"\resizebox{\textwidth}{!}{%"] if table.wide else []),
              r"\begin{tabular}{l" + "r" * n + "}", r"\toprule"]
     if table.grouped:
         spans, rules, start = [""], [], 2
@@ -125,11 +128,11 @@ def render_latex(table: Table) -> str:
             text = rf"\textbf{{{text}}}" if cell.style == "best" else rf"\underline{{{text}}}" if cell.style == "second" else text
             cells.append(text + _TEX_MARKERS.get(cell.marker, ""))
         lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\bottomrule", r"\end{tabular}" + ("}" if table.wide else "")]
     if table.footer:
         footer = re.sub(r"`([^`]*)`", r"\\texttt{\1}", tex_escape(table.footer))
         lines.append(rf"\par\smallskip{{\footnotesize {footer}}}")
-    lines.append(r"\end{table}")
+    lines.append(rf"\end{{{env}}}")
     return "\n".join(lines)
 
 
