@@ -132,7 +132,7 @@ def _device(v: Any) -> bool:
 
 
 # The per-user metrics each protocol computes (benchmark/evaluation.py), which early stopping can read.
-PROTOCOL_METRICS = {"loo": ("hr", "ndcg", "mrr"), "horizon": ("recall", "ndcg")}
+PROTOCOL_METRICS = {"loo": ("hr", "ndcg", "mrr"), "horizon": ("recall", "ndcg"), "temporal": ("hr", "ndcg", "mrr")}
 
 
 def _metric(v: Any) -> bool:
@@ -159,6 +159,8 @@ VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "candidates": (lambda v: v in ("full", "sampled"), "full or sampled"),
     "sampler": (lambda v: v in ("uniform", "popularity"), "uniform or popularity"),
     "negatives_seed": (_non_negative, "an integer >= 0"),  # numpy refuses a negative seed mid-run
+    "test_quantile": (lambda v: 0 < v < 1, "a number in (0, 1)"),  # temporal
+    "valid_quantile": (lambda v: 0 < v < 1, "a number in (0, 1)"),
     # dataset
     "user_core": (_positive, "an integer >= 1"),
     "item_core": (_positive, "an integer >= 1"),

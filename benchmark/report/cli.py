@@ -41,6 +41,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--efficiency", action="store_true", help="add parameters, training seconds and ms per user, and a figure of accuracy against training seconds")
     p.add_argument("--setup", action="store_true", help="also write dataset statistics and a methods paragraph")
     p.add_argument("--protocol", help="report only runs of this protocol")
+    p.add_argument("--order-effect", action="store_true", help="per dataset, the best sequence model on validation in "
+                   "true order against the same model trained with dataset.shuffle_order=true, with the paired test "
+                   "(order_effect.md, and a line in the families table)")
     return p
 
 
@@ -56,7 +59,7 @@ def run(argv: list[str]) -> int:
         metrics=None if args.metrics is None else _names(args.metrics), reference=args.reference, test=args.test,
         correction=args.correction, alpha=args.alpha, resamples=args.resamples, stat_seed=args.stat_seed,
         slices=_names(args.slice), efficiency=args.efficiency,
-        setup=args.setup, protocol=args.protocol,
+        setup=args.setup, protocol=args.protocol, order_effect=args.order_effect,
     )
     source = args.results_dir
     if source.is_file():
@@ -86,6 +89,8 @@ def run(argv: list[str]) -> int:
         print(render_markdown(table) + "\n")
     if report.families is not None:
         print(render_markdown(report.families[0]) + "\n")
+    if report.order_effect is not None:
+        print(render_markdown(report.order_effect.table) + "\n")
     print(report.friedman_text + "\n")
     print(f"wrote {len(written)} files to {out}")
     return 0
