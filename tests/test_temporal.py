@@ -117,7 +117,7 @@ def test_quantile_cuts_and_their_refusals():
 
 def test_every_model_and_the_report_with_slices_run_on_the_temporal_protocol(tmp_path):
     write_movielens_csv(tmp_path / "leaky", leaky_rows())
-    models = "pop,itemknn,ease,bprmf,gru4rec,sasrec,seq2seq_rnn"  # every kind: counting, closed-form, MF, sequence, generative
+    models = "pop,itemknn,ease,bprmf,sasrec,seq2seq_rnn"  # every kind: counting, neighbours, closed-form, MF, sequence, generative
     proc = run_cli("hydra.mode=MULTIRUN", f"hydra.sweep.dir={tmp_path / 'sweep'}", f"model={models}", "protocol=temporal",
                    f"protocol.test_date={TEST_DATE}", f"protocol.valid_date={VALID_DATE}", "dataset.path=" + str(tmp_path / "leaky"),
                    "dataset.user_core=3", "dataset.item_core=2", "dataset.min_seq_len=3", "trainer.max_epochs=1",
@@ -137,3 +137,22 @@ def test_every_model_and_the_report_with_slices_run_on_the_temporal_protocol(tmp
     report = build_report(runs, ReportOptions(slices=["history", "popularity", "time"]), "seqrec-report", "x")
     assert {"table", "slice_history", "slice_popularity", "slice_time"} <= set(report.tables)
     assert "global temporal" in report.tables["table"].caption
+
+
+@pytest.mark.parametrize("override, words", [
+    ("protocol.test_quantile=1.5", "protocol.test_quantile=1.5 is not allowed; it must be a number in (0, 1)"),
+    ("protocol.valid_date=someday", "protocol.valid_date='someday' is not allowed; it must be a date YYYY-MM-DD (UTC), or null"),
+    ("+protocol.k=2", "unknown key protocol.k; protocol (temporal) takes"),  # one target: no next-k option
+])
+def test_bad_temporal_settings_are_one_line_naming_the_key(override, words, tmp_path):
+    from benchmark.config import validate_config
+    from benchmark.errors import ConfigError
+    from conftest import compose_config
+
+    config = compose_config("protocol=temporal", "protocol.test_date=2018-01-01", tmp=tmp_path)
+    assert config["protocol"]["test_date"] == "2018-01-01"  # a date on the command line stays a date
+    validate_config(config)
+    bad = compose_config("protocol=temporal", override, tmp=tmp_path)
+    with pytest.raises(ConfigError) as e:
+        validate_config(bad)
+    assert str(e.value).startswith(words) and "\n" not in str(e.value)

@@ -7,9 +7,10 @@ batches are cut with numpy indexing instead of per-user Python objects.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from benchmark.errors import DataError
@@ -200,16 +201,22 @@ class TemporalInfo:
 def _cut(times: np.ndarray, quantile: float | None, date: str | None, key: str) -> int:
     """A cut timestamp: ``date`` (ISO, UTC unless it says otherwise) when given, else the ``quantile`` of ``times``."""
     if date is not None:
-        try:
-            stamp = pd.Timestamp(str(date))
-        except ValueError:
-            raise DataError(f"protocol.{key}_date={date!r} is not a date; write it as YYYY-MM-DD (UTC)") from None
-        if stamp.tzinfo is None:
-            stamp = stamp.tz_localize("UTC")
+        stamp = parse_date(date)
+        if stamp is None:
+            raise DataError(f"protocol.{key}_date={date!r} is not a date; write it as YYYY-MM-DD (UTC)")
         return int(stamp.timestamp())
     if quantile is None or not 0 < quantile < 1:
         raise DataError(f"protocol.{key}_quantile={quantile!r} must be a number in (0, 1) (or set protocol.{key}_date)")
     return int(np.ceil(np.quantile(times, quantile)))
+
+
+def parse_date(text: Any) -> datetime | None:
+    """An ISO date or date-time (UTC unless it names a zone), or None if ``text`` is not one."""
+    try:
+        stamp = datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=timezone.utc)
 
 
 def time_cuts(times: np.ndarray, test_quantile: float | None = 0.9, valid_quantile: float | None = 0.8,
@@ -225,7 +232,7 @@ def time_cuts(times: np.ndarray, test_quantile: float | None = 0.9, valid_quanti
 
 def time_text(t: int) -> str:
     # Unix seconds in a plausible range read as dates; order-only formats' positions stay numbers.
-    return pd.Timestamp(t, unit="s").strftime("%Y-%m-%d %H:%M:%S") if 3e8 < t < 4.2e9 else str(t)
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if 3e8 < t < 4.2e9 else str(t)
 
 
 def temporal(sequences: Sequences, user_ids: np.ndarray, item_ids: np.ndarray, test_quantile: float | None = 0.9,

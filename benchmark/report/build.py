@@ -492,7 +492,7 @@ def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
         f"Preprocessing: {preprocessing}.",
         f"Protocol: {protocol_text(groups)}.",
         f"Every test target is judged against all items (full ranking), {history}; ties: {ties}"
-        + (" (rank = 1 + the number of other items scored at least as high as the target)." if protocol == "loo" else "."),
+        + (" (rank = 1 + the number of other items scored at least as high as the target)." if protocol in ("loo", "temporal") else "."),
         f"Metrics: {', '.join(options.metrics)} (cut-offs {', '.join(map(str, ks)) or 'n/a'} recorded).",
         f"Trained models use Adam for at most {_values([t.get('max_epochs') for t in trainers])} epochs with early "
         f"stopping on validation {_values([t.get('valid_metric', 'ndcg@10') for t in trainers])} (patience "

@@ -154,6 +154,6 @@ def add_order_row(table: Table, groups: list[Group], effect: OrderEffect) -> Non
         r = by_dataset.loc[g.dataset]
         if not pd.isna(r["mean_diff"]):
             table.cells[(ORDER_ROW, j)] = Cell(r["mean_diff"], text=f"{r['model']} {r['mean_diff']:+.4f}",
-                                               marker=_marker(r.rename(None)))
+                                               marker=_marker(r))
     table.caption += (f" Last row ({ORDER_ROW}): true − shuffled order test {effect.rows['metric'].iloc[0]} of the dataset's "
                       "best sequence model on validation (order_effect.md), marker by its own corrected paired test.")
