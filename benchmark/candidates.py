@@ -80,7 +80,7 @@ def sample_negatives(split: SplitData, n: int, sampler: str = "uniform", seed: i
     n_columns = split.n_items + 1
     weights = np.ones(n_columns) if sampler == "uniform" else split.item_popularity().astype(np.float64)
     weights[0] = 0.0  # padding
-    seen_users, seen_items = _interactions(split)
+    seen_users, seen_items = split.interactions()
     rng = np.random.default_rng(seed)
     out = np.zeros((split.n_users, n), dtype=np.int64)
     rows_per_chunk = max(1, chunk_cells // n_columns)
@@ -100,20 +100,6 @@ def sample_negatives(split: SplitData, n: int, sampler: str = "uniform", seed: i
         top = np.argpartition(-keys, n - 1, axis=1)[:, :n]
         out[lo:hi] = np.sort(top, axis=1)
     return out
-
-
-def _interactions(split: SplitData) -> tuple[np.ndarray, np.ndarray]:
-    """(user, item) of every interaction in the split: training, validation and test."""
-    parts = [(np.arange(split.n_users), split.train)]
-    users, items = [], []
-    for es in (split.valid, split.test):
-        parts.append((es.users, es.histories))
-        users.append(np.repeat(es.users, es.targets.shape[1]))
-        items.append(es.targets.ravel())
-    for owners, seqs in parts:
-        users.append(np.repeat(owners, seqs.lengths))
-        items.append(seqs.items)
-    return np.concatenate(users), np.concatenate(items)
 
 
 def negatives_frame(split: SplitData, negatives: np.ndarray) -> pd.DataFrame:

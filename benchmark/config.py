@@ -140,7 +140,13 @@ def _device(v: Any) -> bool:
 
 
 # The per-user metrics each protocol computes (benchmark/evaluation.py), which early stopping can read.
-PROTOCOL_METRICS = {"loo": ("hr", "ndcg", "mrr"), "horizon": ("recall", "ndcg")}
+PROTOCOL_METRICS = {"loo": ("hr", "ndcg", "mrr"), "horizon": ("recall", "ndcg"), "temporal": ("hr", "ndcg", "mrr")}
+
+
+def _date(v: Any) -> bool:
+    from benchmark.data.split import parse_date
+
+    return v is None or parse_date(v) is not None
 
 
 def _metric(v: Any) -> bool:
@@ -168,6 +174,10 @@ VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "candidates": (lambda v: v in ("full", "sampled"), "full or sampled"),
     "sampler": (lambda v: v in ("uniform", "popularity"), "uniform or popularity"),
     "negatives_seed": (_non_negative, "an integer >= 0"),  # numpy refuses a negative seed mid-run
+    "test_quantile": (lambda v: 0 < v < 1, "a number in (0, 1)"),  # temporal
+    "valid_quantile": (lambda v: 0 < v < 1, "a number in (0, 1)"),
+    "test_date": (_date, "a date YYYY-MM-DD (UTC), or null"),
+    "valid_date": (_date, "a date YYYY-MM-DD (UTC), or null"),
     # dataset
     "user_core": (_positive, "an integer >= 1"),
     "item_core": (_positive, "an integer >= 1"),

@@ -51,6 +51,9 @@ def identity_config(config: dict[str, Any], trains: bool) -> dict[str, Any]:
     """The config without the keys that do not change results (the trainer section too for a model
     that does not train): what a run's identity, and a report's row, are made of."""
     ident = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS}
+    if isinstance(ident.get("dataset"), dict) and not ident["dataset"].get("shuffle_order", True):
+        # off is the default every record made before the order control was computed with: same identity
+        ident["dataset"] = {k: v for k, v in ident["dataset"].items() if k != "shuffle_order"}
     if not trains:
         ident.pop("trainer", None)
     if isinstance(ident.get("trainer"), dict):

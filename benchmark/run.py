@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from benchmark.config import TrainerConfig, validate_config
 from benchmark.data.dataset import DatasetSpec, dataset_dir, files_hash, named_by_file, prepare_split
 from benchmark.candidates import NEGATIVES_FILE, Candidates, negatives_frame, sample_negatives
-from benchmark.data.split import EvalSet, SplitData
+from benchmark.data.split import EvalSet, SplitData, time_text
 from benchmark.errors import BenchmarkError, ConfigError, DataError
 from benchmark.evaluation import LIST_PROTOCOLS, EvalResult, evaluate
 from benchmark.loggers import RunLogger, make_logger
@@ -262,11 +262,15 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVer
     protocol = dict(config["protocol"])
     ks = tuple(protocol.pop("ks", (5, 10, 20)))
     candidates = Candidates.pop_from(protocol)
-    prepared = prepare_split(spec, protocol.pop("name"), protocol, cache_dir=config.get("cache_dir"))
+    prepared = prepare_split(spec, protocol.pop("name"), protocol, cache_dir=config.get("cache_dir"), seed=seed)
     split = prepared.split
     # What preprocessing removed, in the run's log: users too short for the protocol are dropped there.
     log.info("%s: %s", spec.name, " -> ".join(f"{step} {users:,} users, {items:,} items, {rows:,} rows"
                                              for step, users, items, rows in prepared.steps))
+    if split.temporal is not None:
+        log.info("%s", temporal_text(split))
+    if spec.shuffle_order:
+        log.info("order control: training sequences and evaluation histories shuffled (seed %d); targets unchanged", seed)
     if trainer.resume:
         trainer = dataclasses.replace(trainer, checkpoint_path=str(checkpoint_for(checkpoints, prepared.split_key)))
     negatives = None
@@ -339,6 +343,8 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVer
         "dataset_hash": prepared.dataset_hash,
         "split_key": prepared.split_key,
         "code_hash": code.code_hash,  # which code made it (env.json has the commit and the dirty flag too)
+        "shuffle_order": spec.shuffle_order,
+        **({"temporal": dataclasses.asdict(split.temporal)} if split.temporal is not None else {}),
     }
     env = environment(seed, prepared.dataset_hash, str(model.device), code)
     extra = {NEGATIVES_FILE: negatives_frame(split, negatives)} if negatives is not None else {}
@@ -353,6 +359,15 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVer
         len(history), train_seconds, run_dir,
     )
     return run_dir
+
+
+def temporal_text(split: SplitData) -> str:
+    """The temporal protocol's cuts and the users it evaluates and leaves out, for the run's log."""
+    info = split.temporal
+    return (f"temporal cuts: training before {time_text(info.valid_cut)}, test from {time_text(info.test_cut)}; "
+            f"{len(split.valid):,} validation and {len(split.test):,} test users; not evaluated at test: "
+            f"{info.no_target:,} users without an interaction after the test cut, {info.no_history:,} users with one "
+            "but without training history")
 
 
 def per_user_frame(split: SplitData, result: EvalResult) -> pd.DataFrame:

@@ -23,10 +23,15 @@ def write_movielens_csv(directory: Path, rows: list[tuple], crlf: bool = True) -
     return path
 
 
-def permutation_rows(n_users: int = 60, n_items: int = 30, length: int = 12, seed: int = 0) -> list[tuple]:
-    """Sequences whose next item is a fixed permutation of the previous one (order is the signal)."""
+def permutation_rows(n_users: int = 60, n_items: int = 30, length: int = 12, seed: int = 0,
+                     one_cycle: bool = False) -> list[tuple]:
+    """Sequences whose next item is a fixed permutation of the previous one (order is the signal).
+    ``one_cycle``: the permutation is one cycle through every item (no item repeats within ``n_items`` steps)."""
     rng = np.random.default_rng(seed)
     nxt = rng.permutation(n_items)
+    if one_cycle:
+        cycle, nxt = nxt, np.empty(n_items, dtype=np.int64)
+        nxt[cycle] = np.roll(cycle, -1)
     rows = []
     for u in range(n_users):
         item = int(rng.integers(n_items))

@@ -20,10 +20,10 @@ def user_ids(n: int) -> np.ndarray:
 def write_run(root: Path, dataset: str, model: str, seed: int, ranks: np.ndarray, *, users: np.ndarray | None = None,
               protocol: str = "loo", dataset_hash: str = "d" * 64, split_key: str = "split0", n_items: int = 500,
               hidden: int = 64, candidates: str = "full", model_config: dict | None = None,
-              valid: dict | None = None) -> Path:
+              valid: dict | None = None, shuffle_order: bool = False) -> Path:
     """One complete run record whose per-user metrics come from the given target ranks (model_config:
     more model keys, e.g. encoder and head; valid: the record's validation metrics, default the test
-    ones; {} for none)."""
+    ones; {} for none; shuffle_order: a run of the order control, its split key its own per seed))."""
     ranks = np.asarray(ranks)
     users = user_ids(len(ranks)) if users is None else users
     order = np.arange(len(ranks))
@@ -37,6 +37,9 @@ def write_run(root: Path, dataset: str, model: str, seed: int, ranks: np.ndarray
         "seed": seed,
         "results_dir": str(root),
     }
+    if shuffle_order:
+        config["dataset"]["shuffle_order"] = True
+        split_key = f"{split_key}-shuffled{seed}"
     per_user = pd.DataFrame({"user": users, "rank": ranks})
     for name, values in metrics_from_ranks(ranks, (5, 10)).items():
         per_user[name] = values

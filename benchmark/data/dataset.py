@@ -14,16 +14,17 @@ import logging
 import os
 import tempfile
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from benchmark.data.catalog import cache_subdir, fetch_hint
-from benchmark.data.preprocess import PreprocessConfig, preprocess
+from benchmark.data.preprocess import PreprocessConfig, Prepared, preprocess
 from benchmark.data.readers import UNTIMED, MissingData, read_interactions
-from benchmark.data.split import EvalSet, Sequences, SplitData, horizon, leave_one_out
+from benchmark.data.split import (EvalSet, Sequences, SplitData, TemporalInfo, horizon, leave_one_out, shuffle_order,
+                                  split_at, temporal, time_cuts)
 from benchmark.errors import ConfigError, DataError
 from benchmark.files import umask_mode, walk_once
 
@@ -34,7 +35,7 @@ EMBEDDED = Path(__file__).parent / "embedded"
 # several lines of a sequences file, RecBole float times, UTF-8 byte order marks read anew).
 CACHE_FORMAT = 3
 
-PROTOCOLS: dict[str, Callable[..., SplitData]] = {"loo": leave_one_out, "horizon": horizon}
+PROTOCOLS: dict[str, Callable[..., SplitData]] = {"loo": leave_one_out, "horizon": horizon, "temporal": temporal}
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class DatasetSpec:
     # False: evaluate only users whose targets have a real time (not MIND's untimed history items);
     # every user's sequence still trains and serves as input
     history_targets: bool = True
+    shuffle_order: bool = False  # the order control: training sequences and histories shuffled per run seed
     options: dict[str, Any] = field(default_factory=dict)  # reader-specific options
     preprocess: PreprocessConfig = PreprocessConfig()
 
@@ -137,8 +139,9 @@ class PreparedSplit:
 
 
 def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, Any] | None = None,
-                  cache_dir: str | Path | None = None) -> PreparedSplit:
-    """Reads, preprocesses and splits a dataset, or loads the cached result."""
+                  cache_dir: str | Path | None = None, seed: int = 0) -> PreparedSplit:
+    """Reads, preprocesses and splits a dataset, or loads the cached result. ``seed`` draws the order of
+    ``spec.shuffle_order`` (unused without it)."""
     protocol_options = dict(protocol_options or {})
     if protocol not in PROTOCOLS:
         raise DataError(f"protocol.name={protocol!r} is unknown; choose one of {', '.join(PROTOCOLS)}")
@@ -154,6 +157,8 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
         {"format": CACHE_FORMAT, "data": data_hash, "reader": spec.reader, "options": spec.options,
          "preprocess": asdict(spec.preprocess), "protocol": protocol, "protocol_options": protocol_options,
          **({} if spec.history_targets else {"history_targets": False})},  # the default keeps older keys
+         # only when on: the keys of splits in true order stay what they were
+         **({"shuffle_order": True, "shuffle_seed": seed} if spec.shuffle_order else {})},
         sort_keys=True, default=str,
     )
     key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
@@ -169,10 +174,15 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
         interactions = read_interactions(spec.reader, directory, **spec.options)
     except MissingData as e:
         raise MissingData(f"{e}; {fetch_hint(spec.name, directory, spec.options)}") from None
-    prepared = preprocess(interactions, spec.preprocess)
-    split = PROTOCOLS[protocol](prepared.sequences, prepared.user_ids, prepared.item_ids, **protocol_options)
+    if protocol == "temporal":
+        prepared, split = _temporal_split(interactions, spec, protocol_options)
+    else:
+        prepared = preprocess(interactions, spec.preprocess)
+        split = PROTOCOLS[protocol](prepared.sequences, prepared.user_ids, prepared.item_ids, **protocol_options)
     if not spec.history_targets:
         split = timed_targets_only(split, interactions.attrs.get(UNTIMED))
+    if spec.shuffle_order:
+        split = shuffle_order(split, seed)
     steps = [list(s) for s in prepared.steps]
     fingerprint = save_split(cache_path, split, steps)
     return PreparedSplit(split, data_hash, fingerprint, steps, from_cache=False)
@@ -191,6 +201,18 @@ def timed_targets_only(split: SplitData, untimed: int | None) -> SplitData:
         return EvalSet(es.users[rows], es.histories.take(rows), es.targets[rows], es.target_times[rows])
 
     return dataclasses.replace(split, valid=timed(split.valid), test=timed(split.test))
+
+
+def _temporal_split(interactions: Any, spec: DatasetSpec, options: dict[str, Any]) -> tuple[Prepared, SplitData]:
+    """The temporal protocol without leakage: cuts from every interaction's timestamp, then preprocessing whose
+    k-core reads only interactions before the validation cut (the training data), then the split at the cuts."""
+    valid_cut, test_cut = time_cuts(interactions["timestamp"].to_numpy(), **options)
+    prepared = preprocess(interactions, spec.preprocess, core_before=valid_cut)
+    split = split_at(prepared.sequences, prepared.user_ids, prepared.item_ids, valid_cut, test_cut)
+    after = interactions["user"][interactions["timestamp"].to_numpy() >= test_cut].astype(str).unique()
+    no_history = int(np.count_nonzero(~np.isin(after, prepared.user_ids)))
+    split.temporal = replace(split.temporal, no_history=no_history)
+    return prepared, split
 
 
 def _seq_arrays(prefix: str, s: Sequences) -> dict[str, np.ndarray]:
@@ -224,7 +246,10 @@ def save_split(path: Path, split: SplitData, steps: list[list[Any]]) -> str:
     arrays["user_ids"] = split.user_ids.astype(str)
     arrays["item_ids"] = split.item_ids.astype(str)
     fingerprint = split_fingerprint(arrays)
-    arrays["meta"] = np.array(json.dumps({"protocol": split.protocol, "steps": steps, "fingerprint": fingerprint}))
+    meta = {"protocol": split.protocol, "steps": steps, "fingerprint": fingerprint}
+    if split.temporal is not None:
+        meta["temporal"] = asdict(split.temporal)
+    arrays["meta"] = np.array(json.dumps(meta))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -246,5 +271,7 @@ def load_split(path: Path) -> tuple[SplitData, list[list[Any]], str]:
             name: EvalSet(z[f"{name}_users"], _seq_from(f"{name}_hist", z), z[f"{name}_targets"], z[f"{name}_target_times"])
             for name in ("valid", "test")
         }
-        split = SplitData(_seq_from("train", z), evals["valid"], evals["test"], z["user_ids"], z["item_ids"], meta["protocol"])
+        temporal_info = TemporalInfo(**meta["temporal"]) if "temporal" in meta else None
+        split = SplitData(_seq_from("train", z), evals["valid"], evals["test"], z["user_ids"], z["item_ids"], meta["protocol"],
+                          temporal_info)
     return split, meta["steps"], meta["fingerprint"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from benchmark.data.split import Sequences
+from benchmark.data.split import Sequences, time_text
 from benchmark.errors import DataError
 
 
@@ -54,10 +54,14 @@ def _steps_text(steps: list[tuple[str, int, int, int]]) -> str:
     return "; ".join(f"{s}: {u} users, {i} items, {n} rows" for s, u, i, n in steps)
 
 
-def preprocess(interactions: pd.DataFrame, cfg: PreprocessConfig = PreprocessConfig()) -> Prepared:
+def preprocess(interactions: pd.DataFrame, cfg: PreprocessConfig = PreprocessConfig(),
+               core_before: int | None = None) -> Prepared:
     """Turns the canonical interactions table into chronological sequences.
 
     Order: ties in timestamp keep the original file order (stable sort on (user, timestamp, row)).
+    ``core_before`` (a timestamp; the temporal protocol's training cut): the k-core and minimum length
+    count only interactions before it, so nothing after the cut decides which users and items are kept;
+    a user or item without any interaction before it is dropped with all its rows.
     Raises DataError with the counts after each step when nothing survives the filters.
     """
     # Everything below works on integer codes: string ids are touched once here and once at the end.
@@ -91,14 +95,18 @@ def preprocess(interactions: pd.DataFrame, cfg: PreprocessConfig = PreprocessCon
         steps.append(("dedupe (user, item)", *counts()))
 
     min_user = max(cfg.user_core, cfg.min_seq_len)
-    if min_user > 1 or cfg.item_core > 1:
+    if min_user > 1 or cfg.item_core > 1 or core_before is not None:
+        def counted(ids: np.ndarray, n: int) -> np.ndarray:  # per-id count of the rows the k-core reads
+            return np.bincount(ids if core_before is None else ids[t < core_before], minlength=n)
+
         while True:
             n_before = len(u)
-            keep(np.bincount(i, minlength=n_item_codes)[i] >= cfg.item_core)
-            keep(np.bincount(u, minlength=n_user_codes)[u] >= min_user)
+            keep(counted(i, n_item_codes)[i] >= max(cfg.item_core, 1))
+            keep(counted(u, n_user_codes)[u] >= max(min_user, 1))
             if len(u) == n_before:
                 break
-        steps.append((f"k-core (users >= {min_user}, items >= {cfg.item_core})", *counts()))
+        before = "" if core_before is None else f", counted before {time_text(core_before)}"
+        steps.append((f"k-core (users >= {min_user}, items >= {cfg.item_core}{before})", *counts()))
 
     if len(u) == 0:
         raise DataError(f"dataset is empty after filtering ({_steps_text(steps)})")

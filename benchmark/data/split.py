@@ -6,7 +6,9 @@ batches are cut with numpy indexing instead of per-user Python objects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 import torch
@@ -95,6 +97,7 @@ class SplitData:
     user_ids: np.ndarray  # original user id (str) per internal id
     item_ids: np.ndarray  # original item id (str) per internal id; [0] is padding
     protocol: str
+    temporal: "TemporalInfo | None" = None  # the temporal protocol's cuts and unevaluated users
 
     @property
     def n_users(self) -> int:
@@ -106,13 +109,25 @@ class SplitData:
         return len(self.item_ids) - 1
 
     def n_pairs(self) -> int:
-        """Distinct (user, item) pairs of the preprocessed sequences (each test history plus its targets
-        is the user's whole sequence): what density counts, so that repeats cannot push it above 1."""
-        test = self.test
-        users = np.concatenate([np.repeat(test.users, test.histories.lengths), np.repeat(test.users, test.targets.shape[1])])
-        items = np.concatenate([test.histories.items, test.targets.ravel()])
+        """Distinct (user, item) pairs of the preprocessed sequences (training, evaluation histories and
+        targets): what density counts, so that repeats cannot push it above 1."""
+        users, items = self.interactions()
         real = items > 0
         return int(np.unique(users[real] * (self.n_items + 1) + items[real]).size)
+
+    def interactions(self) -> tuple[np.ndarray, np.ndarray]:
+        """(user, item) of every interaction in the split: training, validation and test (with repeats;
+        0-padded targets included as item 0)."""
+        parts = [(np.arange(self.n_users), self.train)]
+        users, items = [], []
+        for es in (self.valid, self.test):
+            parts.append((es.users, es.histories))
+            users.append(np.repeat(es.users, es.targets.shape[1]))
+            items.append(es.targets.ravel())
+        for owners, seqs in parts:
+            users.append(np.repeat(owners, seqs.lengths))
+            items.append(seqs.items)
+        return np.concatenate(users), np.concatenate(items)
 
     def item_popularity(self) -> np.ndarray:
         """Training interaction count per item id, [n_items + 1]."""
@@ -148,3 +163,113 @@ def _hold_out_last(sequences: Sequences, user_ids: np.ndarray, item_ids: np.ndar
     valid = EvalSet(users, train, last_items[:, :k].copy(), last_times[:, :k].copy())
     test = EvalSet(users, sequences.drop_last(k), last_items[:, k:].copy(), last_times[:, k:].copy())
     return SplitData(train, valid, test, user_ids, item_ids, protocol=protocol)
+
+
+def shuffled_within(sequences: Sequences, rng: np.random.Generator) -> Sequences:
+    """Every sequence's items in a random order; the timestamps stay where they were (a model reading
+    time finds no item's true time either). Vectorised: one sort by (sequence, random key)."""
+    owner = np.repeat(np.arange(len(sequences)), sequences.lengths)
+    order = np.lexsort((rng.random(len(sequences.items)), owner))
+    return Sequences(sequences.items[order], sequences.offsets, sequences.times)
+
+
+def shuffle_order(split: SplitData, seed: int) -> SplitData:
+    """The order control (``dataset.shuffle_order=true``): each user's training items, and the histories the
+    model reads at validation and test time, in a random order drawn from ``seed``. Targets and every
+    history's item set are unchanged, so only order information is taken away, at training and test time
+    alike (a model trained on shuffled sequences is never handed true order, e.g. a true most recent item)."""
+    rng = np.random.default_rng(seed)
+    train = shuffled_within(split.train, rng)
+    evals = [EvalSet(es.users, shuffled_within(es.histories, rng), es.targets, es.target_times)
+             for es in (split.valid, split.test)]
+    return replace(split, train=train, valid=evals[0], test=evals[1])
+
+
+# ---- the global temporal protocol ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TemporalInfo:
+    """What the temporal protocol cut, recorded with every run: the cut times and the users it could
+    not evaluate at test time."""
+
+    valid_cut: int  # timestamp: training is every interaction before it; validation targets lie in [valid_cut, test_cut)
+    test_cut: int  # timestamp: test targets lie at or after it
+    no_target: int  # users with training history but no interaction after the test cut
+    no_history: int = 0  # users with an interaction after the test cut but no training history (set by prepare_split)
+
+
+def _cut(times: np.ndarray, quantile: float | None, date: str | None, key: str) -> int:
+    """A cut timestamp: ``date`` (ISO, UTC unless it says otherwise) when given, else the ``quantile`` of ``times``."""
+    if date is not None:
+        stamp = parse_date(date)
+        if stamp is None:
+            raise DataError(f"protocol.{key}_date={date!r} is not a date; write it as YYYY-MM-DD (UTC)")
+        return int(stamp.timestamp())
+    if quantile is None or not 0 < quantile < 1:
+        raise DataError(f"protocol.{key}_quantile={quantile!r} must be a number in (0, 1) (or set protocol.{key}_date)")
+    return int(np.ceil(np.quantile(times, quantile)))
+
+
+def parse_date(text: Any) -> datetime | None:
+    """An ISO date or date-time (UTC unless it names a zone), or None if ``text`` is not one."""
+    try:
+        stamp = datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=timezone.utc)
+
+
+def time_cuts(times: np.ndarray, test_quantile: float | None = 0.9, valid_quantile: float | None = 0.8,
+              test_date: str | None = None, valid_date: str | None = None) -> tuple[int, int]:
+    """(validation cut, test cut) as timestamps: each a date when given (it then replaces the quantile),
+    else that quantile of ``times`` (all interactions read, before preprocessing)."""
+    valid, test = _cut(times, valid_quantile, valid_date, "valid"), _cut(times, test_quantile, test_date, "test")
+    if valid >= test:
+        raise DataError(f"the validation cut ({time_text(valid)}, protocol.valid_{'date' if valid_date else 'quantile'}) must lie "
+                        f"before the test cut ({time_text(test)}, protocol.test_{'date' if test_date else 'quantile'})")
+    return valid, test
+
+
+def time_text(t: int) -> str:
+    # Unix seconds in a plausible range read as dates; order-only formats' positions stay numbers.
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if 3e8 < t < 4.2e9 else str(t)
+
+
+def temporal(sequences: Sequences, user_ids: np.ndarray, item_ids: np.ndarray, test_quantile: float | None = 0.9,
+             valid_quantile: float | None = 0.8, test_date: str | None = None, valid_date: str | None = None) -> SplitData:
+    """Global temporal split of chronological sequences (cuts: ``time_cuts`` of their timestamps; prepare_split
+    takes them from the raw interactions and computes the k-core before the validation cut only)."""
+    valid_cut, test_cut = time_cuts(sequences.times, test_quantile, valid_quantile, test_date, valid_date)
+    return split_at(sequences, user_ids, item_ids, valid_cut, test_cut)
+
+
+def split_at(sequences: Sequences, user_ids: np.ndarray, item_ids: np.ndarray, valid_cut: int, test_cut: int) -> SplitData:
+    """Training = every interaction before ``valid_cut``. Validation: each user's first interaction in
+    [valid_cut, test_cut), predicted from their training sequence. Test: each user's first interaction at
+    or after ``test_cut``, predicted from their whole history before it. Only users with training history
+    are evaluated (a model knows nothing of the others); sequences must be chronological."""
+    owner = np.repeat(np.arange(len(sequences)), sequences.lengths)
+    n_train = np.bincount(owner[sequences.times < valid_cut], minlength=len(sequences))
+    n_before_test = np.bincount(owner[sequences.times < test_cut], minlength=len(sequences))
+    train = _prefixes(sequences, np.arange(len(sequences)), n_train)
+    known = n_train > 0
+    evals = []
+    for what, n_history, has_target in (("validation", n_train, known & (n_before_test > n_train)),
+                                        ("test", n_before_test, known & (sequences.lengths > n_before_test))):
+        users = np.flatnonzero(has_target)
+        if not len(users):
+            raise DataError(f"temporal protocol: no user has both training history (before {time_text(valid_cut)}) and a "
+                            f"{what} target (first interaction after {time_text(valid_cut if what == 'validation' else test_cut)}); "
+                            "move the cuts with protocol.valid_quantile / test_quantile (or _date)")
+        at = sequences.offsets[users] + n_history[users]  # the first interaction after the cut
+        evals.append(EvalSet(users, _prefixes(sequences, users, n_history[users]), sequences.items[at, None].copy(),
+                             sequences.times[at, None].copy()))
+    info = TemporalInfo(valid_cut, test_cut, no_target=int(known.sum() - len(evals[1].users)))
+    return SplitData(train, evals[0], evals[1], user_ids, item_ids, protocol="temporal", temporal=info)
+
+
+def _prefixes(sequences: Sequences, rows: np.ndarray, lengths: np.ndarray) -> Sequences:
+    """The first ``lengths[j]`` items of sequence ``rows[j]``, for every j."""
+    idx = _ranges(sequences.offsets[rows], lengths)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return Sequences(sequences.items[idx], offsets, sequences.times[idx])

@@ -26,6 +26,7 @@ import pandas as pd
 from benchmark import stats
 from benchmark.files import umask_mode
 from benchmark.provenance import mixed_code_note
+from benchmark.report.order import set_aside_shuffled
 from benchmark.report.runs import Group, ReportError, Run, group_runs, load_runs, split_mean
 from benchmark.report.table import (DOWN, UP, Cell, Column, Table, render_csv, render_latex, render_markdown,
                                     tex_escape, to_markdown)
@@ -43,6 +44,10 @@ PROTOCOL_TEXT = {
     "loo": "leave-one-out (each user's last interaction is the test target, the second-last the validation target)",
     "horizon": "horizon-k with {k} (each user's last k interactions are the test target set, the k before them the validation "
                "set; Recall and NDCG of the model's ranked list against the set)",
+    "temporal": "global temporal split ({cuts}; models train on the interactions before the validation cut, where the k-core "
+                "and popularity are counted too; the validation and the test target is each user's first interaction after "
+                "the validation and the test cut, predicted from the whole history before it; users without training history "
+                "or without a target are not evaluated)",
 }
 
 
@@ -62,6 +67,7 @@ class ReportOptions:
     candidates: str | None = None  # "full" or "sampled": report only runs with this candidate set
     name: str | None = None  # the report's name in LaTeX labels (tab:<name>-results); None: the source folder's
     latex_wide: bool = False  # LaTeX tables as table* scaled to \textwidth
+    order_effect: bool = False  # true vs shuffled order (dataset.shuffle_order runs): benchmark/report/order.py
 
     def check(self) -> None:
         if self.test not in stats.TESTS:
@@ -96,6 +102,7 @@ class Report:
     variants: pd.DataFrame | None = None
     # model -> its colour, marker and line in every figure of the report (plots.model_styles)
     styles: dict[str, Any] = field(default_factory=dict)
+    order_effect: Any = None  # benchmark.report.order.OrderEffect with --order-effect
 
 
 def higher_is_better(metric: str) -> bool:
@@ -339,12 +346,23 @@ def protocol_text(groups: list[Group]) -> str:
     """The protocol in words; horizon-k with its k (protocol.k of the runs' configs), per dataset where it differs."""
     protocol = groups[0].protocol
     text = PROTOCOL_TEXT.get(protocol, protocol)
+    if "{cuts}" in text:
+        return text.format(cuts=_per_dataset(groups, _cuts_text))
     if "{k}" not in text:
         return text
     ks = {g.dataset: _values([(r.config.get("protocol") or {}).get("k", "unrecorded") for r in g.runs]) for g in groups}
     if len(set(ks.values())) == 1:
         return text.format(k=f"k = {next(iter(ks.values()))}")
     return text.format(k="k = " + _join([f"{k} on {dataset}" for dataset, k in ks.items()]))
+
+
+def _cuts_text(group: Group) -> str:
+    from benchmark.data.split import time_text
+
+    cuts = group.runs[0].metrics.get("temporal") or {}
+    if "valid_cut" not in cuts:
+        return "cuts not recorded"
+    return f"validation cut {time_text(cuts['valid_cut'])}, test cut {time_text(cuts['test_cut'])}"
 
 
 def caption(groups: list[Group], blocks: list[_Block], options: ReportOptions, refs: dict[str, str | None],
@@ -450,7 +468,7 @@ def variants_frame(groups: list[Group]) -> pd.DataFrame | None:
 _FLAGS = {"metrics": "--metrics", "reference": "--reference", "test": "--test", "correction": "--correction",
           "alpha": "--alpha", "resamples": "--resamples", "stat_seed": "--stat-seed", "slices": "--slice",
           "efficiency": "--efficiency", "setup": "--setup", "protocol": "--protocol", "candidates": "--candidates",
-          "name": "--name", "latex_wide": "--latex-wide"}
+          "name": "--name", "latex_wide": "--latex-wide", "order_effect": "--order-effect"}
 
 
 def report_command(options: ReportOptions, source: str) -> str:
@@ -600,7 +618,7 @@ def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
         f"Preprocessing: {preprocessing}.",
         f"Protocol: {protocol_text(groups)}.",
         f"Every test target is judged against all items (full ranking), {history}; ties: {ties}"
-        + (" (rank = 1 + the number of other items scored at least as high as the target)." if protocol == "loo" else "."),
+        + (" (rank = 1 + the number of other items scored at least as high as the target)." if protocol in ("loo", "temporal") else "."),
         f"Metrics: {', '.join(options.metrics)} (cut-offs {', '.join(map(str, ks)) or 'n/a'} recorded).",
         f"Trained models use Adam for at most {_span([t.get('max_epochs') for t in trainers])} epochs with early "
         f"stopping on validation {_values([t.get('valid_metric', 'ndcg@10') for t in trainers])} (patience "
@@ -693,7 +711,7 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, source: str, 
     options = replace(options, metrics=None if options.metrics is None else list(dict.fromkeys(options.metrics)),
                       slices=list(dict.fromkeys(options.slices)))
     given = options  # as the user gave them: the footer's command repeats these, not the defaults filled in below
-    runs = load_runs(run_dirs, options.protocol, options.candidates)
+    runs, shuffled = set_aside_shuffled(load_runs(run_dirs, options.protocol, options.candidates))
     groups = group_runs(runs)
     available = {c for r in runs for c in (*r.per_user.columns, *r.metrics.get("test", {}))}
     if options.metrics is None:
@@ -704,7 +722,7 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, source: str, 
         metric_like = sorted(c for c in available if "@" in c)
         raise ReportError(f"--metrics {', '.join(missing)} not in any run; available: {', '.join(metric_like)}")
     refs = choose_references(groups, options)
-    stamp = _stamp(given, source, name, len(runs))
+    stamp = _stamp(given, source, name, len(runs) + len(shuffled))
     tables: dict[str, Table] = {}
     pairwise = []
     plan = [("table", None)] + [(f"slice_{s}", s) for s in options.slices]
@@ -727,7 +745,7 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, source: str, 
                 f"Test results on {datasets} by slice: {_per_dataset(groups, lambda g: described[g.dataset])}")
         if options.efficiency and kind is None:
             what += " (with parameters, training seconds and inference milliseconds per user, means over seeds)"
-        table.caption = caption(groups, blocks, options, refs, comparisons, what)
+        table.caption = caption(groups, blocks, options, refs, comparisons, what) + shuffled_note(shuffled, options)
         stamp.apply(table, "results" if kind is None else kind)
         table.label_groups = kind is not None
         tables[stem] = table
@@ -751,7 +769,34 @@ def build_report(run_dirs: Iterable[Path], options: ReportOptions, source: str, 
         report.styles = model_styles(sorted({m for g in groups for m in g.models}, key=lambda m: (m not in baselines, m)),
                                      baselines)
     report.families = families
+    if options.order_effect:
+        report.order_effect = _order_effect(groups, shuffled, options, stamp, families)
     return report
+
+
+def shuffled_note(shuffled: list[Run], options: ReportOptions) -> str:
+    if not shuffled:
+        return ""
+    where = "order_effect.md compares them" if options.order_effect else "seqrec-report --order-effect compares them"
+    return (f" Left out: {len(shuffled)} run{'s' * (len(shuffled) != 1)} trained on shuffled order "
+            f"(dataset.shuffle_order=true, the order control; {where}).")
+
+
+def _order_effect(groups: list[Group], shuffled: list[Run], options: ReportOptions, stamp: Stamp,
+                  families: tuple[Table, pd.DataFrame] | None) -> Any:
+    from benchmark.report.order import add_order_row, order_caption, order_effect
+
+    if not shuffled:
+        raise ReportError("--order-effect needs runs trained with dataset.shuffle_order=true beside the same models in "
+                          "true order, e.g. seqrec -m model=gru4rec,sasrec dataset.shuffle_order=false,true")
+    metric = options.metrics[0]
+    effect = order_effect(groups, shuffled, metric, higher_is_better(metric), options.test, options.correction,
+                          options.alpha, options.resamples, options.stat_seed)
+    effect.table.caption = order_caption(effect, metric, options.test, options.correction, options.alpha)
+    stamp.apply(effect.table, "order-effect")
+    if families is not None:
+        add_order_row(families[0], groups, effect)
+    return effect
 
 
 def _families(groups: list[Group], refs: dict[str, str | None], comparisons: pd.DataFrame, options: ReportOptions,
@@ -801,7 +846,8 @@ REPORT_FILES = frozenset({*(f"{stem}{suffix}" for stem in ("table", *(f"slice_{s
                           *(f"{stem}{suffix}" for stem in ("efficiency", *(f"slice_{s}" for s in SLICES))
                             for suffix in (".png", ".pdf", "_points.csv")),
                           "families.md", "families.tex", "families.csv", "pairwise.csv", "friedman.md", "nemenyi.csv", "cd_diagram.png", "cd_diagram.pdf",
-                          "setup.md", "setup.tex", "hyperparameters.csv", "variants.csv"})
+                          "setup.md", "setup.tex", "hyperparameters.csv", "variants.csv",
+                          "order_effect.md", "order_effect.tex", "order_effect.csv"})
 
 
 def _stage_report(report: Report, staging: Path) -> list[str]:
@@ -819,6 +865,10 @@ def _stage_report(report: Report, staging: Path) -> list[str]:
         put("families.md", render_markdown(table) + "\n")
         put("families.tex", render_latex(table) + "\n")
         put("families.csv", rows.to_csv(index=False))
+    if report.order_effect is not None:
+        put("order_effect.md", render_markdown(report.order_effect.table) + "\n")
+        put("order_effect.tex", render_latex(report.order_effect.table) + "\n")
+        put("order_effect.csv", report.order_effect.rows.to_csv(index=False))
     put("friedman.md", report.friedman_text + "\n")
     if report.variants is not None:
         put("variants.csv", report.variants.to_csv(index=False))

@@ -47,6 +47,9 @@ def parser() -> argparse.ArgumentParser:
                    "folder's name, plus the setting where a folder holds several)")
     p.add_argument("--latex-wide", action="store_true", help="LaTeX tables span both columns (table*) and are "
                    "scaled to \\textwidth (needs \\usepackage{graphicx})")
+    p.add_argument("--order-effect", action="store_true", help="per dataset, the best sequence model on validation in "
+                   "true order against the same model trained with dataset.shuffle_order=true, with the paired test "
+                   "(order_effect.md, and a line in the families table)")
     return p
 
 
@@ -62,7 +65,7 @@ def run(argv: list[str]) -> int:
         metrics=None if args.metrics is None else _names(args.metrics), reference=args.reference, test=args.test,
         correction=args.correction, alpha=args.alpha, resamples=args.resamples, stat_seed=args.stat_seed,
         slices=_names(args.slice), efficiency=args.efficiency, setup=args.setup, protocol=args.protocol,
-        candidates=args.candidates, name=args.name, latex_wide=args.latex_wide,
+        candidates=args.candidates, name=args.name, latex_wide=args.latex_wide, order_effect=args.order_effect,
     )
     options.check()  # before any record is read
     source = args.results_dir
@@ -105,6 +108,8 @@ def run(argv: list[str]) -> int:
             print(render_markdown(table) + "\n")
         if report.families is not None:
             print(render_markdown(report.families[0]) + "\n")
+        if report.order_effect is not None:
+            print(render_markdown(report.order_effect.table) + "\n")
         print(report.friedman_text + "\n")
         print(f"wrote {len(written)} files to {folders[setting]}")
     return 0
