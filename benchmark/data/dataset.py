@@ -156,8 +156,8 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
     key_src = json.dumps(
         {"format": CACHE_FORMAT, "data": data_hash, "reader": spec.reader, "options": spec.options,
          "preprocess": asdict(spec.preprocess), "protocol": protocol, "protocol_options": protocol_options,
-         **({} if spec.history_targets else {"history_targets": False})},  # the default keeps older keys
-         # only when on: the keys of splits in true order stay what they were
+         # only when on: the defaults keep older keys (splits in true order, every target evaluated)
+         **({} if spec.history_targets else {"history_targets": False}),
          **({"shuffle_order": True, "shuffle_seed": seed} if spec.shuffle_order else {})},
         sort_keys=True, default=str,
     )
