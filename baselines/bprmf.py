@@ -40,6 +40,7 @@ class MatrixFactorisation(nn.Module):
 
 
 class BPRMF(Recommender):
+    reads_order = False
     def __init__(self, name: str = "bprmf", dim: int = 64, l2: float = 1e-4) -> None:
         super().__init__(name)
         if dim < 1 or not (math.isfinite(l2) and l2 >= 0):

@@ -36,6 +36,7 @@ def ease_weights(x: sp.spmatrix, l2: float) -> np.ndarray:
 
 class EASE(Recommender):
     trains = False  # no training loop: trainer.* is not part of its identity
+    reads_order = False
 
     def __init__(self, name: str = "ease", l2: float = 100.0, max_items: int = 20_000) -> None:
         super().__init__(name)

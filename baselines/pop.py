@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 class MostPop(Recommender):
     trains = False  # no training loop: trainer.* is not part of its identity
+    reads_order = False
 
     def __init__(self, name: str = "pop") -> None:
         super().__init__(name)

@@ -30,15 +30,21 @@ NON_IDENTITY_KEYS = ("results_dir", "logger", "cache_dir", "hydra")
 NON_IDENTITY_TRAINER_KEYS = ("resume",)
 
 
-def model_trains(model: dict[str, Any] | None) -> bool:
-    """Whether the model class of a model config section trains (``Recommender.trains``)."""
+def model_attribute(model: dict[str, Any] | None, name: str, default: Any) -> Any:
+    """A class attribute of the model a config section names (``trains``, ``reads_order``, ``family``);
+    ``default`` where the class cannot be imported (validation says so; it is not this function's to refuse)."""
     from benchmark.config import import_target
     from benchmark.errors import ConfigError
 
     try:
-        return bool(getattr(import_target(str((model or {}).get("_target_", ""))), "trains", True))
-    except ConfigError:  # no such class: validation says so; it is not this function's to refuse
-        return True
+        return getattr(import_target(str((model or {}).get("_target_", ""))), name, default)
+    except ConfigError:
+        return default
+
+
+def model_trains(model: dict[str, Any] | None) -> bool:
+    """Whether the model class of a model config section trains (``Recommender.trains``)."""
+    return bool(model_attribute(model, "trains", True))
 
 
 def identity_config(config: dict[str, Any], trains: bool) -> dict[str, Any]:

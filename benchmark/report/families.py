@@ -12,12 +12,15 @@ import math
 
 import pandas as pd
 
+from benchmark.record import model_attribute
 from benchmark.report.runs import Group, Run
 from benchmark.report.table import DOWN, UP, Cell, Column, Table
 
 ENCODER_FAMILY = {"rnn": "RNN", "caser": "CNN", "nextitnet": "CNN", "attention": "attention"}
 ARCHITECTURES = {"next_item": "encoder-only", "autoregressive": "encoder–decoder"}
-FAMILY_ORDER = [f"{family} {arch}" for arch in ARCHITECTURES.values() for family in ("RNN", "CNN", "attention")]
+# A model class may declare its family (``family = "non-neural sequential"``: Markov/rules, session-kNN).
+FAMILY_ORDER = [f"{family} {arch}" for arch in ARCHITECTURES.values() for family in ("RNN", "CNN", "attention")] + [
+    "non-neural sequential"]
 REFERENCE_ROW = "reference"
 
 
@@ -27,6 +30,9 @@ def family_of(run: Run) -> str | None:
     if run.baseline:
         return None
     model = run.config.get("model") or {}
+    declared = model_attribute(model, "family", None)
+    if declared in FAMILY_ORDER:
+        return declared
     encoder, head = ENCODER_FAMILY.get(model.get("encoder")), ARCHITECTURES.get(model.get("head"))
     return f"{encoder} {head}" if encoder and head else None
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import BenchmarkError
-from benchmark.record import identity_config, read_record
+from benchmark.record import identity_config, model_attribute, read_record
 
 BASELINES_PACKAGE = "baselines"
 # Identity keys that differ between the runs of one table row: a row is one model configuration.
@@ -31,7 +31,7 @@ class Run:
     protocol: str
     name: str  # model name from the record
     seed: int
-    baseline: bool  # a non-sequential baseline (its _target_ lives in the baselines package)
+    baseline: bool  # a non-sequential baseline (in the baselines package, not declaring reads_order = True)
     variant: str  # hash of the model/trainer configuration without seed and dataset
     config: dict
     metrics: dict
@@ -85,10 +85,11 @@ def load_run(run_dir: Path) -> Run:
     if problem:
         raise ReportError(f"cannot read run record {run_dir}: {problem}")
     target = str((cfg.get("model") or {}).get("_target_", ""))
+    baseline = target.split(".")[0] == BASELINES_PACKAGE and not model_attribute(cfg.get("model"), "reads_order", False)
     per_user["user"] = per_user["user"].astype(str)
     return Run(
         dir=Path(run_dir), dataset=str(m["dataset"]), protocol=str(m["protocol"]), name=str(m["model"]),
-        seed=int(m["seed"]), baseline=target.split(".")[0] == BASELINES_PACKAGE, variant=_variant(cfg, bool(m.get("trains", True))),
+        seed=int(m["seed"]), baseline=baseline, variant=_variant(cfg, bool(m.get("trains", True))),
         config=cfg, metrics=m, env=rec["env"], per_user=per_user,
     )
 
