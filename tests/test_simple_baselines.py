@@ -94,6 +94,16 @@ def test_stan_weights_match_a_hand_computation_on_three_sessions():
     assert scores[4] == scores[5] == pytest.approx(0.0, abs=1e-6)
 
 
+def test_stan_counts_an_item_a_neighbour_holds_twice_once_at_its_nearest_occurrence():
+    model = SessionKNN("stan", k=1, lambda_session=1.0, lambda_position=2.0)
+    model.fit(train_split([[1, 5, 2, 6, 5], [2]], 6))
+    scores = model.score(batch_of([[2]], [1]))[0].numpy()
+    sim = 1.0 / math.sqrt(1 * 4)  # the neighbour holds 4 distinct items; anchor: item 2 at position 2
+    assert scores[5] == pytest.approx(sim * math.exp(-1 / 2.0), abs=1e-6)  # positions 1 and 4: the nearer, once
+    assert scores[1] == pytest.approx(sim * math.exp(-2 / 2.0), abs=1e-6)
+    assert scores[2] == pytest.approx(sim, abs=1e-6)
+
+
 def test_vsknn_prefers_the_neighbour_sharing_the_newest_item():
     # Both neighbours share one item with the current session [1, 2]; the one sharing the newest (2) wins.
     model = SessionKNN("vsknn", k=2)
