@@ -26,8 +26,10 @@ from benchmark.files import umask_mode, walk_once
 RECORD_FILES = ("config.yaml", "metrics.json", "per_user.parquet", "history.csv", "env.json")
 # Keys that say where or how to log, not what is computed: they do not change a run's identity.
 NON_IDENTITY_KEYS = ("results_dir", "logger", "cache_dir", "hydra")
-# trainer.resume only decides whether checkpoints are kept: a resumed run is the same run.
-NON_IDENTITY_TRAINER_KEYS = ("resume",)
+# trainer.resume only decides whether checkpoints are kept, trainer.save_model whether the fitted model
+# is kept too: neither changes what a run computes.
+NON_IDENTITY_TRAINER_KEYS = ("resume", "save_model")
+MODEL_FILE = "model.pt"  # the fitted model, in records of runs with trainer.save_model=true
 
 
 def model_attribute(model: dict[str, Any] | None, name: str, default: Any) -> Any:
@@ -120,6 +122,7 @@ def write_record(
     env: dict[str, Any],
     before_publish: Callable[[Path], None] | None = None,
     extra_tables: dict[str, pd.DataFrame] | None = None,
+    extra_files: dict[str, Callable[[Path], None]] | None = None,
 ) -> Path:
     """Writes all record files into a temp directory, then renames it to ``run_dir`` (atomic).
 
@@ -127,7 +130,8 @@ def write_record(
     adds its files there). If another process published the same run meanwhile, its record is
     kept and ours discarded, so a run is never recorded twice; once published, the run's other
     temp directories (killed attempts) are removed. ``extra_tables`` maps further parquet file
-    names to tables (e.g. sampled negatives).
+    names to tables (e.g. sampled negatives); ``extra_files`` maps further file names to functions
+    that write that file at the path given (e.g. the fitted model).
     """
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}.", suffix=".tmp"))
@@ -142,8 +146,10 @@ def write_record(
         (tmp / "env.json").write_text(json.dumps(env, indent=2))
         for name, table in (extra_tables or {}).items():
             table.to_parquet(tmp / name, index=False)
+        for name, write in (extra_files or {}).items():
+            write(tmp / name)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        for f in (*RECORD_FILES, *(extra_tables or {})):
+        for f in (*RECORD_FILES, *(extra_tables or {}), *(extra_files or {})):
             with open(tmp / f, "rb") as fh:
                 os.fsync(fh.fileno())
         if before_publish is not None:

@@ -21,14 +21,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.config import TrainerConfig, validate_config
-from benchmark.data.dataset import DatasetSpec, dataset_dir, files_hash, prepare_split
+from benchmark.data.dataset import DatasetSpec, PreparedSplit, dataset_dir, files_hash, prepare_split
 from benchmark.candidates import NEGATIVES_FILE, Candidates, negatives_frame, sample_negatives
 from benchmark.data.split import EvalSet, SplitData
 from benchmark.errors import BenchmarkError, ConfigError, DataError
 from benchmark.evaluation import LIST_PROTOCOLS, EvalResult, evaluate
 from benchmark.loggers import RunLogger, make_logger
-from benchmark.models.base import Recommender
-from benchmark.record import config_hash, environment, is_complete, read_metrics, run_dir_for, write_record
+from benchmark.models.base import Recommender, save_model
+from benchmark.record import MODEL_FILE, config_hash, environment, is_complete, read_metrics, run_dir_for, write_record
 from benchmark.training import EPOCH_HOOKS, RESUME_HOOKS
 from benchmark.tuning import job_result
 
@@ -154,6 +154,9 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
     if is_complete(run_dir):
         check_same_data(run_dir, config)
         job_result(run_dir)  # a damaged metrics.json is refused before the record stands in for the run
+        if (config.get("trainer") or {}).get("save_model") and not (run_dir / MODEL_FILE).is_file():
+            log.warning("%s is complete but was run without trainer.save_model: it has no %s; move it away to re-run "
+                        "it with the model saved", run_dir, MODEL_FILE)
         # A run killed between publishing its record and removing its checkpoints left them behind.
         shutil.rmtree(checkpoint_dir_for(run_dir), ignore_errors=True)
         log.info("skip %s: complete record exists", run_dir)
@@ -191,6 +194,16 @@ def sweep_name() -> str | None:
     return Path(HydraConfig.get().sweep.dir).name
 
 
+def prepare_run_split(config: dict[str, Any]) -> tuple[PreparedSplit, tuple[int, ...], Candidates]:
+    """The split a run's (or a record's) config evaluates on, with its metric cut-offs and candidate set."""
+    protocol = dict(config["protocol"])
+    ks = tuple(protocol.pop("ks", (5, 10, 20)))
+    candidates = Candidates.pop_from(protocol)
+    prepared = prepare_split(DatasetSpec.from_dict(config["dataset"]), protocol.pop("name"), protocol,
+                             cache_dir=config.get("cache_dir"))
+    return prepared, ks, candidates
+
+
 def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
     seed = int(config["seed"])
     spec = DatasetSpec.from_dict(config["dataset"])
@@ -206,10 +219,7 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
         if key in overridden:  # a preset's placeholder is no user's setting
             log.warning("model.%s=%r has no effect %s", key, config["model"].get(key), why)
 
-    protocol = dict(config["protocol"])
-    ks = tuple(protocol.pop("ks", (5, 10, 20)))
-    candidates = Candidates.pop_from(protocol)
-    prepared = prepare_split(spec, protocol.pop("name"), protocol, cache_dir=config.get("cache_dir"))
+    prepared, ks, candidates = prepare_run_split(config)
     split = prepared.split
     # What preprocessing removed, in the run's log: users too short for the protocol are dropped there.
     log.info("%s: %s", spec.name, " -> ".join(f"{step} {users:,} users, {items:,} items, {rows:,} rows"
@@ -284,8 +294,9 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
     }
     env = environment(seed, prepared.dataset_hash, str(model.device))
     extra = {NEGATIVES_FILE: negatives_frame(split, negatives)} if negatives is not None else {}
+    model_file = {MODEL_FILE: lambda path: save_model(model, path)} if trainer.save_model else {}
     write_record(run_dir, config, metrics, per_user, history, env, before_publish=lambda tmp: logger.finish(tmp, metrics),
-                 extra_tables=extra)
+                 extra_tables=extra, extra_files=model_file)
     shutil.rmtree(checkpoints, ignore_errors=True)
     hit = "hr@10" if "hr@10" in result.aggregate else "recall@10"
     log.info(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -65,6 +66,19 @@ class Recommender(ABC):
     @property
     def device(self) -> torch.device:
         return torch.device("cpu")
+
+
+def save_model(model: Recommender, path: Path) -> None:
+    """The whole fitted model (its class, settings and state: tensors, numpy or scipy arrays) in one file."""
+    torch.save(model, path)
+
+
+def load_model(path: Path) -> Recommender:
+    """A model that ``save_model`` wrote, on the CPU. Unpickles: load only files of records you trust."""
+    model = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(getattr(model, "_device", None), torch.device):  # models that keep the device they trained on
+        model._device = torch.device("cpu")
+    return model
 
 
 def top_n(scores: torch.Tensor, n: int, excluded: torch.Tensor) -> torch.Tensor:

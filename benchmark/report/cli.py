@@ -41,6 +41,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--efficiency", action="store_true", help="add parameters, training seconds and ms per user, and a figure of accuracy against training seconds")
     p.add_argument("--setup", action="store_true", help="also write dataset statistics and a methods paragraph")
     p.add_argument("--protocol", help="report only runs of this protocol")
+    p.add_argument("--attribution", action="store_true", help="how far back each sequence model looks: the top item's "
+                   "score change when the history item at distance d is removed (needs records run with trainer.save_model=true)")
+    p.add_argument("--attribution-users", type=int, help=f"with --attribution: test users sampled per dataset (default {ReportOptions.attribution_users})")
+    p.add_argument("--attribution-depth", type=int, help=f"with --attribution: distances 1 (newest) to this (default {ReportOptions.attribution_depth})")
     return p
 
 
@@ -52,11 +56,15 @@ def _names(text: str) -> list[str]:
 
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    sizes = {"attribution_users": args.attribution_users, "attribution_depth": args.attribution_depth}
+    if not args.attribution and any(v is not None for v in sizes.values()):
+        raise ReportError("--attribution-users and --attribution-depth apply to --attribution only; add --attribution")
     options = ReportOptions(
         metrics=None if args.metrics is None else _names(args.metrics), reference=args.reference, test=args.test,
         correction=args.correction, alpha=args.alpha, resamples=args.resamples, stat_seed=args.stat_seed,
         slices=_names(args.slice), efficiency=args.efficiency,
-        setup=args.setup, protocol=args.protocol,
+        setup=args.setup, protocol=args.protocol, attribution=args.attribution,
+        **{key: value for key, value in sizes.items() if value is not None},
     )
     source = args.results_dir
     if source.is_file():
