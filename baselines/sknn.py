@@ -54,14 +54,17 @@ class SessionKNN(Recommender):
             if value is not None and not value > 0:
                 raise ConfigError(f"model.{key}={value} must be > 0 (or null to switch that weight off)")
         self.k, self.lambda_session, self.lambda_time, self.lambda_position = k, lambda_session, lambda_time, lambda_position
-        self.train: Sequences | None = None
+        self.train: Sequences | None = None  # the neighbour sessions, and from fit:
+        self.sessions: sp.csr_matrix | None = None  # [U, n_items + 1] binary
+        self.sizes = self.times = self.tie_break = np.zeros(0)  # per session: distinct items, newest time; per item
+        self.repeats = False  # whether some session holds an item twice
 
     def fit(self, data: SplitData, trainer: TrainerConfig | None = None) -> list[EpochLog]:
         self.train = data.train
-        self.sessions = interaction_matrix(data.train, data.n_items + 1)  # [U, n_items + 1] binary
+        self.sessions = interaction_matrix(data.train, data.n_items + 1)
         self.sizes = np.asarray(self.sessions.sum(1)).ravel()
-        self.repeats = bool((self.sizes < data.train.lengths).any())  # some session holds an item twice
-        self.times = data.train.times[data.train.offsets[1:] - 1]  # each session's newest timestamp
+        self.repeats = bool((self.sizes < data.train.lengths).any())
+        self.times = data.train.times[data.train.offsets[1:] - 1]
         self.tie_break = popularity_tie_break(data.item_popularity())
         return []
 
