@@ -179,3 +179,13 @@ def test_report_refuses_attribution_settings_it_would_not_use(records, tmp_path,
     with pytest.raises(ReportError, match=message):
         run([str(records / "results"), *args, "--out", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
+
+
+def test_seqrec_explain_is_a_subcommand_of_seqrec(records, capsys, monkeypatch):
+    from benchmark import cli
+
+    markov = next(d for d in find_records(records / "results") if d.parent.name == "markov")
+    monkeypatch.setattr("sys.argv", ["seqrec", "explain", str(markov), "user=105", "top=1"])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("user 105: top recommendation ")
