@@ -27,7 +27,8 @@ from benchmark.data.split import EvalSet, SplitData
 from benchmark.errors import BenchmarkError, ConfigError, DataError
 from benchmark.evaluation import LIST_PROTOCOLS, EvalResult, evaluate
 from benchmark.loggers import RunLogger, make_logger
-from benchmark.models.base import Recommender, save_model
+from benchmark.models.base import Recommender
+from benchmark.models.persist import save_model
 from benchmark.record import MODEL_FILE, config_hash, environment, is_complete, read_metrics, run_dir_for, write_record
 from benchmark.training import EPOCH_HOOKS, RESUME_HOOKS
 from benchmark.tuning import job_result

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -63,22 +63,20 @@ class Recommender(ABC):
         """Number of learned parameters (for efficiency tables)."""
         return 0
 
+    def restore(self, attributes: dict[str, Any]) -> None:
+        """Takes back the fitted attributes that ``benchmark.models.persist`` saved (trainer.save_model). A
+        model holding torch modules overrides this to rebuild them from their state dicts."""
+        from benchmark.errors import BenchmarkError
+        from benchmark.models.persist import ModuleState
+
+        modules = [k for k, v in attributes.items() if isinstance(v, ModuleState)]
+        if modules:
+            raise BenchmarkError(f"{type(self).__name__} cannot rebuild its module {modules[0]!r}; give it a restore()")
+        vars(self).update(attributes)
+
     @property
     def device(self) -> torch.device:
         return torch.device("cpu")
-
-
-def save_model(model: Recommender, path: Path) -> None:
-    """The whole fitted model (its class, settings and state: tensors, numpy or scipy arrays) in one file."""
-    torch.save(model, path)
-
-
-def load_model(path: Path) -> Recommender:
-    """A model that ``save_model`` wrote, on the CPU. Unpickles: load only files of records you trust."""
-    model = torch.load(path, map_location="cpu", weights_only=False)
-    if isinstance(getattr(model, "_device", None), torch.device):  # models that keep the device they trained on
-        model._device = torch.device("cpu")
-    return model
 
 
 def top_n(scores: torch.Tensor, n: int, excluded: torch.Tensor) -> torch.Tensor:

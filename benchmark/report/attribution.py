@@ -24,7 +24,8 @@ import torch
 
 from benchmark.data.split import SplitData
 from benchmark.errors import BenchmarkError
-from benchmark.models.base import Batch, Recommender, load_model, top_n
+from benchmark.models.base import Batch, Recommender, top_n
+from benchmark.models.persist import load_model
 from benchmark.record import MODEL_FILE, read_metrics
 from benchmark.report.runs import Group, ReportError, Run
 
@@ -95,8 +96,9 @@ def model_path(run_dir: Path) -> Path:
     return path
 
 
-def fitted_model(run_dir: Path) -> Recommender:
-    return load_model(model_path(run_dir))
+def fitted_model(run_dir: Path, config: dict) -> Recommender:
+    """The record's model, rebuilt from its config and given back its fitted state."""
+    return load_model(model_path(run_dir), config["model"])
 
 
 def record_split(config: dict, run_dir: Path) -> SplitData:
@@ -141,7 +143,7 @@ def attribution_points(groups: list[Group], n_users: int, depth: int, seed: int 
         for m in models:
             runs = g.runs_of(m)
             mask = bool(runs[0].metrics.get("mask_history", True))
-            per_seed = [occlusion(fitted_model(r.dir), users, history, depth, mask) for r in runs]
+            per_seed = [occlusion(fitted_model(r.dir, r.config), users, history, depth, mask) for r in runs]
             with warnings.catch_warnings():  # 'Mean of empty slice': no item at d in any seed, NaN as meant
                 warnings.simplefilter("ignore", RuntimeWarning)
                 change = np.nanmean([o.change for o in per_seed], axis=0)
@@ -174,7 +176,7 @@ def explain(run_dir: Path, user: str, depth: int = 50) -> tuple[str, pd.DataFram
         config = read_record(run_dir)["config"]
     except (OSError, ValueError) as e:
         raise ReportError(f"cannot read run record {run_dir}: {e}") from None
-    model = fitted_model(run_dir)
+    model = fitted_model(run_dir, config)
     split = record_split(config, run_dir)
     internal = np.flatnonzero(split.user_ids.astype(str) == user)
     row = np.flatnonzero(split.test.users == internal[0]) if len(internal) else []
