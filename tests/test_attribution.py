@@ -231,3 +231,14 @@ def test_models_of_every_kind_of_state_survive_saving(tmp_path, model_config):
     batch = Batch(torch.from_numpy(split.test.users), split.test.histories.padded())
     again = load_model(tmp_path / MODEL_FILE, model_config)
     torch.testing.assert_close(again.score(batch), model.score(batch))
+
+
+def test_an_unreadable_model_file_is_one_line(records, tmp_path, capsys):
+    import shutil
+
+    markov = next(d for d in find_records(records / "results") if d.parent.name == "markov")
+    copy = shutil.copytree(markov, tmp_path / "record")
+    (copy / MODEL_FILE).write_bytes(b"not a torch file")
+    assert explain_main([str(copy), "user=105"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be read as a saved model" in err and err.count("\n") == 1

@@ -81,7 +81,11 @@ def load_model(path: Path, model_config: dict[str, Any]) -> Any:
     """The model ``model_config`` builds, given back the fitted attributes ``save_model`` wrote into ``path``."""
     from benchmark.run import build_model
 
-    attributes = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        attributes = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, not a torch file, or pickled code (refused): unusable either way
+        raise BenchmarkError(f"{path} cannot be read as a saved model ({type(e).__name__}: not a weights-only "
+                             "file of this version); re-run the record with trainer.save_model=true") from None
     model = build_model(model_config)
     model.restore({k: decode(v) for k, v in attributes.items()})
     return model
