@@ -25,8 +25,9 @@ REFERENCE_ROW = "reference"
 
 
 def family_of(run: Run) -> str | None:
-    """'RNN encoder-only', 'attention encoder–decoder', ...; None for a non-sequential baseline and for a
-    model that does not declare one of the known encoders and heads (it stays out of the families table)."""
+    """'RNN encoder-only', 'attention encoder–decoder', ... or the family its class declares ('non-neural
+    sequential'); None for a non-sequential baseline and for a model that declares neither a known family nor
+    one of the known encoders and heads (it stays out of the families table)."""
     if run.baseline:
         return None
     model = run.config.get("model") or {}
