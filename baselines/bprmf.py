@@ -94,3 +94,10 @@ class BPRMF(Recommender):
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.net.parameters()) if self.net is not None else 0
+
+    def restore(self, attributes: dict) -> None:
+        weights = attributes.pop("net")
+        super().restore(attributes)
+        if weights is not None:
+            self.net = MatrixFactorisation(len(weights["users.weight"]), len(weights["items.weight"]) - 1, self.dim)
+            self.net.load_state_dict(weights)

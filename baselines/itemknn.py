@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from baselines.interactions import history_matrix, interaction_matrix
+from baselines.interactions import history_matrix, interaction_matrix, top_k_rows
 from benchmark.config import TrainerConfig
 from benchmark.data.split import SplitData
 from benchmark.errors import ConfigError
@@ -27,23 +27,14 @@ def knn_similarities(x: sp.csr_matrix, k: int, shrink: float, block_cells: int =
     holds item i's neighbours. Computed a block of items at a time (``block_cells`` dense cells)."""
     x = x.tocsc()
     norms = np.sqrt(np.asarray(x.sum(0)).ravel())
-    n = x.shape[1]
-    block = max(1, block_cells // n)
-    k = min(k, n - 1)
-    rows, cols, vals = [], [], []
-    for lo in range(0, n, block):
-        hi = min(lo + block, n)
+
+    def block_rows(lo: int, hi: int) -> np.ndarray:
         overlap = (x[:, lo:hi].T @ x).toarray()  # [b, I] co-occurrence counts
         sim = overlap / (norms[lo:hi, None] * norms[None, :] + shrink + 1e-12)
         sim[np.arange(hi - lo), np.arange(lo, hi)] = 0.0  # an item is not its own neighbour
-        # Stable sort on -sim: among equal similarities the lower item id wins (deterministic).
-        top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
-        top_sim = np.take_along_axis(sim, top, 1)
-        keep = top_sim > 0
-        rows.append(np.repeat(np.arange(lo, hi), k)[keep.ravel()])
-        cols.append(top[keep])
-        vals.append(top_sim[keep])
-    return sp.csr_matrix((np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+        return sim
+
+    return top_k_rows(block_rows, x.shape[1], min(k, x.shape[1] - 1), block_cells)
 
 
 class ItemKNN(Recommender):

@@ -123,6 +123,10 @@ def in_launching_process() -> bool:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["explain"]:  # `seqrec explain RECORD user=U`: no Hydra, a record is its input
+        from benchmark.report.attribution import explain_main
+
+        sys.exit(explain_main(sys.argv[2:]))
     import yaml
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException

@@ -49,6 +49,7 @@ class TrainerConfig:
     resume: bool = False  # checkpoint every epoch and continue from the checkpoint when relaunched
     precision: str = "fp32"  # fp32 | bf16 (autocast of the training step) | tf32 (TF32 matmuls, CUDA)
     compile: bool = False  # torch.compile the training step (first steps compile; CPU needs a C++ compiler)
+    save_model: bool = False  # also write the fitted model into the record (model.pt; seqrec-report --attribution)
     # Set by run_experiment, not by users: from the top level / dataset.mask_history / trainer.resume.
     mask_history: bool = True  # validation ranks as the test does
     seed: int = 0

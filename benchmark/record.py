@@ -27,24 +27,32 @@ RECORD_FILES = ("config.yaml", "metrics.json", "per_user.parquet", "history.csv"
 # Keys that say where or how to log, or whether to reuse a record, not what is computed: they do not
 # change a run's identity.
 NON_IDENTITY_KEYS = ("results_dir", "logger", "cache_dir", "hydra", "rerun", "reuse")
-# trainer.resume only decides whether checkpoints are kept: a resumed run is the same run.
+# trainer.resume only decides whether checkpoints are kept (a resumed run is the same run), trainer.save_model
+# whether the fitted model is kept too.
 # trainer.time_limit: a run the limit does not reach is the run without it, and one it cuts says so in
 # its metrics.json (cut_by_time_limit), so the limit (e.g. derived from a SLURM job's time) splits no run.
-NON_IDENTITY_TRAINER_KEYS = ("resume", "time_limit")
+NON_IDENTITY_TRAINER_KEYS = ("resume", "time_limit", "save_model")
 # Keys added after records existed, at the value that reproduces the older behaviour: left out of the
 # identity at that value, so those records keep their hash (and a relaunched sweep skips them).
 NEUTRAL_DATASET_KEYS = {"history_targets": True}
+MODEL_FILE = "model.pt"  # the fitted model, in records of runs with trainer.save_model=true
 
 
-def model_trains(model: dict[str, Any] | None) -> bool:
-    """Whether the model class of a model config section trains (``Recommender.trains``)."""
+def model_attribute(model: dict[str, Any] | None, name: str, default: Any) -> Any:
+    """A class attribute of the model a config section names (``trains``, ``reads_order``, ``family``);
+    ``default`` where the class cannot be imported (validation says so; it is not this function's to refuse)."""
     from benchmark.config import import_target
     from benchmark.errors import ConfigError
 
     try:
-        return bool(getattr(import_target(str((model or {}).get("_target_", ""))), "trains", True))
-    except ConfigError:  # no such class: validation says so; it is not this function's to refuse
-        return True
+        return getattr(import_target(str((model or {}).get("_target_", ""))), name, default)
+    except ConfigError:
+        return default
+
+
+def model_trains(model: dict[str, Any] | None) -> bool:
+    """Whether the model class of a model config section trains (``Recommender.trains``)."""
+    return bool(model_attribute(model, "trains", True))
 
 
 def identity_config(config: dict[str, Any], trains: bool) -> dict[str, Any]:
@@ -135,6 +143,7 @@ def write_record(
     before_publish: Callable[[Path], None] | None = None,
     extra_tables: dict[str, pd.DataFrame] | None = None,
     replace: bool = False,
+    extra_files: dict[str, Callable[[Path], None]] | None = None,
 ) -> Path:
     """Writes all record files into a temp directory, then renames it to ``run_dir`` (atomic).
 
@@ -143,7 +152,8 @@ def write_record(
     kept and ours discarded, so a run is never recorded twice; once published, the run's other
     temp directories (killed attempts) are removed. ``extra_tables`` maps further parquet file
     names to tables (e.g. sampled negatives). ``replace`` (``rerun=true``): a complete record of the
-    run is replaced by this one: moved aside as a temp directory, then the new one renamed in.
+    run is replaced by this one: moved aside as a temp directory, then the new one renamed in; ``extra_files`` maps further file names to functions
+    that write that file at the path given (e.g. the fitted model).
     """
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}.", suffix=".tmp"))
@@ -158,8 +168,10 @@ def write_record(
         (tmp / "env.json").write_text(json.dumps(env, indent=2))
         for name, table in (extra_tables or {}).items():
             table.to_parquet(tmp / name, index=False)
+        for name, write in (extra_files or {}).items():
+            write(tmp / name)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        for f in (*RECORD_FILES, *(extra_tables or {})):
+        for f in (*RECORD_FILES, *(extra_tables or {}), *(extra_files or {})):
             with open(tmp / f, "rb") as fh:
                 os.fsync(fh.fileno())
         if before_publish is not None:

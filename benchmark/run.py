@@ -21,7 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.config import TrainerConfig, validate_config
-from benchmark.data.dataset import DatasetSpec, dataset_dir, files_hash, named_by_file, prepare_split
+from benchmark.data.dataset import DatasetSpec, PreparedSplit, dataset_dir, files_hash, named_by_file, prepare_split
 from benchmark.candidates import NEGATIVES_FILE, Candidates, negatives_frame, sample_negatives
 from benchmark.data.split import EvalSet, SplitData, time_text
 from benchmark.errors import BenchmarkError, ConfigError, DataError
@@ -29,7 +29,8 @@ from benchmark.evaluation import LIST_PROTOCOLS, EvalResult, evaluate
 from benchmark.loggers import RunLogger, make_logger
 from benchmark.models.base import Recommender
 from benchmark.provenance import UNKNOWN, CodeVersion, code_version
-from benchmark.record import config_hash, environment, is_complete, read_metrics, run_dir_for, write_record
+from benchmark.models.persist import save_model
+from benchmark.record import MODEL_FILE, config_hash, environment, is_complete, read_metrics, run_dir_for, write_record
 from benchmark.training import CUT_HOOKS, EPOCH_HOOKS, RESUME_HOOKS
 from benchmark.tuning import job_result
 
@@ -204,6 +205,9 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
         check_same_data(run_dir, config)
         job_result(run_dir)  # a damaged metrics.json is refused before the record stands in for the run
         check_same_code(run_dir, code.code_hash, config.get("reuse", "same_code"))
+        if (config.get("trainer") or {}).get("save_model") and not (run_dir / MODEL_FILE).is_file():
+            log.warning("%s is complete but was run without trainer.save_model: it has no %s; move it away to re-run "
+                        "it with the model saved", run_dir, MODEL_FILE)
         # A run killed between publishing its record and removing its checkpoints left them behind.
         shutil.rmtree(checkpoint_dir_for(run_dir), ignore_errors=True)
         cut = read_metrics(run_dir).get("cut_by_time_limit")
@@ -245,6 +249,16 @@ def sweep_name() -> str | None:
     return Path(HydraConfig.get().sweep.dir).name
 
 
+def prepare_run_split(config: dict[str, Any]) -> tuple[PreparedSplit, tuple[int, ...], Candidates]:
+    """The split a run's (or a record's) config evaluates on, with its metric cut-offs and candidate set."""
+    protocol = dict(config["protocol"])
+    ks = tuple(protocol.pop("ks", (5, 10, 20)))
+    candidates = Candidates.pop_from(protocol)
+    prepared = prepare_split(DatasetSpec.from_dict(config["dataset"]), protocol.pop("name"), protocol,
+                             cache_dir=config.get("cache_dir"), seed=int(config.get("seed", 0)))
+    return prepared, ks, candidates
+
+
 def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVersion) -> Path:
     seed = int(config["seed"])
     spec = DatasetSpec.from_dict(config["dataset"])
@@ -259,10 +273,7 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVer
         if key in overridden:  # a preset's placeholder is no user's setting
             log.warning("model.%s=%r has no effect %s", key, config["model"].get(key), why)
 
-    protocol = dict(config["protocol"])
-    ks = tuple(protocol.pop("ks", (5, 10, 20)))
-    candidates = Candidates.pop_from(protocol)
-    prepared = prepare_split(spec, protocol.pop("name"), protocol, cache_dir=config.get("cache_dir"), seed=seed)
+    prepared, ks, candidates = prepare_run_split(config)
     split = prepared.split
     # What preprocessing removed, in the run's log: users too short for the protocol are dropped there.
     log.info("%s: %s", spec.name, " -> ".join(f"{step} {users:,} users, {items:,} items, {rows:,} rows"
@@ -348,8 +359,9 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVer
     }
     env = environment(seed, prepared.dataset_hash, str(model.device), code)
     extra = {NEGATIVES_FILE: negatives_frame(split, negatives)} if negatives is not None else {}
+    model_file = {MODEL_FILE: lambda path: save_model(model, path)} if trainer.save_model else {}
     write_record(run_dir, config, metrics, per_user, history, env, before_publish=lambda tmp: logger.finish(tmp, metrics),
-                 extra_tables=extra, replace=bool(config.get("rerun")))
+                 extra_tables=extra, extra_files=model_file, replace=bool(config.get("rerun")))
     shutil.rmtree(checkpoints, ignore_errors=True)
     hit = "hr@10" if "hr@10" in result.aggregate else "recall@10"
     log.info(

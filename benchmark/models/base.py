@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -35,12 +36,14 @@ class Recommender(ABC):
     # Every model class declares it: True if it reads the order of a history (a sequence model), False
     # if it sees the history as a set (a non-sequential baseline, a candidate reference in reports).
     reads_order: bool
+    # A fixed row in the families table ("non-neural sequential"); sequence models derive theirs in family().
+    declared_family: str | None = None
 
     @classmethod
     def family(cls, config: dict) -> str | None:
         """The model's row in the families table for its ``model`` config section, e.g.
         'attention encoder-only'; None keeps it out of that table (the default)."""
-        return None
+        return cls.declared_family
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -70,6 +73,17 @@ class Recommender(ABC):
     def n_params(self) -> int:
         """Number of learned parameters (for efficiency tables)."""
         return 0
+
+    def restore(self, attributes: dict[str, Any]) -> None:
+        """Takes back the fitted attributes that ``benchmark.models.persist`` saved (trainer.save_model). A
+        model holding torch modules overrides this to rebuild them from their state dicts."""
+        from benchmark.errors import BenchmarkError
+        from benchmark.models.persist import ModuleState
+
+        modules = [k for k, v in attributes.items() if isinstance(v, ModuleState)]
+        if modules:
+            raise BenchmarkError(f"{type(self).__name__} cannot rebuild its module {modules[0]!r}; give it a restore()")
+        vars(self).update(attributes)
 
     @property
     def device(self) -> torch.device:

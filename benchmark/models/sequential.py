@@ -190,6 +190,13 @@ class SequentialRecommender(Recommender):
     def n_params(self) -> int:
         return sum(p.numel() for p in self.net.parameters()) if self.net is not None else 0
 
+    def restore(self, attributes: dict) -> None:
+        weights = attributes.pop("net")
+        super().restore(attributes)
+        if weights is not None:  # the item table has padding (and, for cloze, [MASK]) besides the items
+            self.net = self.build(weights["item_embedding.weight"].shape[0] - 1 - int(self.objective == "cloze"))
+            self.net.load_state_dict(weights)
+
     # ---- training -------------------------------------------------------------------------
     def fit(self, data: SplitData, trainer: TrainerConfig | None = None) -> list[EpochLog]:
         from benchmark.evaluation import validation_metric

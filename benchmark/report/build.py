@@ -68,6 +68,9 @@ class ReportOptions:
     name: str | None = None  # the report's name in LaTeX labels (tab:<name>-results); None: the source folder's
     latex_wide: bool = False  # LaTeX tables as table* scaled to \textwidth
     order_effect: bool = False  # true vs shuffled order (dataset.shuffle_order runs): benchmark/report/order.py
+    attribution: bool = False  # occlusion by history distance of every sequence model (needs model.pt)
+    attribution_users: int = 500  # test users sampled per dataset (seeded by stat_seed)
+    attribution_depth: int = 20  # distances 1 (newest) .. depth
 
     def check(self) -> None:
         if self.test not in stats.TESTS:
@@ -85,6 +88,9 @@ class ReportOptions:
             raise ReportError(f"--resamples {self.resamples} is too few (use >= 100)")
         if self.stat_seed < 0:  # numpy's generators take no negative seed
             raise ReportError(f"--stat-seed {self.stat_seed} must be >= 0")
+        for flag, value in (("--attribution-users", self.attribution_users), ("--attribution-depth", self.attribution_depth)):
+            if value < 1:
+                raise ReportError(f"{flag} {value} must be >= 1")
 
 
 @dataclass
@@ -642,11 +648,19 @@ def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
 FIGURE_CONFIDENCE = 0.95
 
 
+def mean_interval(values: np.ndarray) -> tuple[float, float, float]:
+    """The mean of ``values`` and its FIGURE_CONFIDENCE t-interval (NaN bounds for fewer than 2 values)."""
+    from scipy.stats import t as student_t
+
+    n = len(values)
+    mean = float(values.mean()) if n else math.nan
+    half = float(student_t.ppf(0.5 + FIGURE_CONFIDENCE / 2, n - 1) * values.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    return mean, mean - half, mean + half
+
+
 def slice_points(groups: list[Group], kind: str, metric: str) -> pd.DataFrame:
     """Per dataset, slice and model: the mean over the slice's users of each user's metric averaged over
     seeds (the table's value), with a t-interval over those users: the unit the paired tests use."""
-    from scipy.stats import t as student_t
-
     rows = []
     for g in groups:
         labels = slicing(g, kind).labels
@@ -657,13 +671,10 @@ def slice_points(groups: list[Group], kind: str, metric: str) -> pd.DataFrame:
             if not n:
                 continue
             for model in wide.columns:
-                values = wide[model].to_numpy()[mask]
-                mean = float(values.mean())
-                half = (float(student_t.ppf(0.5 + FIGURE_CONFIDENCE / 2, n - 1) * values.std(ddof=1) / math.sqrt(n))
-                        if n > 1 else math.nan)
+                mean, low, high = mean_interval(wide[model].to_numpy()[mask])
                 rows.append({"dataset": g.dataset, "slice": str(label), "n_users": n, "model": model,
                              "baseline": g.is_baseline(model), "metric": metric, "mean": mean,
-                             "ci_low": mean - half, "ci_high": mean + half, "seeds": len(g.runs_of(model))})
+                             "ci_low": low, "ci_high": high, "seeds": len(g.runs_of(model))})
     return pd.DataFrame(rows)
 
 
@@ -698,6 +709,11 @@ def _figures(groups: list[Group], options: ReportOptions) -> dict[str, tuple[pd.
         points = efficiency_points(groups, metric)
         if len(points):
             figures["efficiency"] = (points, f"test {metric} against training seconds\nmeans over seeds; bars: std over seeds")
+    if options.attribution:
+        from benchmark.report.attribution import ATTRIBUTION_TITLE, attribution_points
+
+        points = attribution_points(groups, options.attribution_users, options.attribution_depth, options.stat_seed)
+        figures["attribution"] = (points, ATTRIBUTION_TITLE)
     return figures
 
 
@@ -843,7 +859,7 @@ def _families(groups: list[Group], refs: dict[str, str | None], comparisons: pd.
 # and job folders), so a new report removes only these names, the ones it does not write again.
 REPORT_FILES = frozenset({*(f"{stem}{suffix}" for stem in ("table", *(f"slice_{s}" for s in SLICES))
                             for suffix in (".md", ".tex", ".csv")),
-                          *(f"{stem}{suffix}" for stem in ("efficiency", *(f"slice_{s}" for s in SLICES))
+                          *(f"{stem}{suffix}" for stem in ("efficiency", "attribution", *(f"slice_{s}" for s in SLICES))
                             for suffix in (".png", ".pdf", "_points.csv")),
                           "families.md", "families.tex", "families.csv", "pairwise.csv", "friedman.md", "nemenyi.csv", "cd_diagram.png", "cd_diagram.pdf",
                           "setup.md", "setup.tex", "hyperparameters.csv", "variants.csv",
@@ -882,12 +898,12 @@ def _stage_report(report: Report, staging: Path) -> list[str]:
     for name, text in report.setup.items():
         put(name, text)
     if report.figures:
-        from benchmark.report.plots import efficiency_figure, save_figure, slice_figure
+        from benchmark.report.plots import attribution_figure, efficiency_figure, save_figure, slice_figure
 
         for stem, (points, title) in report.figures.items():
             put(f"{stem}_points.csv", points.to_csv(index=False))
-            draw = efficiency_figure if stem == "efficiency" else slice_figure
-            save_figure(draw(points, title, report.styles), staging / stem)
+            draw = {"efficiency": efficiency_figure, "attribution": None}.get(stem, slice_figure)
+            save_figure(attribution_figure(points, title) if draw is None else draw(points, title, report.styles), staging / stem)
     return sorted(p.name for p in staging.iterdir())
 
 

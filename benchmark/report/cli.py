@@ -50,6 +50,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--order-effect", action="store_true", help="per dataset, the best sequence model on validation in "
                    "true order against the same model trained with dataset.shuffle_order=true, with the paired test "
                    "(order_effect.md, and a line in the families table)")
+    p.add_argument("--attribution", action="store_true", help="how far back each sequence model looks: the top item's "
+                   "score change when the history item at distance d is removed (needs records run with trainer.save_model=true)")
+    p.add_argument("--attribution-users", type=int, help=f"with --attribution: test users sampled per dataset (default {ReportOptions.attribution_users})")
+    p.add_argument("--attribution-depth", type=int, help=f"with --attribution: distances 1 (newest) to this (default {ReportOptions.attribution_depth})")
     return p
 
 
@@ -61,11 +65,15 @@ def _names(text: str) -> list[str]:
 
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    sizes = {"attribution_users": args.attribution_users, "attribution_depth": args.attribution_depth}
+    if not args.attribution and any(v is not None for v in sizes.values()):
+        raise ReportError("--attribution-users and --attribution-depth apply to --attribution only; add --attribution")
     options = ReportOptions(
         metrics=None if args.metrics is None else _names(args.metrics), reference=args.reference, test=args.test,
         correction=args.correction, alpha=args.alpha, resamples=args.resamples, stat_seed=args.stat_seed,
         slices=_names(args.slice), efficiency=args.efficiency, setup=args.setup, protocol=args.protocol,
         candidates=args.candidates, name=args.name, latex_wide=args.latex_wide, order_effect=args.order_effect,
+        attribution=args.attribution, **{key: value for key, value in sizes.items() if value is not None},
     )
     options.check()  # before any record is read
     source = args.results_dir

@@ -1,6 +1,6 @@
 """Report figures, drawn from the points that build.py computes (also written as CSV, to restyle a
-figure for a paper): a slice's headline metric per model with confidence intervals, and accuracy
-against training time. Matplotlib's Agg canvas: no display needed."""
+figure for a paper): a slice's headline metric per model with confidence intervals, accuracy
+against training time, and how far back each sequence model looks. Matplotlib's Agg canvas: no display needed."""
 
 from __future__ import annotations
 
@@ -107,6 +107,33 @@ def efficiency_figure(points: pd.DataFrame, title: str, styles: dict[str, Style]
         ax.grid(alpha=0.3)
     _legend(fig, styles, list(points["model"]))
     fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def attribution_figure(points: pd.DataFrame, title: str) -> Figure:
+    """points: one row per (dataset, model, distance) with mean_share, share_ci_low, share_ci_high, family;
+    one colour per model and one line style and marker per family, the same in every panel."""
+    datasets = list(dict.fromkeys(points["dataset"]))
+    families = list(dict.fromkeys(points["family"]))
+    models = list(dict.fromkeys(points["model"]))
+    styles = [("-", "o"), ("--", "s"), (":", "D"), ("-.", "^")]
+    fig, axes = _panels(datasets, 4.6, 3.4)
+    for ax, dataset in zip(axes, datasets):
+        here = points[points["dataset"] == dataset]
+        for (model, family), m in here.groupby(["model", "family"], sort=False):
+            colour = f"C{models.index(model) % 10}"
+            line, marker = styles[families.index(family) % len(styles)]
+            ax.plot(m["distance"], m["mean_share"], color=colour, linestyle=line, marker=marker, markersize=3,
+                    linewidth=1, label=f"{model} ({family})")
+            ax.fill_between(m["distance"], m["share_ci_low"], m["share_ci_high"], color=colour, alpha=0.15, linewidth=0)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xlabel("distance of the removed history item (1 = newest)", fontsize=9)
+        ax.set_ylabel("share of the score change", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
     return fig
 
 
