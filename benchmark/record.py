@@ -41,15 +41,36 @@ def model_trains(model: dict[str, Any] | None) -> bool:
         return True
 
 
+# Keys added after records existed, each with the value that does what the code did before the key:
+# at that value a key is left out of the identity, so a record made before it keeps its hash (and
+# its report row); any other value is a new configuration.
+LATER_KEYS: dict[str, dict[str, Any]] = {
+    "trainer": {"optimizer": "adam", "betas": [0.9, 0.999], "momentum": 0.0},
+    "model": {"activation": "gelu", "scale_embeddings": None, "hidden_dropout": 0.0, "training": "windows",
+              "sampler": "uniform", "sample_alpha": 1.0, "in_batch_negatives": False, "bpreg": 0.0, "logq": 0.0},
+}
+
+
 def identity_config(config: dict[str, Any], trains: bool) -> dict[str, Any]:
     """The config without the keys that do not change results (the trainer section too for a model
-    that does not train): what a run's identity, and a report's row, are made of."""
+    that does not train) and without later keys at their earlier behaviour (``LATER_KEYS``): what a
+    run's identity, and a report's row, are made of."""
     ident = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS}
     if not trains:
         ident.pop("trainer", None)
     if isinstance(ident.get("trainer"), dict):
         ident["trainer"] = {k: v for k, v in ident["trainer"].items() if k not in NON_IDENTITY_TRAINER_KEYS}
+    for group, earlier in LATER_KEYS.items():
+        if isinstance(ident.get(group), dict):
+            ident[group] = {k: v for k, v in ident[group].items() if k not in earlier or not _same(v, earlier[k])}
     return ident
+
+
+def _same(value: Any, earlier: Any) -> bool:
+    """Equal as YAML values: a tuple is a list, 1 is 1.0."""
+    if isinstance(value, (list, tuple)) and isinstance(earlier, list):
+        return len(value) == len(earlier) and all(_same(v, e) for v, e in zip(value, earlier))
+    return value == earlier and isinstance(value, bool) == isinstance(earlier, bool)
 
 
 def config_hash(config: dict[str, Any]) -> str:
