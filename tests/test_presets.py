@@ -105,3 +105,19 @@ def test_sasrec_paper_makes_the_papers_choices(tmp_path):
     assert (trainer.lr, trainer.batch_size, list(trainer.betas), trainer.grad_clip) == (0.001, 128, [0.9, 0.98], None)
     built = SequentialRecommender(**{k: v for k, v in model.items() if k != "_target_"}).build(30)
     assert modules_of(built, nn.ReLU) == 2 and built.encoder.input_scale == math.sqrt(50)
+
+
+@pytest.mark.parametrize("grad_clip, clipped", [(None, False), (1.0, True)])
+def test_grad_clip_null_trains_without_clipping(grad_clip, clipped):
+    from benchmark.training import train_loop
+
+    net = nn.Linear(4, 1)
+
+    def step_loss(idx, generator):
+        return 100.0 * net(torch.ones(len(idx), 4)).sum()  # gradient 100 for each of 4 weights and the bias
+
+    cfg = TrainerConfig(lr=0.5, batch_size=1, max_epochs=1, patience=1, grad_clip=grad_clip)
+    train_loop(net, step_loss, 1, lambda: 0.0, cfg)
+    # The loop leaves the last step's gradients behind, after clipping.
+    norm = torch.cat([p.grad.flatten() for p in net.parameters()]).norm().item()
+    assert norm == pytest.approx(1.0 if clipped else 100.0 * 5**0.5, rel=1e-4)
