@@ -141,7 +141,8 @@ class SequentialRecommender(Recommender):
         self.encoder_name, self.head, self.objective, self.causal = encoder, head, objective, causal
         self.max_len, self.hidden, self.layers, self.heads, self.dropout = max_len, hidden, layers, heads, dropout
         self.n_negatives = n_negatives or DEFAULT_NEGATIVES.get(objective, 0)
-        self.negatives = Negatives(self.n_negatives, sampler, sample_alpha, in_batch_negatives, logq, bpreg)
+        self.negatives = Negatives(n=self.n_negatives, sampler=sampler, alpha=sample_alpha, in_batch=in_batch_negatives,
+                                   logq=logq, bpreg=bpreg)
         self.training_mode = training
         self.mask_prob, self.horizon, self.decoder_layers, self.beam_size = mask_prob, horizon, decoder_layers, beam_size
         # Teacher forcing continues this many prefixes of each window; the default makes every item
@@ -214,13 +215,13 @@ class SequentialRecommender(Recommender):
         torch.manual_seed(cfg.seed)
         self._device = torch.device(resolve_device(cfg.device))
         self.net = self.build(data.n_items).to(self._device)
-        # Whole training set as padded tensors on the device; a batch is an index slice of them.
-        counts = np.bincount(data.train.items, minlength=data.n_items + 1)
+        counts = np.bincount(data.train.items, minlength=data.n_items + 1)  # for popularity negatives and log-Q
         self.negatives = dataclasses.replace(self.negatives, counts=torch.from_numpy(counts))
         if self.training_mode == "session_parallel":
             steps = SessionParallel(self, data.train.items, data.train.offsets, cfg.batch_size)
             return train_loop(self.net, steps.loss, steps.n_targets, lambda: validation_metric(self, data, cfg), cfg,
                               batches=steps.batches)
+        # Whole training set as padded tensors on the device; a batch is an index slice of them.
         examples = [t.to(self._device) for t in self.training_examples(data)]
         loss = {"next_item": self.next_item_loss, "autoregressive": self.autoregressive_loss}[self.head]
         if self.objective == "cloze":
