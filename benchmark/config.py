@@ -38,7 +38,10 @@ class TrainerConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     eval_batch_size: int = 256  # users per evaluation batch (a [256, n_items] score block stays in cache)
     valid_metric: str = "ndcg@10"  # early stopping / model selection; never a test metric
-    grad_clip: float | None = 5.0
+    grad_clip: float | None = 5.0  # max gradient norm; null: no clipping
+    optimizer: str = "adam"  # adam | adagrad (with momentum, GRU4Rec's official optimizer)
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam's (beta1, beta2)
+    momentum: float = 0.0  # adagrad's momentum
     # torch intra-op threads; None: the cores this process may use shared among the runs launched beside
     # it (benchmark.run.default_threads). Part of a run's identity as given (null stays null, so records
     # keep their hashes): a pinned count is a choice that can change float rounding; the count null
@@ -164,6 +167,9 @@ VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "weight_decay": (_non_negative, "a number >= 0"),
     "time_limit": (_positive_or_none, "null or a number of minutes > 0"),
     "grad_clip": (_positive_or_none, "null or a number > 0"),
+    "optimizer": (lambda v: v in ("adam", "adagrad"), "adam or adagrad"),
+    "betas": (lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "a list of two numbers in [0, 1)"),
+    "momentum": (_probability, "a number in [0, 1)"),
     "num_threads": (_positive_or_none, "null or an integer >= 1"),
     "device": (_device, "auto, cpu, cuda, cuda:N or mps"),
     "precision": (lambda v: v in ("fp32", "bf16", "tf32"), "fp32, bf16 or tf32"),
@@ -199,6 +205,12 @@ VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dropout": (_probability, "a number in [0, 1)"),
     "mask_prob": (lambda v: 0 < v < 1, "a number in (0, 1)"),
     "cell": (lambda v: v in ("gru", "lstm"), "gru or lstm"),
+    "activation": (lambda v: v in ("gelu", "relu"), "gelu or relu"),
+    "hidden_dropout": (_probability, "a number in [0, 1)"),
+    "training": (lambda v: v in ("windows", "session_parallel"), "windows or session_parallel"),
+    "sample_alpha": (_non_negative, "a number >= 0"),
+    "bpreg": (_non_negative, "a number >= 0"),
+    "logq": (_non_negative, "a number >= 0"),
     "dim": (_positive, "an integer >= 1"),  # BPR-MF
     "l2": (_non_negative, "a number >= 0 (> 0 for EASE)"),  # EASE, BPR-MF
     "shrink": (_non_negative, "a number >= 0"),  # ItemKNN

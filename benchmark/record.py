@@ -32,9 +32,6 @@ NON_IDENTITY_KEYS = ("results_dir", "logger", "cache_dir", "hydra", "rerun", "re
 # trainer.time_limit: a run the limit does not reach is the run without it, and one it cuts says so in
 # its metrics.json (cut_by_time_limit), so the limit (e.g. derived from a SLURM job's time) splits no run.
 NON_IDENTITY_TRAINER_KEYS = ("resume", "time_limit", "save_model")
-# Keys added after records existed, at the value that reproduces the older behaviour: left out of the
-# identity at that value, so those records keep their hash (and a relaunched sweep skips them).
-NEUTRAL_DATASET_KEYS = {"history_targets": True}
 MODEL_FILE = "model.pt"  # the fitted model, in records of runs with trainer.save_model=true
 
 
@@ -55,9 +52,21 @@ def model_trains(model: dict[str, Any] | None) -> bool:
     return bool(model_attribute(model, "trains", True))
 
 
+# Keys added after records existed, each with the value that does what the code did before the key:
+# at that value a key is left out of the identity, so a record made before it keeps its hash (and
+# its report row); any other value is a new configuration.
+LATER_KEYS: dict[str, dict[str, Any]] = {
+    "dataset": {"history_targets": True},
+    "trainer": {"optimizer": "adam", "betas": [0.9, 0.999], "momentum": 0.0},
+    "model": {"activation": "gelu", "scale_embeddings": None, "hidden_dropout": 0.0, "training": "windows",
+              "sampler": "uniform", "sample_alpha": 1.0, "in_batch_negatives": False, "bpreg": 0.0, "logq": 0.0},
+}
+
+
 def identity_config(config: dict[str, Any], trains: bool) -> dict[str, Any]:
     """The config without the keys that do not change results (the trainer section too for a model
-    that does not train): what a run's identity, and a report's row, are made of."""
+    that does not train) and without later keys at their earlier behaviour (``LATER_KEYS``): what a
+    run's identity, and a report's row, are made of."""
     ident = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS}
     if isinstance(ident.get("dataset"), dict) and not ident["dataset"].get("shuffle_order", True):
         # off is the default every record made before the order control was computed with: same identity
@@ -66,10 +75,17 @@ def identity_config(config: dict[str, Any], trains: bool) -> dict[str, Any]:
         ident.pop("trainer", None)
     if isinstance(ident.get("trainer"), dict):
         ident["trainer"] = {k: v for k, v in ident["trainer"].items() if k not in NON_IDENTITY_TRAINER_KEYS}
-    if isinstance(ident.get("dataset"), dict):
-        ident["dataset"] = {k: v for k, v in ident["dataset"].items()
-                            if not (k in NEUTRAL_DATASET_KEYS and v == NEUTRAL_DATASET_KEYS[k])}
+    for group, earlier in LATER_KEYS.items():
+        if isinstance(ident.get(group), dict):
+            ident[group] = {k: v for k, v in ident[group].items() if k not in earlier or not _same(v, earlier[k])}
     return ident
+
+
+def _same(value: Any, earlier: Any) -> bool:
+    """Equal as YAML values: a tuple is a list, 1 is 1.0."""
+    if isinstance(value, (list, tuple)) and isinstance(earlier, list):
+        return len(value) == len(earlier) and all(_same(v, e) for v, e in zip(value, earlier))
+    return value == earlier and isinstance(value, bool) == isinstance(earlier, bool)
 
 
 def config_hash(config: dict[str, Any]) -> str:

@@ -12,13 +12,14 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 
 from benchmark.config import TrainerConfig
 from benchmark.errors import BenchmarkError, ConfigError
+from benchmark.optimizers import build_optimizer
 from benchmark.progress import enabled as bars_shown, epoch_line, progress
 
 
@@ -85,8 +86,10 @@ def train_loop(
     n_examples: int,
     validate: Callable[[], float],
     cfg: TrainerConfig,
+    batches: Callable[[torch.Generator], Iterable[torch.Tensor]] | None = None,
 ) -> list[EpochLog]:
-    """Runs epochs of ``step_loss`` over shuffled batches of example indices.
+    """Runs epochs of ``step_loss`` over shuffled batches of example indices (or over the
+    ``batches(generator)`` of a model that orders its own, one row per example).
 
     ``step_loss(batch_indices, generator)`` returns the mean loss of a batch; ``validate()`` returns
     the validation metric (higher is better). Stops after ``cfg.patience`` epochs without
@@ -103,10 +106,7 @@ def train_loop(
         log.warning("trainer.precision='tf32' has no effect on %s (TF32 matmuls are a CUDA feature): "
                     "this run trains in fp32", device_type)
     step = torch.compile(step_loss) if cfg.compile else step_loss
-    # Fused Adam: one kernel over all parameters instead of ~10 small ops per tensor (on CPU about
-    # 1-2 ms of a 15 ms SASRec step); where it is unsupported, the default implementation.
-    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in net.parameters())
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
+    optimizer = build_optimizer(list(net.parameters()), cfg)
     generator = torch.Generator().manual_seed(cfg.seed)
     best, best_state, since_best, logs = -math.inf, None, 0, []
     checkpoint = Path(cfg.checkpoint_path) if cfg.checkpoint_path else None
@@ -123,8 +123,8 @@ def train_loop(
         start = time.perf_counter()
         net.train()
         total, count = 0.0, 0
-        batches = minibatches(n_examples, cfg.batch_size, generator)
-        for idx in progress(batches, -(-n_examples // cfg.batch_size), f"epoch {epoch}/{cfg.max_epochs}"):
+        epoch_batches = batches(generator) if batches else minibatches(n_examples, cfg.batch_size, generator)
+        for idx in progress(epoch_batches, -(-n_examples // cfg.batch_size), f"epoch {epoch}/{cfg.max_epochs}"):
             if time.perf_counter() > deadline:
                 cut = True
                 break

@@ -28,12 +28,14 @@ class RNNEncoder(Encoder, name="rnn", family="RNN"):
     causal = True  # the state at t has read items <= t only
     left_padding_invariant = True  # padding is moved after the sequence, where the RNN has read every item
 
-    def __init__(self, hidden: int, layers: int = 1, dropout: float = 0.0, cell: str = "gru", **_: object) -> None:
+    def __init__(self, hidden: int, layers: int = 1, dropout: float = 0.0, cell: str = "gru",
+                 hidden_dropout: float = 0.0, **_: object) -> None:
         super().__init__()
         if cell not in CELLS:
             raise ConfigError(f"model.cell={cell!r} is unknown; choose one of {', '.join(CELLS)}")
         rnn = CELLS[cell]
-        self.dropout = Dropout(dropout)
+        self.dropout = Dropout(dropout)  # on the item embeddings: GRU4Rec's embedding dropout
+        self.hidden_dropout = Dropout(hidden_dropout)  # on the last layer's states: GRU4Rec's hidden dropout
         self.rnn = rnn(hidden, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
         self.between_layers = Dropout(dropout if layers > 1 else 0.0)  # nn.GRU's inter-layer dropout, for gru_layer
 
@@ -51,9 +53,15 @@ class RNNEncoder(Encoder, name="rnn", family="RNN"):
                 out = gru_layer(self.between_layers(out) if k else out, *self.rnn.all_weights[k])
         else:
             out, _ = self.rnn(right)
+        out = self.hidden_dropout(out)
         # Rotate back so outputs line up with the inputs; padding positions become zeros.
         back = (torch.arange(width, device=x.device)[None, :] - shift) % width
         return out.gather(1, back[..., None].expand_as(out)) * mask[..., None]
+
+    def step(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One item per sequence, x [B, H], from a GRU state [layers, B, H] -> (output [B, H], next state)."""
+        out, state = self.rnn(self.dropout(x)[:, None], state)
+        return self.hidden_dropout(out[:, 0]), state
 
     def written_out(self, x: torch.Tensor) -> bool:
         """gru_layer for GRU training on CPU in float32; elsewhere nn.GRU's fused kernels (cuDNN,

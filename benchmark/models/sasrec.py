@@ -12,8 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.errors import ConfigError
 from benchmark.models.encoders import Encoder
 from benchmark.models.kernels import Dropout
+
+# The feed-forward network's non-linearity (model.activation): the SASRec paper's is ReLU, BERT4Rec's GELU.
+ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
 
 
 class SelfAttention(nn.Module):
@@ -47,13 +51,13 @@ class SelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, hidden: int, heads: int, dropout: float) -> None:
+    def __init__(self, hidden: int, heads: int, dropout: float, activation: str = "gelu") -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(hidden)
         self.attn = SelfAttention(hidden, heads, dropout)
         self.norm2 = nn.LayerNorm(hidden)
         self.ffn = nn.Sequential(
-            nn.Linear(hidden, hidden), nn.GELU(), Dropout(dropout), nn.Linear(hidden, hidden), Dropout(dropout)
+            nn.Linear(hidden, hidden), ACTIVATIONS[activation](), Dropout(dropout), nn.Linear(hidden, hidden), Dropout(dropout)
         )
 
     def forward(self, x: torch.Tensor, blocked: torch.Tensor, newest_only: bool = False) -> torch.Tensor:
@@ -74,16 +78,18 @@ class AttentionEncoder(Encoder, name="attention", family="attention"):
 
     def __init__(
         self, hidden: int, max_len: int, layers: int = 2, heads: int = 2, dropout: float = 0.2, causal: bool = True,
-        scale_input: bool = True, **_: object
+        activation: str = "gelu", scale_embeddings: bool | None = None, **_: object
     ) -> None:
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ConfigError(f"model.activation={activation!r} is unknown; choose one of {', '.join(ACTIVATIONS)}")
         self.causal = causal
-        # The Transformer's sqrt(H) brings embeddings initialised at std H^-1/2 to unit scale; with
-        # BERT-style small weights (model.init_std) the embeddings enter as they are, as in BERT4Rec.
-        self.input_scale = math.sqrt(hidden) if scale_input else 1.0
+        # The Transformer's sqrt(H) (model.scale_embeddings) brings embeddings initialised at std
+        # H^-1/2 to unit scale; null: the model decides (unscaled with BERT-style model.init_std, as in BERT4Rec).
+        self.input_scale = math.sqrt(hidden) if scale_embeddings is not False else 1.0
         self.position = nn.Embedding(max_len, hidden)
         self.dropout = Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(hidden, heads, dropout) for _ in range(layers))
+        self.blocks = nn.ModuleList(Block(hidden, heads, dropout, activation) for _ in range(layers))
         self.norm = nn.LayerNorm(hidden)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, newest_only: bool = False) -> torch.Tensor:

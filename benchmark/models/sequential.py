@@ -10,8 +10,11 @@
   table read the class's declarations (``reads``, ``family``).
 - head (`model.head`): next_item (the state at t scored against the tied item embeddings) or
   autoregressive (a decoder that writes the next `model.horizon` items, seq2seq.py).
-- objective (`model.objective`): ce (full softmax), bce or sampled_softmax (`model.n_negatives`
-  uniform negatives, objectives.py), or cloze (BERT4Rec: predict randomly masked items).
+- objective (`model.objective`): ce (full softmax), bce, sampled_softmax or bpr_max
+  (`model.n_negatives` negatives, uniform or by popularity, objectives.py), or cloze (BERT4Rec:
+  predict randomly masked items).
+- training (`model.training`): windows of every sequence, or GRU4Rec's session-parallel
+  mini-batches (session_parallel.py).
 
 The literature models (GRU4Rec, Caser, NextItNet, SASRec, BERT4Rec, seq2seq_*) are presets of this
 composition in conf/model/; any part can be swapped on the command line.
@@ -19,6 +22,7 @@ composition in conf/model/; any part can be swapped on the command line.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 
@@ -35,8 +39,9 @@ from benchmark.models import gru4rec, caser, nextitnet, sasrec  # noqa: F401, I0
 from benchmark.models.base import Batch, Recommender
 from benchmark.models.encoders import ENCODERS, encoders_reading
 from benchmark.models.kernels import item_scores
-from benchmark.models.objectives import DEFAULT_NEGATIVES, LOSSES, full_softmax
+from benchmark.models.objectives import DEFAULT_NEGATIVES, LOSSES, SAMPLERS, Negatives, full_softmax
 from benchmark.models.seq2seq import AutoregressiveDecoder, generate, next_k_windows
+from benchmark.models.session_parallel import SessionParallel
 from benchmark.training import EpochLog, train_loop, training_windows, window_index
 
 # head -> its architecture, the families table's second word ("RNN encoder-only").
@@ -44,7 +49,10 @@ HEADS = {"next_item": "encoder-only", "autoregressive": "encoder–decoder"}
 OBJECTIVES = (*LOSSES, "cloze")
 # Keys only some heads / objectives read; a value away from the default under another one has no effect.
 HEAD_KEYS = {"autoregressive": ("horizon", "decoder_layers", "beam_size", "prefixes_per_window")}
-OBJECTIVE_KEYS = {"bce": ("n_negatives",), "sampled_softmax": ("n_negatives",), "cloze": ("mask_prob",)}
+SAMPLED = ("n_negatives", "sampler", "sample_alpha")
+OBJECTIVE_KEYS = {"bce": SAMPLED, "sampled_softmax": (*SAMPLED, "in_batch_negatives", "logq"),
+                  "bpr_max": (*SAMPLED, "in_batch_negatives", "bpreg"), "cloze": ("mask_prob",)}
+TRAININGS = ("windows", "session_parallel")
 log = logging.getLogger("seqrec")
 
 
@@ -107,10 +115,22 @@ class SequentialRecommender(Recommender):
         prefixes_per_window: int | None = None,
         stride: int | None = None,
         init_std: float | None = None,
+        sampler: str = "uniform",
+        sample_alpha: float = 1.0,
+        in_batch_negatives: bool = False,
+        bpreg: float = 0.0,
+        logq: float = 0.0,
+        training: str = "windows",
         **encoder_options: object,
     ) -> None:
         super().__init__(name)
         check_composition(encoder, head, objective, causal)
+        for key, value, allowed in (("sampler", sampler, SAMPLERS), ("training", training, TRAININGS)):
+            if value not in allowed:
+                raise ConfigError(f"model.{key}={value!r} is unknown; choose one of {', '.join(allowed)}")
+        if training == "session_parallel" and (encoder, head, encoder_options.get("cell", "gru")) != ("rnn", "next_item", "gru"):
+            raise ConfigError("model.training=session_parallel carries a GRU's state from step to step: it needs "
+                              "model.encoder=rnn, model.cell=gru and model.head=next_item")
         # The encoder's own rules on its options (e.g. Caser's filter counts), here so they fail before any data is read.
         getattr(ENCODERS[encoder], "check_options", lambda **_: None)(**encoder_options)
         if n_negatives is not None and n_negatives < 1:
@@ -131,6 +151,9 @@ class SequentialRecommender(Recommender):
         self.encoder_name, self.head, self.objective, self.causal = encoder, head, objective, causal
         self.max_len, self.hidden, self.layers, self.heads, self.dropout = max_len, hidden, layers, heads, dropout
         self.n_negatives = n_negatives or DEFAULT_NEGATIVES.get(objective, 0)
+        self.negatives = Negatives(n=self.n_negatives, sampler=sampler, alpha=sample_alpha, in_batch=in_batch_negatives,
+                                   logq=logq, bpreg=bpreg)
+        self.training_mode = training
         self.mask_prob, self.horizon, self.decoder_layers, self.beam_size = mask_prob, horizon, decoder_layers, beam_size
         # Teacher forcing continues this many prefixes of each window; the default makes every item
         # a target about once per epoch (max_len / horizon prefixes x horizon steps), like next-item training.
@@ -140,7 +163,8 @@ class SequentialRecommender(Recommender):
         for line in unread_settings(encoder, head, objective, {
                 "horizon": horizon, "decoder_layers": decoder_layers, "beam_size": beam_size,
                 "prefixes_per_window": prefixes_per_window, "n_negatives": n_negatives, "mask_prob": mask_prob,
-                **encoder_options}):
+                "sampler": sampler, "sample_alpha": sample_alpha, "in_batch_negatives": in_batch_negatives,
+                "bpreg": bpreg, "logq": logq, **encoder_options}):
             log.warning(line)
         self.net: SequenceNet | None = None
         self._device = torch.device("cpu")
@@ -175,9 +199,12 @@ class SequentialRecommender(Recommender):
         return self.net.n_items + 1
 
     def build(self, n_items: int) -> SequenceNet:
+        options = dict(self.encoder_options)
+        if options.get("scale_embeddings") is None:  # unset: with model.init_std's small weights, unscaled
+            options["scale_embeddings"] = self.init_std is None
         encoder = ENCODERS[self.encoder_name](
             hidden=self.hidden, max_len=self.max_len, layers=self.layers, heads=self.heads, dropout=self.dropout,
-            causal=self.causal, **{"scale_input": self.init_std is None, **self.encoder_options},
+            causal=self.causal, **options,
         )
         decoder = None
         if self.head == "autoregressive":
@@ -205,6 +232,12 @@ class SequentialRecommender(Recommender):
         torch.manual_seed(cfg.seed)
         self._device = torch.device(resolve_device(cfg.device))
         self.net = self.build(data.n_items).to(self._device)
+        counts = np.bincount(data.train.items, minlength=data.n_items + 1)  # for popularity negatives and log-Q
+        self.negatives = dataclasses.replace(self.negatives, counts=torch.from_numpy(counts))
+        if self.training_mode == "session_parallel":
+            steps = SessionParallel(self, data.train.items, data.train.offsets, cfg.batch_size)
+            return train_loop(self.net, steps.loss, steps.n_targets, lambda: validation_metric(self, data, cfg), cfg,
+                              batches=steps.batches)
         # Whole training set as padded tensors on the device; a batch is an index slice of them.
         examples = [t.to(self._device) for t in self.training_examples(data)]
         loss = {"next_item": self.next_item_loss, "autoregressive": self.autoregressive_loss}[self.head]
@@ -231,7 +264,7 @@ class SequentialRecommender(Recommender):
         return list(training_windows(items, offsets, self.max_len, self.stride))
 
     def objective_loss(self, hidden: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return LOSSES[self.objective](hidden, targets, self.net.items, generator=generator, n_negatives=self.n_negatives)
+        return LOSSES[self.objective](hidden, targets, self.net.items, generator=generator, negatives=self.negatives)
 
     def next_item_loss(self, inputs: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         real = targets > 0
