@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 class Batch:
     users: torch.Tensor  # int64 [B] internal user ids
     history: torch.Tensor  # int64 [B, L] each user's full history, left-padded with 0, oldest first
+    times: torch.Tensor | None = None  # int64 [B, L] the history's timestamps (for models that read them)
 
 
 class Recommender(ABC):

@@ -65,6 +65,7 @@ class Block(nn.Module):
 
 
 class AttentionEncoder(nn.Module):
+    bidirectional = True  # model.causal=false (BERT4Rec) is allowed
     # Padding is never attended to and positions count back from the newest item, so extra
     # left padding changes nothing: score() may drop all-padding columns.
     left_padding_invariant = True

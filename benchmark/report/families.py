@@ -15,7 +15,7 @@ import pandas as pd
 from benchmark.report.runs import Group, Run
 from benchmark.report.table import DOWN, UP, Cell, Column, Table
 
-ENCODER_FAMILY = {"rnn": "RNN", "caser": "CNN", "nextitnet": "CNN", "attention": "attention"}
+ENCODER_FAMILY = {"rnn": "RNN", "caser": "CNN", "nextitnet": "CNN", "attention": "attention", "hstu": "attention"}
 ARCHITECTURES = {"next_item": "encoder-only", "autoregressive": "encoder–decoder"}
 FAMILY_ORDER = [f"{family} {arch}" for arch in ARCHITECTURES.values() for family in ("RNN", "CNN", "attention")]
 REFERENCE_ROW = "reference"
