@@ -281,6 +281,7 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path:
         "config_hash": config_hash(config),
         "dataset_hash": prepared.dataset_hash,
         "split_key": prepared.split_key,
+        **model.extra_metrics(),
     }
     env = environment(seed, prepared.dataset_hash, str(model.device))
     extra = {NEGATIVES_FILE: negatives_frame(split, negatives)} if negatives is not None else {}

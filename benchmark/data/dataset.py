@@ -11,7 +11,6 @@ import inspect
 import json
 import logging
 import os
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from benchmark.data.preprocess import PreprocessConfig, preprocess
 from benchmark.data.readers import MissingData, read_interactions
 from benchmark.data.split import EvalSet, Sequences, SplitData, horizon, leave_one_out
 from benchmark.errors import ConfigError, DataError
-from benchmark.files import umask_mode, walk_once
+from benchmark.files import walk_once, write_npz_atomically
 
 log = logging.getLogger("seqrec")
 EMBEDDED = Path(__file__).parent / "embedded"
@@ -180,16 +179,7 @@ def save_split(path: Path, split: SplitData, steps: list[list[Any]]) -> str:
     arrays["item_ids"] = split.item_ids.astype(str)
     fingerprint = split_fingerprint(arrays)
     arrays["meta"] = np.array(json.dumps({"protocol": split.protocol, "steps": steps, "fingerprint": fingerprint}))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, umask_mode(0o666))  # mkstemp's 0600 would shut other users of a shared cache out
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_npz_atomically(path, arrays)
     return fingerprint
 
 

@@ -3,7 +3,7 @@ hyper-parameters in ``__init__``, state created in ``fit``, and ``score`` for ra
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import math
 from abc import ABC, abstractmethod
@@ -57,6 +57,10 @@ class Recommender(ABC):
     def ignored_settings(self) -> dict[str, str]:
         """Constructor keys this configuration does not read -> why ("with model.encoder=..."). The runner warns
         when a run sets one explicitly (presets keep such keys so that swapping a part finds them)."""
+        return {}
+
+    def extra_metrics(self) -> dict[str, Any]:
+        """Figures of the fitted model for metrics.json (e.g. semantic-ID codebook usage); none by default."""
         return {}
 
     def n_params(self) -> int:
