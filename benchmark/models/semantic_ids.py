@@ -107,6 +107,12 @@ class SemanticIds:
                 "codebook_usage": [round(float(u), 4) for u in self.usage],
                 "collision_rate": round(self.collision_rate, 4), "max_collisions": int(self.sizes[-1])}
 
+    def describe(self) -> str:
+        """One log line: the codebooks, their usage and the collisions."""
+        usage = "/".join(f"{u:.0%}" for u in self.usage)
+        return (f"{len(self.sizes) - 1} levels of {'/'.join(map(str, self.sizes[:-1]))} codes (used {usage}) + a "
+                f"collision level of {self.sizes[-1]}; {self.collision_rate:.1%} of the items share their codes with another")
+
 
 def build_semantic_ids(config: SemanticIdConfig, data: SplitData, seed: int) -> SemanticIds:
     """The split's items' codes: from the cache when the same inputs built them before."""
@@ -114,7 +120,7 @@ def build_semantic_ids(config: SemanticIdConfig, data: SplitData, seed: int) -> 
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
             ids = SemanticIds(z["codes"], z["sizes"], z["usage"], float(z["collision_rate"]))
-        log.info("semantic IDs from %s: %s", path, ids.summary())
+        log.info("semantic IDs from %s: %s", path, ids.describe())
         return ids
     vectors = item_vectors(config, data, seed)
     generator = torch.Generator().manual_seed(seed)
@@ -123,7 +129,7 @@ def build_semantic_ids(config: SemanticIdConfig, data: SplitData, seed: int) -> 
     ids = with_collision_level(codes.numpy(), config.codebook_size)
     write_npz_atomically(path, {"codes": ids.codes, "sizes": ids.sizes, "usage": ids.usage,
                                 "collision_rate": np.array(ids.collision_rate)})
-    log.info("semantic IDs built (%s, %s) -> %s: %s", config.source, config.method, path, ids.summary())
+    log.info("semantic IDs built (%s, %s) -> %s: %s", config.source, config.method, path, ids.describe())
     return ids
 
 
