@@ -199,7 +199,9 @@ class TigerRecommender(Recommender):
         self.scoring, self.beam_size, self.max_len = scoring, beam_size, max_len
         self.sizes = dict(hidden=hidden, layers=layers, decoder_layers=decoder_layers, heads=heads, dropout=dropout)
         self.net: TigerNet | None = None
-        self.ids: SemanticIds | None = None
+        self.ids: SemanticIds | None = None  # set by fit, with the codes as a tensor and their trie
+        self.codes: torch.Tensor | None = None  # [n_items + 1, D]; row 0 (padding) is -1: no tokens
+        self.trie: CodeTrie | None = None
         self.mask_history = True
         self._device = torch.device("cpu")
 
@@ -239,10 +241,10 @@ class TigerRecommender(Recommender):
         back = torch.arange(self.max_len, 0, -1, device=self._device)
 
         def step_loss(idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-            end = targets[idx.to(self._device)]
-            at = end[:, None] - back  # the max_len items before the target, oldest first
-            history = torch.where(at >= starts[idx.to(self._device), None], items[at.clamp(min=0)], 0)
-            return self.loss(history, items[end])
+            idx = idx.to(self._device)
+            at = targets[idx, None] - back  # the max_len items before the target, oldest first
+            history = torch.where(at >= starts[idx, None], items[at.clamp(min=0)], 0)
+            return self.loss(history, items[targets[idx]])
 
         return train_loop(self.net, step_loss, len(targets), lambda: validation_metric(self, data, cfg), cfg)
 
@@ -271,7 +273,7 @@ class TigerRecommender(Recommender):
                 excluded.scatter_(1, batch.history.to(self._device), True)
             items, total = self.beam(memory, mask, self.beam_size, excluded)
             scores = torch.full((len(memory), len(self.codes)), -torch.inf, device=self._device)
-            return scores.scatter_(1, items, total).index_fill_(1, torch.zeros(1, dtype=torch.long, device=self._device), -torch.inf)
+            return scores.scatter_(1, items, total)  # places the beam left empty hold item 0 at -inf
         return self.likelihoods(memory, mask)
 
     def likelihoods(self, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
