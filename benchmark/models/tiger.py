@@ -42,7 +42,8 @@ from benchmark.training import EpochLog, train_loop
 
 log = logging.getLogger("seqrec")
 SCORINGS = ("likelihood", "beam")
-SCORE_BUDGET = 2**25  # attention weights per decoder call when scoring every item (about 128 MB of float32)
+# Attention weights per decoder call when scoring every item: about 128 MB of float32 on CPU, 1 GB on a GPU.
+SCORE_BUDGET = {"cpu": 2**25, "cuda": 2**28}
 
 
 class CodeTrie:
@@ -282,7 +283,8 @@ class TigerRecommender(Recommender):
         codes = self.codes[1:]
         levels = codes.shape[1]
         heads = self.sizes["heads"]
-        chunk = max(1, SCORE_BUDGET // (len(memory) * heads * levels * max(memory.shape[1], levels)))
+        budget = SCORE_BUDGET.get(self._device.type, SCORE_BUDGET["cpu"])
+        chunk = max(1, budget // (len(memory) * heads * levels * max(memory.shape[1], levels)))
         parts = [torch.full((len(memory), 1), -torch.inf, device=self._device)]
         for lo in range(0, len(codes), chunk):
             part = codes[lo : lo + chunk]  # [P, D]
