@@ -173,7 +173,8 @@ def evaluate(
         history = eval_set.histories.padded(rows).to(device)
         targets = torch.from_numpy(eval_set.targets[rows]).to(device)
         users = torch.from_numpy(eval_set.users[rows]).to(device)
-        batch = Batch(users=users, history=history)
+        times = eval_set.histories.padded(rows, of_times=True).to(device)
+        batch = Batch(users=users, history=history, times=times)
         sampled = None if negatives is None else torch.from_numpy(negatives[eval_set.users[rows]]).to(device)
         if by_list:
             listable = excluded_mask(n_columns, history, targets[:, :0], mask_history)  # padding (+ history)

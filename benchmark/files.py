@@ -4,8 +4,11 @@ mkdtemp 0700), and walking folders through symlinks."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Iterator
+
+import numpy as np
 
 
 def umask_mode(mode: int) -> int:
@@ -14,6 +17,21 @@ def umask_mode(mode: int) -> int:
     mask = os.umask(0)  # reading the umask means setting it; put it straight back
     os.umask(mask)
     return mode & ~mask
+
+
+def write_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` to a private temporary renamed into place: a killed run leaves no partial file,
+    and a reader never sees one half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, umask_mode(0o666))  # mkstemp's 0600 would shut other users of a shared cache out
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def walk_once(root: str | Path) -> Iterator[tuple[Path, list[str], list[str]]]:

@@ -356,6 +356,7 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVer
         "code_hash": code.code_hash,  # which code made it (env.json has the commit and the dirty flag too)
         "shuffle_order": spec.shuffle_order,
         **({"temporal": dataclasses.asdict(split.temporal)} if split.temporal is not None else {}),
+        **model.extra_metrics(),
     }
     env = environment(seed, prepared.dataset_hash, str(model.device), code)
     extra = {NEGATIVES_FILE: negatives_frame(split, negatives)} if negatives is not None else {}

@@ -106,7 +106,7 @@ def test_layers_and_heads_set_for_an_encoder_without_them_are_warned_but_preset_
     base = [f"dataset.path={tiny_ml}", "dataset.user_core=1", "dataset.item_core=1", "trainer.max_epochs=1"]
     proc = run_cli("model=caser", "model.layers=3", "model.heads=4", *base, tmp=tmp_path)
     log = proc.stdout + proc.stderr
-    assert "model.layers=3 has no effect with model.encoder=caser (read with encoder=rnn/nextitnet/attention only)" in log
+    assert "model.layers=3 has no effect with model.encoder=caser (read with encoder=rnn/nextitnet/attention/hstu only)" in log
     assert "model.heads=4 has no effect with model.encoder=caser and model.head=next_item" in log
     quiet = run_cli("model=gru4rec", "model.layers=2", *base, tmp=tmp_path / "other")
     assert "has no effect" not in quiet.stdout + quiet.stderr  # the preset's heads: 1 is a placeholder

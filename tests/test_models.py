@@ -21,6 +21,7 @@ from benchmark.evaluation import evaluate, excluded_mask
 from benchmark.models import Batch, SequentialRecommender
 from benchmark.models.caser import CaserEncoder, banded, window_max
 from benchmark.models.gru4rec import RNNEncoder, gru_layer
+from benchmark.models.hstu import HSTUEncoder
 from benchmark.models.nextitnet import CausalConv, NextItNetEncoder
 from benchmark.models.sasrec import AttentionEncoder, SelfAttention
 from conftest import REPO, permutation_rows, run_cli, write_movielens_csv
@@ -375,10 +376,11 @@ def test_cloze_windows_are_slices_of_the_sequences_ending_every_stride_items(str
         assert sorted(seen) == sorted(np.concatenate(sequences).tolist())  # each item once
 
 
-def test_bidirectional_attention_sees_later_items():
-    """The check above can fail: BERT4Rec's encoder is not causal, and it shows."""
+@pytest.mark.parametrize("encoder_class", [AttentionEncoder, HSTUEncoder])
+def test_bidirectional_attention_sees_later_items(encoder_class):
+    """The check above can fail: BERT4Rec's encoder is not causal, and it shows (HSTU's too)."""
     torch.manual_seed(0)
-    encoder = AttentionEncoder(16, max_len=10, layers=2, heads=2, causal=False).eval()
+    encoder = encoder_class(16, max_len=10, layers=2, heads=2, causal=False).eval()
     x, mask = torch.randn(2, 10, 16), torch.ones(2, 10, dtype=torch.bool)
     changed = x.clone()
     changed[:, 7:] = torch.randn(2, 3, 16)

@@ -12,7 +12,6 @@ import inspect
 import json
 import logging
 import os
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -26,7 +25,7 @@ from benchmark.data.readers import UNTIMED, MissingData, read_interactions
 from benchmark.data.split import (EvalSet, Sequences, SplitData, TemporalInfo, horizon, leave_one_out, shuffle_order,
                                   split_at, temporal, time_cuts)
 from benchmark.errors import ConfigError, DataError
-from benchmark.files import umask_mode, walk_once
+from benchmark.files import walk_once, write_npz_atomically
 
 log = logging.getLogger("seqrec")
 EMBEDDED = Path(__file__).parent / "embedded"
@@ -250,16 +249,7 @@ def save_split(path: Path, split: SplitData, steps: list[list[Any]]) -> str:
     if split.temporal is not None:
         meta["temporal"] = asdict(split.temporal)
     arrays["meta"] = np.array(json.dumps(meta))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, umask_mode(0o666))  # mkstemp's 0600 would shut other users of a shared cache out
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_npz_atomically(path, arrays)
     return fingerprint
 
 

@@ -51,16 +51,17 @@ class Sequences:
         idx = self.offsets[1:, None] - k + np.arange(k)
         return self.items[idx], self.times[idx]
 
-    def padded(self, rows: np.ndarray | None = None, max_len: int | None = None) -> torch.Tensor:
+    def padded(self, rows: np.ndarray | None = None, max_len: int | None = None, of_times: bool = False) -> torch.Tensor:
         """Left-padded LongTensor [len(rows), L] of the last ``max_len`` items of each sequence
-        (L = the longest selected sequence when ``max_len`` is None); 0 is padding."""
+        (L = the longest selected sequence when ``max_len`` is None); 0 is padding. ``of_times``:
+        their timestamps instead, in the same places."""
         rows = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
         ends, lengths = self.offsets[rows + 1], self.lengths[rows]
         width = int(lengths.max(initial=1)) if max_len is None else max_len
         width = max(width, 1)
         idx = ends[:, None] - width + np.arange(width)  # right-aligned window ending at each end
         valid = np.arange(width) >= (width - np.minimum(lengths, width))[:, None]
-        out = np.where(valid, self.items[np.where(valid, idx, 0)], 0)
+        out = np.where(valid, (self.times if of_times else self.items)[np.where(valid, idx, 0)], 0)
         return torch.from_numpy(out.astype(np.int64))
 
 

@@ -3,12 +3,10 @@ hyper-parameters in ``__init__``, state created in ``fit``, and ``score`` for ra
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -23,6 +21,7 @@ if TYPE_CHECKING:
 class Batch:
     users: torch.Tensor  # int64 [B] internal user ids
     history: torch.Tensor  # int64 [B, L] each user's full history, left-padded with 0, oldest first
+    times: torch.Tensor | None = None  # int64 [B, L] the history's timestamps (for models that read them)
 
 
 class Recommender(ABC):
@@ -68,6 +67,10 @@ class Recommender(ABC):
     def ignored_settings(self) -> dict[str, str]:
         """Constructor keys this configuration does not read -> why ("with model.encoder=..."). The runner warns
         when a run sets one explicitly (presets keep such keys so that swapping a part finds them)."""
+        return {}
+
+    def extra_metrics(self) -> dict[str, Any]:
+        """Figures of the fitted model for metrics.json (e.g. semantic-ID codebook usage); none by default."""
         return {}
 
     def n_params(self) -> int:

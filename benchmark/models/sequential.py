@@ -1,8 +1,9 @@
 """A neural sequential recommender = item embedding + encoder + head + objective.
 
 - encoder (`model.encoder`): rnn (GRU/LSTM, gru4rec.py), caser (caser.py), nextitnet (nextitnet.py),
-  attention (causal SASRec or bidirectional BERT4Rec, sasrec.py). All map item embeddings
-  [B, L, H] and a padding mask to states [B, L, H]. An encoder registers itself: a subclass of
+  attention (causal SASRec or bidirectional BERT4Rec, sasrec.py), hstu (pointwise attention with
+  relative position and time bias, hstu.py). All map item embeddings [B, L, H] and a padding mask to
+  states [B, L, H]; an encoder with ``reads_times`` also gets the items' timestamps where the data has them. An encoder registers itself: a subclass of
   ``encoders.Encoder`` with a name and a family, ``class HSTUEncoder(Encoder, name="hstu", family="attention")``,
   whose ``__init__`` parameters are the model keys it reads (see encoders.py). Importing its module
   is all it takes: this file imports the package's, SEQREC_USER_DIR a user's (docs/extending.md).
@@ -32,10 +33,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.config import TrainerConfig, resolve_device
-from benchmark.data.split import SplitData
+from benchmark.data.split import Sequences, SplitData
 from benchmark.errors import ConfigError
 # Importing registers the package's encoders, in this order (the families table's: RNN, CNN, attention).
-from benchmark.models import gru4rec, caser, nextitnet, sasrec  # noqa: F401, I001
+from benchmark.models import gru4rec, caser, nextitnet, sasrec, hstu  # noqa: F401, I001
 from benchmark.models.base import Batch, Recommender
 from benchmark.models.encoders import ENCODERS, encoders_reading
 from benchmark.models.kernels import item_scores
@@ -70,11 +71,13 @@ class SequenceNet(nn.Module):
         self.encoder = encoder
         self.decoder = decoder
 
-    def forward(self, items: torch.Tensor, newest_only: bool = False) -> torch.Tensor:
-        """States [B, L, H]; with newest_only, the newest position's only, [B, 1, H]."""
+    def forward(self, items: torch.Tensor, newest_only: bool = False, times: torch.Tensor | None = None) -> torch.Tensor:
+        """States [B, L, H]; with newest_only, the newest position's only, [B, 1, H]. ``times`` [B, L]
+        (the items' timestamps) go to encoders that read them."""
+        extra = {} if times is None else {"times": times}
         if newest_only and getattr(self.encoder, "computes_newest_only", False):
-            return self.encoder(self.item_embedding(items), items > 0, newest_only=True)
-        states = self.encoder(self.item_embedding(items), items > 0)
+            return self.encoder(self.item_embedding(items), items > 0, newest_only=True, **extra)
+        states = self.encoder(self.item_embedding(items), items > 0, **extra)
         return states[:, -1:] if newest_only else states
 
     @property
@@ -168,6 +171,7 @@ class SequentialRecommender(Recommender):
             log.warning(line)
         self.net: SequenceNet | None = None
         self._device = torch.device("cpu")
+        self.uses_times = False  # set by fit: the encoder reads times and the data has them
 
     def ignored_settings(self) -> dict[str, str]:
         """The shared sizes the chosen encoder and head do not read (Caser has no layers; only attention
@@ -232,6 +236,9 @@ class SequentialRecommender(Recommender):
         torch.manual_seed(cfg.seed)
         self._device = torch.device(resolve_device(cfg.device))
         self.net = self.build(data.n_items).to(self._device)
+        self.uses_times = getattr(self.net.encoder, "time_bias", False) and has_times(data.train)
+        if getattr(self.net.encoder, "time_bias", False) and not self.uses_times:
+            log.info("%s: the data has no timestamps (only an order); the encoder uses its position bias only", self.name)
         counts = np.bincount(data.train.items, minlength=data.n_items + 1)  # for popularity negatives and log-Q
         self.negatives = dataclasses.replace(self.negatives, counts=torch.from_numpy(counts))
         if self.training_mode == "session_parallel":
@@ -240,18 +247,23 @@ class SequentialRecommender(Recommender):
                               batches=steps.batches)
         # Whole training set as padded tensors on the device; a batch is an index slice of them.
         examples = [t.to(self._device) for t in self.training_examples(data)]
+        if self.uses_times:  # the same windows over the timestamps: their inputs align with the items'
+            examples.append(self.training_examples(data, of_times=True)[0].to(self._device))
         loss = {"next_item": self.next_item_loss, "autoregressive": self.autoregressive_loss}[self.head]
         if self.objective == "cloze":
             loss = self.cloze_loss
 
         def step_loss(idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-            idx = idx.to(self._device)
-            return loss(*(t[idx] for t in examples), generator=generator)
+            batch = [t[idx.to(self._device)] for t in examples]
+            times = batch.pop() if self.uses_times else None
+            return loss(*batch, times=times, generator=generator)
 
         return train_loop(self.net, step_loss, len(examples[0]), lambda: validation_metric(self, data, cfg), cfg)
 
-    def training_examples(self, data: SplitData) -> list[torch.Tensor]:
-        items, offsets = data.train.items, data.train.offsets
+    def training_examples(self, data: SplitData, of_times: bool = False) -> list[torch.Tensor]:
+        """The training tensors (the first: the encoder's inputs). ``of_times``: the same windows cut
+        from the timestamps instead of the items, whose first tensor holds the inputs' times."""
+        items, offsets = data.train.times if of_times else data.train.items, data.train.offsets
         if self.objective == "cloze":
             # Whole sequences, not (input, next item) pairs: with a dummy before every sequence, the
             # windows' target positions (all but a sequence's first element) are the full sequences.
@@ -266,21 +278,23 @@ class SequentialRecommender(Recommender):
     def objective_loss(self, hidden: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return LOSSES[self.objective](hidden, targets, self.net.items, generator=generator, negatives=self.negatives)
 
-    def next_item_loss(self, inputs: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def next_item_loss(self, inputs: torch.Tensor, targets: torch.Tensor, generator: torch.Generator,
+                       times: torch.Tensor | None = None) -> torch.Tensor:
         real = targets > 0
-        return self.objective_loss(self.net(inputs)[real], targets[real], generator)
+        return self.objective_loss(self.net(inputs, times=times)[real], targets[real], generator)
 
-    def cloze_loss(self, sequences: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def cloze_loss(self, sequences: torch.Tensor, generator: torch.Generator, times: torch.Tensor | None = None) -> torch.Tensor:
         real = sequences > 0
         masked = (torch.rand(sequences.shape, generator=generator).to(self._device) < self.mask_prob) & real
         # A window with nothing masked gets its newest item masked: that is also the test-time task.
         masked[:, -1] |= ~masked.any(1)
-        hidden = self.net(sequences.masked_fill(masked, self.mask_token))
+        hidden = self.net(sequences.masked_fill(masked, self.mask_token), times=times)
         return full_softmax(hidden[masked], sequences[masked], self.net.items)
 
-    def autoregressive_loss(self, inputs: torch.Tensor, future: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def autoregressive_loss(self, inputs: torch.Tensor, future: torch.Tensor, generator: torch.Generator,
+                            times: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher forcing on the next-k items after `prefixes_per_window` random prefixes per window."""
-        memory = self.net(inputs)  # causal: the state at t has seen the prefix ending at t only
+        memory = self.net(inputs, times=times)  # causal: the state at t has seen the prefix ending at t only
         noise = torch.rand(inputs.shape, generator=generator).to(self._device)
         has_target = future[:, :, 0] > 0
         split = noise.masked_fill(~has_target, -1.0).topk(self.prefixes_per_window, dim=1).indices  # [B, S]
@@ -290,25 +304,32 @@ class SequentialRecommender(Recommender):
         return self.objective_loss(states[real], targets[real], generator)
 
     # ---- inference ------------------------------------------------------------------------
-    def encode(self, history: torch.Tensor, newest_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, history: torch.Tensor, newest_only: bool = False,
+               times: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The last max_len items (plus a trailing [MASK] for cloze models), left-padded to max_len
-        -> (encoder states [B, max_len, H], mask [B, max_len]); newest_only: states [B, 1, H]."""
+        -> (encoder states [B, max_len, H], mask [B, max_len]); newest_only: states [B, 1, H].
+        ``times`` [B, L] (aligned with ``history``) are read when the model uses times."""
         assert self.net is not None, "call fit() first"
         self.net.eval()  # no dropout when ranking, also for a model fitted with max_epochs=0
-        history = history.to(self._device)
+        if self.uses_times and times is None:
+            raise ValueError(f"{self.name} reads timestamps: give the batch's times (Batch.times)")
+        columns = torch.stack([history, times]) if self.uses_times else history[None]  # cut and padded alike
+        columns = columns.to(self._device)
         keep = self.max_len - 1 if self.objective == "cloze" else self.max_len
-        history = history[:, -keep:]
+        columns = columns[..., -keep:]
         # The decoder reads the states by distance from the newest item: as invariant as the encoder.
         if getattr(self.net.encoder, "left_padding_invariant", False):
             # Columns that are padding in every row change nothing for such encoders: drop them
             # (short histories are common, and the encoder is most of the cost of ranking).
-            real = (history > 0).any(0).nonzero()
-            history = history[:, int(real[0]) if len(real) else -1 :]
+            real = (columns[0] > 0).any(0).nonzero()
+            columns = columns[..., int(real[0]) if len(real) else -1 :]
         else:
-            history = F.pad(history, (keep - history.shape[1], 0))
-        if self.objective == "cloze":
-            history = torch.cat([history, torch.full_like(history[:, :1], self.mask_token)], dim=1)
-        return self.net(history, newest_only), history > 0
+            columns = F.pad(columns, (keep - columns.shape[-1], 0))
+        if self.objective == "cloze":  # the [MASK] item, at the newest item's time
+            columns = torch.cat([columns, columns[..., -1:]], dim=-1)
+            columns[0, :, -1] = self.mask_token
+        history = columns[0]
+        return self.net(history, newest_only, columns[1] if self.uses_times else None), history > 0
 
     def next_scores(self, memory: torch.Tensor, mask: torch.Tensor, prefix: torch.Tensor) -> torch.Tensor:
         """Decoder logits [B, K, n_items + 1] of the item after each prefix [B, K, j] of generated items."""
@@ -318,12 +339,13 @@ class SequentialRecommender(Recommender):
 
     @torch.no_grad()
     def score(self, batch: Batch) -> torch.Tensor:
-        history = batch.history
+        history, times = batch.history, batch.times
         if self.head == "next_item" and self.net is not None:
             # Only the last state is scored: an encoder that sees a bounded window (Caser's
             # receptive_field) needs only that many items.
-            history = history[:, -getattr(self.net.encoder, "receptive_field", history.shape[1]):]
-        memory, mask = self.encode(history, newest_only=self.head == "next_item")
+            width = getattr(self.net.encoder, "receptive_field", history.shape[1])
+            history, times = history[:, -width:], None if times is None else times[:, -width:]
+        memory, mask = self.encode(history, newest_only=self.head == "next_item", times=times)
         if self.head == "autoregressive":
             empty = torch.zeros(len(memory), 1, 0, dtype=torch.long, device=memory.device)
             return self.next_scores(memory, mask, empty)[:, 0]
@@ -335,7 +357,7 @@ class SequentialRecommender(Recommender):
         first model.horizon places; later places follow the last step's scores. No repeats."""
         if self.head != "autoregressive":
             return super().recommend(batch, n, excluded)
-        memory, mask = self.encode(batch.history)
+        memory, mask = self.encode(batch.history, times=batch.times)
         excluded = excluded.to(self._device)
 
         def next_scores(prefix: torch.Tensor) -> torch.Tensor:
@@ -352,6 +374,12 @@ class SequentialRecommender(Recommender):
         listed = F.pad(listed, (0, n - listed.shape[1]))
         repeated = (listed[:, :, None] == listed[:, None, :]).tril(-1).any(2)
         return listed.masked_fill(repeated | excluded.gather(1, listed), 0)
+
+
+def has_times(sequences: Sequences) -> bool:
+    """Whether the timestamps are times, not the 0, 1, 2, ... positions that order-only readers give."""
+    positions = np.arange(len(sequences.items)) - np.repeat(sequences.offsets[:-1], sequences.lengths)
+    return not np.array_equal(sequences.times, positions)
 
 
 def init_normal(net: nn.Module, std: float) -> None:
