@@ -25,6 +25,7 @@ class PlantedScorer(Recommender):
     """Scores 1 for one item that the history item at a fixed end decides (the newest or the oldest), else 0."""
 
     trains = False
+    reads_order = True
 
     def __init__(self, name: str = "newest", oldest: bool = False) -> None:
         super().__init__(name)

@@ -74,7 +74,8 @@ def decode(value: Any) -> Any:
 
 def save_model(model: Any, path: Path) -> None:
     """The fitted attributes of ``model`` into ``path`` (tensors and plain values only)."""
-    torch.save({k: encode(v, k) for k, v in vars(model).items()}, path)
+    skip = getattr(model, "not_saved", ())  # rebuilt from the config (e.g. a training-time sampler)
+    torch.save({k: encode(v, k) for k, v in vars(model).items() if k not in skip}, path)
 
 
 def load_model(path: Path, model_config: dict[str, Any]) -> Any:

@@ -221,6 +221,8 @@ class SequentialRecommender(Recommender):
     def n_params(self) -> int:
         return sum(p.numel() for p in self.net.parameters()) if self.net is not None else 0
 
+    not_saved = ("negatives",)  # the training sampler: rebuilt from the config, not needed to score
+
     def restore(self, attributes: dict) -> None:
         weights = attributes.pop("net")
         super().restore(attributes)
