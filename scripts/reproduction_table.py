@@ -81,7 +81,13 @@ def _cell(row: pd.Series, metric: str) -> str:
 
 
 def markdown(rows: pd.DataFrame) -> str:
-    lines = ["| dataset | model | ours HR@10 | paper HR@10 | ours NDCG@10 | paper NDCG@10 | ours / paper | ≥ 95% | seeds | train s |",
+    done = rows[rows["seeds"] > 0]
+    lines = ["# S3-Rec's full-ranking table, reproduced", "",
+             "Written by `python scripts/reproduction_table.py RESULTS_DIR` from the records of "
+             "`seqrec experiment=reproduce_s3rec` (docs/reproduction.md); what it says: results/README.md. "
+             f"{len(done)} of {len(rows)} cells run so far; training time of those runs "
+             f"{done['train_s'].sum() / 3600:.1f} h on this project's 2-core CPU machine (one thread per run).", "",
+             "| dataset | model | ours HR@10 | paper HR@10 | ours NDCG@10 | paper NDCG@10 | ours / paper | ≥ 95% | seeds | train s |",
              "|:--|:--|--:|--:|--:|--:|--:|:-:|--:|--:|"]
     for _, r in rows.iterrows():
         done = bool(r["seeds"])

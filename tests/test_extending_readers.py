@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shlex
@@ -40,15 +39,11 @@ def test_the_worked_example_runs_from_a_folder_outside_the_package(tmp_path):
     assert not project.resolve().is_relative_to(REPO) and set(doc_files()) == {
         "my_readers.py", "conf/dataset/mydata.yaml", "data/clicks.tsv"}
     args = [a.replace("$PWD", str(project)) for a in doc_command()]
-    env = {"SEQREC_USER_DIR": str(project)}
-    extra = []
-    if importlib.util.find_spec("benchmark.userdir") is None:  # before SEQREC_USER_DIR exists: the same two paths by hand
-        env["PYTHONPATH"] = str(project)
-        extra = [f"hydra.searchpath=[file://{project / 'conf'}]"]
-    run_cli(*args, *extra, tmp=tmp_path, env=env)
+    env = {"SEQREC_USER_DIR": str(project)}  # the one setting: no PYTHONPATH, no search path by hand
+    run_cli(*args, tmp=tmp_path, env=env)
     metrics = json.loads(next((tmp_path / "results" / "mydata" / "loo" / "pop").glob("*/metrics.json")).read_text())
     assert metrics["dataset"] == "mydata" and metrics["n_users"] == 3 and metrics["n_items"] == 4
-    bad = run_cli(*args, *extra, "+dataset.evnet=click", tmp=tmp_path, env=env, check=False)
+    bad = run_cli(*args, "+dataset.evnet=click", tmp=tmp_path, env=env, check=False)
     assert bad.returncode == 2 and "dataset.evnet" in bad.stderr and "event" in bad.stderr
 
 

@@ -112,3 +112,18 @@ def test_published_sasrec_settings_compose_and_run_on_the_native_format(experime
     [record] = (tmp_path / "results").glob("*/loo/sasrec/seed0-*/metrics.json")
     metrics = json.loads(record.read_text())
     assert metrics["n_users"] == 25 and metrics["epochs"] == 1
+
+
+def test_poprec_variants_count_popularity_the_three_ways(tmp_path, capsys):
+    """Item 3 is every user's test item: it is the most popular only when the test items are counted."""
+    spec = importlib.util.spec_from_file_location("poprec_variants", REPO / "scripts" / "poprec_variants.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    data = tmp_path / "tiny.txt"
+    data.write_text("1 1 2 4 3\n2 1 2 5 3\n3 2 1 6 3\n")
+    assert module.main([str(data)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # training counts: items 1 and 2 three times each (masked as history), 3 never: it ties with the two other
+    # never-seen items, which count against it: rank 3, 1/log2(4)
+    assert lines[1].endswith("NDCG@10 0.5000  HR@10 1.0000")
+    assert lines[5].endswith("NDCG@10 1.0000  HR@10 1.0000")  # counted with the test items, 3 (3x) ranks first
