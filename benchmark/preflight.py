@@ -13,7 +13,6 @@ import importlib.util
 import json
 import os
 import shutil
-from pathlib import Path
 from typing import Any
 
 from hydra.core.global_hydra import GlobalHydra

@@ -250,7 +250,7 @@ ROUGH_FILES = [
 def test_rough_data_files_are_one_line_without_raw_bytes(name, content, words, tmp_path, capsys):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / name).write_bytes(content)
-    code, err = run_in_process([f"dataset=csv", f"dataset.path={tmp_path / 'data' / name}", "model=pop"], tmp_path, capsys)
+    code, err = run_in_process(["dataset=csv", f"dataset.path={tmp_path / 'data' / name}", "model=pop"], tmp_path, capsys)
     assert_one_line_error(code, err, words)
     assert err.isascii() and "\\x" not in err and "b'" not in err  # no raw bytes, no repr of them
     assert not (tmp_path / "results").exists()

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import BenchmarkError
-from benchmark.record import identity_config, model_attribute, read_record
+from benchmark.record import identity_config, read_record
 
 # Identity keys that differ between the runs of one table row: a row is one model configuration.
 _NOT_VARIANT = ("seed", "dataset", "protocol")

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from benchmark.data.readers.common import (
-    as_series, canonical, chronological, find_file, log, read_arrow_csv, to_seconds,
+    as_series, canonical, find_file, read_arrow_csv, to_seconds,
 )
 from benchmark.data.readers.registry import register
 from benchmark.errors import DataError

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from benchmark.data.readers.common import (
-    UNTIMED, as_series, canonical, log, read_arrow_csv, split_files, split_tokens, to_seconds,
+    UNTIMED, as_series, canonical, read_arrow_csv, split_files, split_tokens, to_seconds,
 )
 from benchmark.data.readers.registry import register
 
