@@ -141,7 +141,7 @@ def test_without_the_setting_the_users_model_is_not_found(project, tmp_path):
 
 def test_the_packages_encoders_declare_their_family_and_keys():
     families = {name: cls.family for name, cls in ENCODERS.items()}
-    assert families == {"rnn": "RNN", "caser": "CNN", "nextitnet": "CNN", "attention": "attention"}
+    assert families == {"rnn": "RNN", "caser": "CNN", "nextitnet": "CNN", "attention": "attention", "hstu": "attention"}
     assert {"window", "horizontal_filters"} <= set(ENCODERS["caser"].reads) and "layers" not in ENCODERS["caser"].reads
     assert "causal" in ENCODERS["attention"].reads and "causal" not in ENCODERS["rnn"].reads
 

@@ -137,5 +137,5 @@ def test_hstu_scores_keep_their_times_when_padding_columns_are_dropped():
 
 def test_only_bidirectional_encoders_take_causal_false():
     SequentialRecommender("ok", "hstu", causal=False, objective="cloze")
-    with pytest.raises(ConfigError, match="model.causal=false needs model.encoder=attention/hstu"):
+    with pytest.raises(ConfigError, match=r"model.causal=false needs an encoder that reads model.causal \(attention/hstu\)"):
         SequentialRecommender("bad", "rnn", causal=False, objective="cloze")

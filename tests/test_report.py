@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from benchmark.errors import BenchmarkError
+from benchmark.provenance import CodeVersion
 from benchmark.record import find_records
 from benchmark.report.build import ReportOptions, build_report, slicing, write_report
 from benchmark.report.runs import group_runs, load_runs
@@ -680,5 +681,5 @@ def test_setup_writes_each_models_hyperparameters_and_the_hardware_and_plain_nam
     assert r"\label{tab:results-hyperparameters}" in tex and r"\label{tab:results-environment}" in tex
     # The methods paragraph: plain model names, and a range of epochs written as one.
     assert "We evaluate 2 models (pop, sasrec;" in md and "at most 1–2 epochs" in md and "1/2" not in md
-    env = environment(0, "h", "cpu")
+    env = environment(0, "h", "cpu", CodeVersion(git_commit=None, git_dirty=None, code_hash="c0de"))
     assert isinstance(env["cpu"], str) and env["cpu"] and env["gpu"] is None and "cuda" in env
