@@ -64,7 +64,8 @@ RECBOLE_VERSION = "1.2.1"
 # RecBole 1.2.1 with torch 2.13: newer numpy/pandas/ray break it; ray 2.6 imports pkg_resources.
 RECBOLE_PINS = [
     f"recbole=={RECBOLE_VERSION}", "numpy==1.26.*", "pandas==2.3.*", "scipy", "colorlog", "colorama==0.4.4",
-    "texttable", "thop", "tensorboard", "plotly", "ray==2.6.*", "setuptools<70",
+    "texttable", "thop", "tensorboard", "plotly", "ray==2.6.*",
+    "setuptools>=77.0.3,<81",  # torch 2.13 requires >= 77.0.3 (its metadata); ray 2.6 imports pkg_resources, gone in 81
 ]
 TORCH_PIN = os.environ.get("TORCH_PIN", "torch==2.13.0")
 DEFAULT_VENV = REPO / ".bench" / "recbole-venv"
