@@ -1,6 +1,6 @@
 """Sets our runs of `experiment=reproduce_s3rec` beside the S3-Rec paper's full-ranking table.
 
-    python scripts/reproduction_table.py results/reproduction            # -> results/reproduction.md/.csv
+    python scripts/reproduction_table.py results/runs                   # -> results/reproduction.md/.csv
     python scripts/reproduction_table.py RUNS --out results/reproduction  # other output stem
 
 One row per dataset x model: ours (mean ± std of test HR@10 / NDCG@10 over seeds), the published values,

@@ -1,0 +1,152 @@
+"""The benchmark's reference results: every model family against tuned non-sequential baselines on one
+real dataset per domain, with the order control and the attribution, in one resumable command.
+
+    SEQREC_DATA=/data python scripts/reference.py        # tune what is untuned, run, report -> results/reference/
+    python scripts/reference.py --plan                    # print the commands, run nothing
+    python scripts/reference.py --datasets s3rec-lastfm --models pop,sasrec --seeds 0
+
+Steps (each skips finished work, so a relaunch continues where a kill stopped it):
+1. Tune. Each tuned baseline (`--tuned`, default EASE, ItemKNN, BPR-MF) without a committed
+   ``conf/experiment/reference/<model>-<dataset>-loo.yaml`` gets an optuna study on the *validation*
+   metric (``hparams=<model>``, records in ``results/tuning``), whose best trial is written to that file.
+2. Run. Every (dataset, model) over the seeds with ``experiment=reference`` (one trainer for every model,
+   the S3-Rec setting), or with its tuned file where one exists; records in ``results/runs``.
+3. Order control. Per dataset, the sequence model with the best mean validation metric is run again with
+   ``dataset.shuffle_order=true`` (chosen on validation only, as the report chooses it).
+4. Report. ``seqrec-report --order-effect --attribution --efficiency --setup`` over exactly the records of
+   steps 2-3 (each step's sweep lists its runs in ``runs.txt``), written to ``results/reference/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASETS = ("ml-latest-small", "s3rec-lastfm", "globo", "s3rec-beauty")  # movie, music, news, product
+TUNED = ("ease", "itemknn", "bprmf")
+MODELS = ("pop", "recentpop", "rp3beta", "ease", "itemknn", "bprmf",           # non-sequential
+          "markov", "sr", "vsknn", "stan",                                      # non-neural sequential
+          "gru4rec", "caser", "nextitnet", "sasrec", "bert4rec", "hstu",       # encoder-only
+          "seq2seq_rnn", "seq2seq_attention")                                   # encoder-decoder
+TRIALS = {"ease": 10, "itemknn": 16, "bprmf": 10}  # optuna trials per study (default 12 for others)
+SEQUENCE_FREE = {"pop", "recentpop", "rp3beta", "ease", "itemknn", "bprmf"}  # no order to control
+
+
+def seqrec(args: list[str], plan: bool) -> None:
+    command = [str(ROOT / ".venv" / "bin" / "seqrec"), *args]
+    print("$ " + " ".join(shlex.quote(a) for a in command[1:]), flush=True)
+    if not plan:
+        subprocess.run(["seqrec", *args] if not Path(command[0]).exists() else command, cwd=ROOT, check=True)
+
+
+def tuned_file(experiments: Path, model: str, dataset: str) -> Path:
+    return experiments / f"{model}-{dataset}-loo.yaml"
+
+
+def sweep_dir(results: Path, dataset: str, label: str) -> Path:
+    return results / "sweeps" / "reference" / dataset / label
+
+
+def run_args(model: str, dataset: str, seeds: str, experiments: Path, results: Path, extra: list[str],
+             label: str | None = None) -> list[str]:
+    """A multirun of one (dataset, model) over the seeds, its runs listed in a sweep dir of its own."""
+    tuned = tuned_file(experiments, model, dataset)
+    group = experiments.relative_to(ROOT / "conf" / "experiment").as_posix() if experiments.is_relative_to(ROOT / "conf" / "experiment") else None
+    if tuned.is_file() and group is not None:
+        setup = [f"experiment={group}/{tuned.stem}"]
+    elif tuned.is_file():
+        setup = ["--config-dir", str(experiments.parent), f"experiment={tuned.stem}"]
+    else:
+        setup = ["experiment=reference", f"dataset={dataset}", f"model={model}"]
+    return ["-m", *setup, f"results_dir={results}", f"seed={seeds}", "trainer.resume=true", "trainer.save_model=true",
+            f"hydra.sweep.dir={sweep_dir(results, dataset, label or model)}", *extra]
+
+
+def listed_runs(results: Path, dataset: str, label: str) -> list[str]:
+    """The records a step's sweep listed, relative to the repository where they lie in it (the committed
+    runs.txt then names no machine path)."""
+    listed = sweep_dir(results, dataset, label) / "runs.txt"
+    runs = [Path(line) for line in listed.read_text().split() if line] if listed.is_file() else []
+    return [str(r.relative_to(ROOT)) if r.is_relative_to(ROOT) else str(r) for r in runs]
+
+
+def best_sequence_model(runs: list[str], metric: str) -> str | None:
+    """The sequence model (reads order) with the best mean validation ``metric`` among ``runs``."""
+    from benchmark.report.build import higher_is_better
+
+    values: dict[str, list[float]] = {}
+    for run in runs:
+        m = json.loads((ROOT / run / "metrics.json").read_text())
+        if m["model"] not in SEQUENCE_FREE and metric in (m.get("valid") or {}):
+            values.setdefault(m["model"], []).append(float(m["valid"][metric]))
+    if not values:
+        return None
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    return max(values, key=lambda k: sign * sum(values[k]) / len(values[k]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="reference", description=__doc__.split("\n\n")[0])
+    p.add_argument("--datasets", default=",".join(DATASETS), help="dataset presets (comma-separated)")
+    p.add_argument("--models", default=",".join(MODELS), help="model presets (comma-separated)")
+    p.add_argument("--tuned", default=",".join(TUNED), help="models tuned per dataset before they run")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--trials", type=int, default=None, help="optuna trials per study (default: per model)")
+    p.add_argument("--results", type=Path, default=ROOT / "results" / "runs", help="where the records go")
+    p.add_argument("--tuning", type=Path, default=ROOT / "results" / "tuning", help="where tuning trials go")
+    p.add_argument("--experiments", type=Path, default=ROOT / "conf" / "experiment" / "reference",
+                   help="where the tuned experiment files are read from and written to")
+    p.add_argument("--out", type=Path, default=ROOT / "results" / "reference", help="the report's folder")
+    p.add_argument("--metric", default="ndcg@10", help="the validation metric that chooses (trainer.valid_metric)")
+    p.add_argument("--plan", action="store_true", help="print the commands, run nothing")
+    p.add_argument("overrides", nargs="*", help="extra overrides for every run (e.g. trainer.max_epochs=1)")
+    a = p.parse_args(argv)
+    datasets, models = a.datasets.split(","), a.models.split(",")
+    tuned = [m for m in a.tuned.split(",") if m and m in models]
+    results, experiments = a.results.resolve(), a.experiments.resolve()
+    started = time.monotonic()
+
+    for dataset in datasets:  # 1. tune (validation metric only: benchmark/tuning.py)
+        for model in tuned:
+            target = tuned_file(experiments, model, dataset)
+            if target.is_file():
+                continue
+            trials = a.trials or TRIALS.get(model, 12)
+            seqrec(["-m", f"hparams={model}", "experiment=reference", f"dataset={dataset}", f"model={model}",
+                    f"results_dir={a.tuning.resolve()}", f"hydra.sweeper.n_trials={trials}",
+                    f"hydra.sweeper.rerun_seeds=[{a.seeds}]", f"hydra.sweeper.best_config={target}",
+                    "trainer.resume=true", f"hydra.sweep.dir={sweep_dir(a.tuning.resolve(), dataset, model)}",
+                    *a.overrides], a.plan)
+
+    listed: list[str] = []
+    for dataset in datasets:  # 2. run, 3. the order control
+        for model in models:
+            seqrec(run_args(model, dataset, a.seeds, experiments, results, a.overrides), a.plan)
+            listed += listed_runs(results, dataset, model)
+        best = None if a.plan else best_sequence_model([r for r in listed if f"{dataset}/loo/" in r], a.metric)
+        if best is not None:
+            seqrec(run_args(best, dataset, a.seeds, experiments, results, ["dataset.shuffle_order=true", *a.overrides],
+                            label=f"{best}-shuffled"), a.plan)
+            listed += listed_runs(results, dataset, f"{best}-shuffled")
+    if a.plan:
+        return 0
+
+    a.out.mkdir(parents=True, exist_ok=True)  # 4. the report over exactly these records
+    runs_file = a.out / "runs.txt"
+    runs_file.write_text("".join(f"{r}\n" for r in dict.fromkeys(listed)))
+    report = [str(ROOT / ".venv" / "bin" / "seqrec-report"), str(runs_file), "--out", str(a.out), "--name", "reference",
+              "--efficiency", "--setup", "--order-effect", "--attribution"]
+    print("$ " + " ".join(report[1:]), flush=True)
+    subprocess.run(report if Path(report[0]).exists() else ["seqrec-report", *report[1:]], cwd=ROOT, check=True)
+    print(f"reference: {len(set(listed))} records, {(time.monotonic() - started) / 3600:.2f} h this launch", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""scripts/reference.py, the one command behind results/reference/: tune on validation, run, control order,
+report over exactly its records; resumable. End to end on a tiny file in the S3-Rec LastFM format."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from conftest import REPO, permutation_rows
+
+
+def _lastfm_fixture(data: Path) -> None:
+    folder = data / "s3rec-lastfm"
+    folder.mkdir(parents=True)
+    lines: dict[int, list[str]] = {}
+    for u, i, _, _ in permutation_rows(n_users=40, n_items=25, length=9):
+        lines.setdefault(u, []).append(str(i))
+    (folder / "LastFM.txt").write_text("".join(f"{u} {' '.join(items)}\n" for u, items in lines.items()))
+
+
+def _run(tmp: Path, *extra: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(REPO / "scripts" / "reference.py"), "--datasets", "s3rec-lastfm",
+               "--models", "pop,ease,gru4rec", "--tuned", "ease", "--trials", "2", "--seeds", "0",
+               "--results", str(tmp / "runs"), "--tuning", str(tmp / "tuning"),
+               "--experiments", str(tmp / "tuned" / "experiment"), "--out", str(tmp / "reference"), *extra,
+               "trainer.max_epochs=2", f"cache_dir={tmp / 'cache'}"]
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "SEQREC_DATA": str(tmp / "data"),
+           "WANDB_MODE": "disabled", "HOME": str(tmp)}
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_reference_tunes_on_validation_runs_controls_order_and_reports(tmp_path):
+    _lastfm_fixture(tmp_path / "data")
+    _run(tmp_path)
+
+    tuned = tmp_path / "tuned" / "experiment" / "ease-s3rec-lastfm-loo.yaml"
+    l2 = yaml.safe_load(tuned.read_text())["model"]["l2"]
+    trials = list((tmp_path / "tuning").glob("s3rec-lastfm/loo/ease/seed0-*/metrics.json"))
+    assert len(trials) == 2  # the study's trials are records of their own folder, not of the reference
+    listed = (tmp_path / "reference" / "runs.txt").read_text().split()
+    models = sorted(json.loads((Path(r) / "metrics.json").read_text())["model"] for r in listed)
+    assert models == ["ease", "gru4rec", "gru4rec", "pop"]  # gru4rec twice: true and shuffled order
+    ease = next(r for r in listed if "/ease/" in r)
+    assert yaml.safe_load((Path(ease) / "config.yaml").read_text())["model"]["l2"] == l2  # the tuned config ran
+    shuffled = [r for r in listed if yaml.safe_load((Path(r) / "config.yaml").read_text())["dataset"].get("shuffle_order")]
+    assert len(shuffled) == 1 and "/gru4rec/" in shuffled[0]  # the only sequence model is the best one
+    for name in ("table.md", "table.tex", "table.csv", "families.md", "order_effect.md"):
+        assert (tmp_path / "reference" / name).is_file(), name
+    assert "order" in (tmp_path / "reference" / "families.md").read_text()
+
+    again = _run(tmp_path)  # a relaunch tunes nothing and trains nothing: every record is complete
+    assert "hparams=" not in again.stdout
+    assert "complete record exists" in again.stdout + again.stderr
+    assert sorted((tmp_path / "reference" / "runs.txt").read_text().split()) == sorted(listed)
+
+
+def test_reference_plan_prints_the_commands_and_runs_nothing(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("reference", REPO / "scripts" / "reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--plan", "--datasets", "globo", "--models", "pop,itemknn", "--tuned", "itemknn",
+                        "--experiments", str(tmp_path / "experiment"), "--results", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("$ -m hparams=itemknn experiment=reference dataset=globo model=itemknn")
+    assert "hydra.sweeper.n_trials=16" in out[0]  # ItemKNN's budget
+    assert out[1].startswith("$ -m experiment=reference dataset=globo model=pop")
+    assert not (tmp_path / "runs").exists()
