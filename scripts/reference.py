@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             seqrec(["-m", f"hparams={model}", "experiment=reference", f"dataset={dataset}", f"model={model}",
                     f"results_dir={a.tuning.resolve()}", f"hydra.sweeper.n_trials={trials}",
                     f"hydra.sweeper.rerun_seeds=[{a.seeds}]", f"hydra.sweeper.best_config={target}",
-                    "trainer.resume=true", f"hydra.sweep.dir={sweep_dir(a.tuning.resolve(), dataset, model)}",
+                    "trainer.resume=true", "trainer.save_model=false",  # trials keep no weights
+                    f"hydra.sweep.dir={sweep_dir(a.tuning.resolve(), dataset, model)}",
                     *a.overrides], a.plan)
 
     listed: list[str] = []

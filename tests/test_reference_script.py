@@ -44,6 +44,7 @@ def test_reference_tunes_on_validation_runs_controls_order_and_reports(tmp_path)
     l2 = yaml.safe_load(tuned.read_text())["model"]["l2"]
     trials = list((tmp_path / "tuning").glob("s3rec-lastfm/loo/ease/seed0-*/metrics.json"))
     assert len(trials) == 2  # the study's trials are records of their own folder, not of the reference
+    assert not list((tmp_path / "tuning").rglob("model.pt"))  # trials keep no weights; the reference runs do
     listed = (tmp_path / "reference" / "runs.txt").read_text().split()
     models = sorted(json.loads((Path(r) / "metrics.json").read_text())["model"] for r in listed)
     assert models == ["ease", "gru4rec", "gru4rec", "pop"]  # gru4rec twice: true and shuffled order
@@ -51,6 +52,7 @@ def test_reference_tunes_on_validation_runs_controls_order_and_reports(tmp_path)
     assert yaml.safe_load((Path(ease) / "config.yaml").read_text())["model"]["l2"] == l2  # the tuned config ran
     shuffled = [r for r in listed if yaml.safe_load((Path(r) / "config.yaml").read_text())["dataset"].get("shuffle_order")]
     assert len(shuffled) == 1 and "/gru4rec/" in shuffled[0]  # the only sequence model is the best one
+    assert all((Path(r) / "model.pt").is_file() for r in listed if "/gru4rec/" in r)  # for --attribution
     for name in ("table.md", "table.tex", "table.csv", "families.md", "order_effect.md"):
         assert (tmp_path / "reference" / name).is_file(), name
     assert "order" in (tmp_path / "reference" / "families.md").read_text()
