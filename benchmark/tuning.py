@@ -127,6 +127,22 @@ def search_space(arguments: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
     return space, list(fixed.values())
 
 
+def shown_path(path: Path) -> str:
+    """``path`` relative to the working directory where it lies below it: a committed file names no machine."""
+    path = path.resolve()
+    return path.relative_to(Path.cwd().resolve()).as_posix() if path.is_relative_to(Path.cwd().resolve()) else str(path)
+
+
+def rerun_command(path: Path) -> str:
+    """The command that re-runs a written experiment file: by its group name where it lies in the package's
+    own ``conf/experiment/`` (e.g. ``experiment=reference/ease-ml-latest-small-loo``), else by --config-dir."""
+    own = (Path(__file__).resolve().parent / "conf" / "experiment").resolve()
+    path = path.resolve()
+    if path.is_relative_to(own):
+        return f"seqrec experiment={path.relative_to(own).with_suffix('').as_posix()}"
+    return f"seqrec --config-dir {shown_path(path.parent.parent)} experiment={path.stem}"
+
+
 def write_best_config(path: Path, result: RunResult, choices: dict[str, str], params: dict[str, Any],
                       n_trials: int, seeds: Sequence[int]) -> Path:
     """An experiment file that re-runs the best trial over ``seeds``: the chosen config groups, and
@@ -137,8 +153,8 @@ def write_best_config(path: Path, result: RunResult, choices: dict[str, str], pa
         "# @package _global_\n"
         f"# Tuned with optuna ({n_trials} trials): best valid {result.valid_metric} = {result.valid:.6g}\n"
         f"#   {tuned}\n"
-        f"# from run {result.run_dir}\n"
-        f"# Re-run over seeds: seqrec --config-dir {path.parent.parent} experiment={path.stem}\n"
+        f"# from run {shown_path(Path(result.run_dir))}\n"
+        f"# Re-run over seeds: {rerun_command(path)}\n"
     )
     body = {
         "defaults": [{f"override /{group}": choices[group]} for group in TUNED_GROUPS if group in choices],

@@ -329,6 +329,16 @@ def test_optuna_sweeper_batches_trials_marks_failures_and_writes_the_best(tmp_pa
     assert written["model"]["hidden"] == done["model.hidden"].max()
     assert written["defaults"] == [{"override /dataset": "d"}, {"override /model": "sasrec"}]
     assert written["hydra"]["sweeper"]["params"]["seed"] == "0,1,2,3,4"
+    assert f"seqrec --config-dir {tmp_path / 'tuned'} experiment=sasrec-d" in best_file.read_text()
+
+
+def test_a_tuned_file_in_the_packages_experiment_group_is_rerun_by_its_group_name(tmp_path):
+    import benchmark
+    from benchmark.tuning import rerun_command
+
+    own = Path(benchmark.__file__).parent / "conf" / "experiment" / "reference" / "ease-x-loo.yaml"
+    assert rerun_command(own) == "seqrec experiment=reference/ease-x-loo"  # no machine path in a committed file
+    assert rerun_command(tmp_path / "e" / "f.yaml") == f"seqrec --config-dir {tmp_path} experiment=f"
 
 
 def test_optuna_relaunch_on_a_stored_study_adds_new_trials_and_keeps_the_study_best(tmp_path):
