@@ -259,8 +259,8 @@ def save_split(path: Path, split: SplitData, steps: list[list[Any]]) -> str:
     arrays["item_ids"] = split.item_ids.astype(str)
     fingerprint = split_fingerprint(arrays)
     meta = {"protocol": split.protocol, "steps": steps, "fingerprint": fingerprint}
-    if split.temporal is not None:
-        meta["temporal"] = asdict(split.temporal)
+    if split.temporal is not None:  # refit only when set: older code reads a temporal split's meta of today
+        meta["temporal"] = {k: v for k, v in asdict(split.temporal).items() if k != "refit" or v}
     arrays["meta"] = np.array(json.dumps(meta))
     write_npz_atomically(path, arrays)
     return fingerprint
