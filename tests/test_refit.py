@@ -8,6 +8,7 @@ import json
 import math
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -199,3 +200,15 @@ def test_refit_off_keeps_every_records_identity_and_on_is_a_new_configuration(tm
     assert config_hash(refit) != config_hash(compose_config("protocol=temporal", tmp=tmp_path))
     pop = compose_config("model=pop", "protocol=temporal", "protocol.refit=true", tmp=tmp_path)
     assert config_hash(pop) != config_hash(compose_config("model=pop", "protocol=temporal", tmp=tmp_path))
+
+
+def test_the_refit_split_takes_the_timed_targets_filter_without_a_validation_set():
+    from benchmark.data.dataset import timed_targets_only
+    from benchmark.data.split import Sequences, refit_at
+
+    # User a: two interactions before the test cut (20), one after; b: the one after it has the untimed marker 25.
+    seqs = Sequences(np.array([1, 2, 3, 1, 3, 2]), np.array([0, 3, 6]), np.array([1, 2, 30, 5, 15, 25]))
+    split = refit_at(seqs, np.array(["a", "b"]), np.array(["", "x", "y", "z"]), valid_cut=10, test_cut=20)
+    assert split.train.lengths.tolist() == [2, 2] and split.test.users.tolist() == [0, 1] and len(split.valid) == 0
+    timed = timed_targets_only(split, untimed=25)  # MIND's dataset.history_targets=false
+    assert timed.test.users.tolist() == [0] and len(timed.valid) == 0

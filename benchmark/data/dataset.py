@@ -197,6 +197,8 @@ def timed_targets_only(split: SplitData, untimed: int | None) -> SplitData:
         raise ConfigError("dataset.history_targets=false needs a reader that marks untimed items (mind); this one has none")
 
     def timed(es: EvalSet) -> EvalSet:
+        if not len(es):  # protocol.refit's split has no validation set
+            return es
         keep = ((es.target_times != untimed) | (es.targets == 0)).all(axis=1)
         if not keep.any():
             raise DataError("dataset.history_targets=false leaves no user to evaluate: every target is an untimed history item")
