@@ -164,17 +164,20 @@ def test_pop_and_gru4rec_are_refit_and_tested_on_the_split_before_the_test_cut(d
     assert "refit: " in proc.stdout + proc.stderr
     from benchmark.report.build import ReportOptions, build_report
     from benchmark.report.runs import ReportError
+    from benchmark.report.settings import records_by_setting
 
     report = build_report(list(runs.values()), ReportOptions(), "seqrec-report", "x")
     assert "protocol.refit: after model selection on validation each model was retrained" in report.tables["table"].caption
-    # A record of the same model without refit (its refit block gone) is not paired with refit records.
+    # A record without refit (its refit block gone) is another setting: never in one table with refit records,
+    # and a folder holding both gets a report for each (the sweep's own report too).
     plain = tmp_path / "plain" / "pop"
     shutil.copytree(runs["pop"], plain)
     metrics = json.loads((plain / "metrics.json").read_text())
     del metrics["refit"]
-    (plain / "metrics.json").write_text(json.dumps({**metrics, "model": "pop2"}))
-    with pytest.raises(ReportError, match="protocol.refit settings differ"):
+    (plain / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(ReportError, match="runs of different settings .*temporal .*temporal-refit"):
         build_report([runs["gru4rec"], plain], ReportOptions(), "seqrec-report", "x")
+    assert set(records_by_setting([runs["gru4rec"], plain])[0]) == {"temporal", "temporal-refit"}
 
 
 @pytest.mark.parametrize("protocol", ["loo", "horizon"])

@@ -359,7 +359,7 @@ def protocol_text(groups: list[Group]) -> str:
     text = PROTOCOL_TEXT.get(protocol, protocol)
     if "{cuts}" in text:
         text = text.format(cuts=_per_dataset(groups, _cuts_text))
-        if any(r.metrics.get("refit") for g in groups for r in g.runs):  # group_runs keeps a group all refit or none
+        if any(r.metrics.get("refit") for g in groups for r in g.runs):  # load_runs keeps a report all refit or none
             text += REFIT_TEXT
         return text
     if "{k}" not in text:

@@ -252,8 +252,6 @@ def group_runs(runs: list[Run]) -> list[Group]:
     for (dataset, protocol), members in sorted(keyed.items()):
         members.sort(key=lambda r: (r.label, r.seed, str(r.dir)))
         _same(members, lambda r: r.metrics.get("dataset_hash"), "dataset hashes")
-        # Before the split check, which they fail too: say why (a refit tests on the split trained before the test cut).
-        _same(members, lambda r: "refit" if r.metrics.get("refit") else "no refit", "protocol.refit settings")
         _same(members, lambda r: r.metrics.get("split_key"), "splits (preprocessing or protocol options)")
         _same(members, lambda r: (r.metrics.get("candidates", "full"), r.metrics.get("sampled_candidates")),
               "candidate sets (full or sampled; sampled: n_negatives, sampler, negatives_seed)")
