@@ -57,6 +57,9 @@ class TrainerConfig:
     mask_history: bool = True  # validation ranks as the test does
     seed: int = 0
     checkpoint_path: str | None = None
+    # protocol.refit's second fit: exactly max_epochs epochs (the count chosen on validation), nothing validated,
+    # the last weights kept
+    refit: bool = False
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainerConfig":
@@ -65,13 +68,16 @@ class TrainerConfig:
 
 
 # TrainerConfig fields that code fills in; a user key of that name is an error.
-TRAINER_INTERNAL = ("mask_history", "seed", "checkpoint_path")
+TRAINER_INTERNAL = ("mask_history", "seed", "checkpoint_path", "refit")
 
 
 @dataclass(frozen=True)
 class ProtocolConfig:
     name: str
     ks: list[int] = dataclasses.field(default_factory=lambda: [5, 10, 20])  # cut-offs of every @K metric
+    # temporal only: after model selection, retrain from scratch on everything before the test cut and test that
+    # model (docs/protocols.md); false for loo and horizon
+    refit: bool = False
 
 
 @dataclass(frozen=True)
@@ -422,6 +428,10 @@ def check_combinations(config: dict[str, Any]) -> None:
             f"model.horizon={horizon} is larger than what the split keeps (protocol.k={protocol['k']}); "
             f"use model.horizon <= {protocol['k']}"
         )
+    if protocol.get("refit") is True and protocol["name"] != "temporal":
+        from benchmark.data.dataset import refit_refusal
+
+        raise ConfigError(refit_refusal(protocol["name"]))
     min_len = max(int(dataset.get("min_seq_len", 1) or 1), int(dataset.get("user_core", 1) or 1))
     if needs is not None and protocol["name"] in PROTOCOLS and min_len < needs:
         raise ConfigError(

@@ -34,7 +34,10 @@ def progress(iterable: Iterable[T], total: int | None = None, desc: str = "") ->
 
 
 def epoch_line(epoch: int, max_epochs: int, loss: float, metric_name: str, metric: float, best: float,
-               best_epoch: int, seconds: float) -> str:
-    """One epoch as a plain log line, for logs read later (a SLURM job's output, nohup.out)."""
+               best_epoch: int, seconds: float, refit: bool = False) -> str:
+    """One epoch as a plain log line, for logs read later (a SLURM job's output, nohup.out); a refit
+    (protocol.refit's second fit) validates nothing."""
+    if refit:
+        return f"refit epoch {epoch}/{max_epochs}: loss {loss:.4f} | {seconds:.1f}s"
     return (f"epoch {epoch}/{max_epochs}: loss {loss:.4f} | valid {metric_name} {metric:.4f} "
             f"(best {best:.4f} at epoch {best_epoch}) | {seconds:.1f}s")

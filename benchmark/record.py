@@ -57,6 +57,7 @@ def model_trains(model: dict[str, Any] | None) -> bool:
 # its report row); any other value is a new configuration.
 LATER_KEYS: dict[str, dict[str, Any]] = {
     "dataset": {"history_targets": True},
+    "protocol": {"refit": False},
     "trainer": {"optimizer": "adam", "betas": [0.9, 0.999], "momentum": 0.0},
     "model": {"activation": "gelu", "scale_embeddings": None, "hidden_dropout": 0.0, "training": "windows",
               "sampler": "uniform", "sample_alpha": 1.0, "in_batch_negatives": False, "bpreg": 0.0, "logq": 0.0},

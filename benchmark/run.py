@@ -31,6 +31,7 @@ from benchmark.models.base import Recommender
 from benchmark.provenance import UNKNOWN, CodeVersion, code_version
 from benchmark.models.persist import save_model
 from benchmark.record import MODEL_FILE, config_hash, environment, is_complete, read_metrics, run_dir_for, write_record
+from benchmark.refit import RefitRecord, chosen_epochs, refit_trainer
 from benchmark.training import CUT_HOOKS, EPOCH_HOOKS, RESUME_HOOKS
 from benchmark.tuning import job_result
 
@@ -249,14 +250,29 @@ def sweep_name() -> str | None:
     return Path(HydraConfig.get().sweep.dir).name
 
 
-def prepare_run_split(config: dict[str, Any]) -> tuple[PreparedSplit, tuple[int, ...], Candidates]:
-    """The split a run's (or a record's) config evaluates on, with its metric cut-offs and candidate set."""
+def prepare_run_split(config: dict[str, Any], refit: bool = False) -> tuple[PreparedSplit, tuple[int, ...], Candidates]:
+    """The split a run's (or a record's) config trains and validates on, with its metric cut-offs and candidate
+    set; ``refit``: protocol.refit's split instead (trained before the test cut: the one a refit run tests on)."""
     protocol = dict(config["protocol"])
     ks = tuple(protocol.pop("ks", (5, 10, 20)))
+    protocol.pop("refit", None)  # the run's choice, not an option of the split function
     candidates = Candidates.pop_from(protocol)
     prepared = prepare_split(DatasetSpec.from_dict(config["dataset"]), protocol.pop("name"), protocol,
-                             cache_dir=config.get("cache_dir"), seed=int(config.get("seed", 0)))
+                             cache_dir=config.get("cache_dir"), seed=int(config.get("seed", 0)), refit=refit)
     return prepared, ks, candidates
+
+
+def fit_model(model: Recommender, split: SplitData, trainer: TrainerConfig, config: dict[str, Any]) -> list:
+    """``model.fit``, with running out of memory turned into one line naming the sizes to lower."""
+    try:
+        return model.fit(split, trainer)
+    except (RuntimeError, MemoryError) as e:  # torch.OutOfMemoryError is a RuntimeError
+        if not is_out_of_memory(e):
+            raise
+        sizes = {f"model.{k}": config["model"][k] for k in SIZE_KEYS if isinstance(config["model"].get(k), int)}
+        raise out_of_memory("training", {**({} if isinstance(e, torch.OutOfMemoryError) else sizes),
+                                         "trainer.batch_size": trainer.batch_size,
+                                         "trainer.eval_batch_size": trainer.eval_batch_size}, e) from None
 
 
 def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVersion) -> Path:
@@ -297,30 +313,55 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVer
     for hook_list, hook in hooks:
         hook_list.append(hook)
     try:
-        history = model.fit(split, trainer)
-    except (RuntimeError, MemoryError) as e:  # torch.OutOfMemoryError is a RuntimeError
-        if not is_out_of_memory(e):
-            raise
-        sizes = {f"model.{k}": config["model"][k] for k in SIZE_KEYS if isinstance(config["model"].get(k), int)}
-        raise out_of_memory("training", {**({} if isinstance(e, torch.OutOfMemoryError) else sizes),
-                                         "trainer.batch_size": trainer.batch_size,
-                                         "trainer.eval_batch_size": trainer.eval_batch_size}, e) from None
+        history = fit_model(model, split, trainer, config)
     finally:
         for hook_list, hook in hooks:
             hook_list.remove(hook)
     # Training time of all attempts: this one's plus the epochs that earlier (resumed) ones trained.
     train_seconds = time.perf_counter() - start + sum(h.seconds for h in resumed)
 
-    def evaluate_on(eval_set: EvalSet) -> EvalResult:
-        return evaluate(model, split, eval_set, ks=ks, batch_size=trainer.eval_batch_size,
-                        mask_history=spec.mask_history, negatives=negatives)
+    def evaluate_on(fitted: Recommender, data: SplitData, eval_set: EvalSet, drawn: np.ndarray | None) -> EvalResult:
+        try:
+            return evaluate(fitted, data, eval_set, ks=ks, batch_size=trainer.eval_batch_size,
+                            mask_history=spec.mask_history, negatives=drawn)
+        except (RuntimeError, MemoryError) as e:
+            if not is_out_of_memory(e):
+                raise
+            raise out_of_memory("evaluation", {"trainer.eval_batch_size": trainer.eval_batch_size}, e) from None
 
-    try:
-        result, valid = evaluate_on(split.test), evaluate_on(split.valid)
-    except (RuntimeError, MemoryError) as e:
-        if not is_out_of_memory(e):
-            raise
-        raise out_of_memory("evaluation", {"trainer.eval_batch_size": trainer.eval_batch_size}, e) from None
+    refit = None
+    if config["protocol"].get("refit"):
+        # Validation (model selection) is the first fit's; the test is the refit model's, on the refit's split.
+        valid = evaluate_on(model, split, split.valid, negatives)
+        selection, epochs = prepared, chosen_epochs(history)
+        del model  # the refit starts from scratch; the first model's memory is not needed beside it
+        prepared = prepare_run_split(config, refit=True)[0]
+        split = prepared.split
+        log.info("refit: %s on every interaction before the test cut (%s training interactions, %s users, %s items)",
+                 f"{epochs} epochs (chosen on validation)" if epochs else "fitted once", f"{len(split.train.items):,}",
+                 f"{split.n_users:,}", f"{split.n_items:,}")
+        negatives = None
+        if candidates.sampled:  # drawn from the refit's catalogue, as the test ranks among it
+            negatives = sample_negatives(split, candidates.n_negatives, candidates.sampler, candidates.negatives_seed)
+        seed_everything(seed, trainer.deterministic)  # the same initialisation as the first fit
+        model = build_model(config["model"])
+        refit_start = time.perf_counter()
+        CUT_HOOKS.append(cut.append)
+        try:
+            refit_history = fit_model(model, split, refit_trainer(trainer, epochs, (refit_start - start) / 60), config)
+        finally:
+            CUT_HOOKS.remove(cut.append)
+        refit_seconds = time.perf_counter() - refit_start
+        train_seconds += refit_seconds
+        refit = RefitRecord(
+            epochs=epochs, epochs_trained=len(refit_history), train_interactions=int(len(split.train.items)),
+            n_users=split.n_users, n_items=split.n_items, train_seconds=refit_seconds,
+            losses=[h.loss for h in refit_history], selection_split_key=selection.split_key,
+            selection_n_users=selection.split.n_users, selection_n_items=selection.split.n_items,
+            selection_train_interactions=int(len(selection.split.train.items)))
+        result = evaluate_on(model, split, split.test, negatives)
+    else:
+        result, valid = evaluate_on(model, split, split.test, negatives), evaluate_on(model, split, split.valid, negatives)
 
     per_user = per_user_frame(split, result)
 
@@ -356,6 +397,7 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVer
         "code_hash": code.code_hash,  # which code made it (env.json has the commit and the dirty flag too)
         "shuffle_order": spec.shuffle_order,
         **({"temporal": dataclasses.asdict(split.temporal)} if split.temporal is not None else {}),
+        **({"refit": refit.as_dict()} if refit is not None else {}),
         **model.extra_metrics(),
     }
     env = environment(seed, prepared.dataset_hash, str(model.device), code)
@@ -366,10 +408,10 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVer
     shutil.rmtree(checkpoints, ignore_errors=True)
     hit = "hr@10" if "hr@10" in result.aggregate else "recall@10"
     log.info(
-        "done %s seed=%d on %s: valid %s=%.4f | test ndcg@10=%.4f %s=%.4f | %d epochs, train %.1fs -> %s",
+        "done %s seed=%d on %s: valid %s=%.4f | test ndcg@10=%.4f %s=%.4f | %d epochs%s, train %.1fs -> %s",
         model.name, seed, spec.name, trainer.valid_metric, valid.aggregate.get(trainer.valid_metric, float("nan")),
         result.aggregate.get("ndcg@10", float("nan")), hit, result.aggregate.get(hit, float("nan")),
-        len(history), train_seconds, run_dir,
+        len(history), f" + {refit.epochs_trained} refit" if refit is not None else "", train_seconds, run_dir,
     )
     return run_dir
 

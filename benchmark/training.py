@@ -94,7 +94,9 @@ def train_loop(
     ``step_loss(batch_indices, generator)`` returns the mean loss of a batch; ``validate()`` returns
     the validation metric (higher is better). Stops after ``cfg.patience`` epochs without
     improvement, or at ``cfg.time_limit`` minutes (checked between steps; an unfinished epoch is
-    dropped), and loads the best weights back into ``net``.
+    dropped), and loads the best weights back into ``net``. ``cfg.refit`` (protocol.refit's second fit):
+    exactly ``cfg.max_epochs`` epochs (the count chosen on validation), ``validate`` is never called (the
+    data has no validation set; its log's metric is NaN) and the last weights are kept.
     """
     if cfg.precision not in PRECISIONS:
         raise ConfigError(f"trainer.precision={cfg.precision!r} is unknown; choose one of {', '.join(PRECISIONS)}")
@@ -146,7 +148,7 @@ def train_loop(
             break
         net.eval()
         valid_start = time.perf_counter()
-        metric = validate()
+        metric = math.nan if cfg.refit else validate()
         end = time.perf_counter()
         logs.append(EpochLog(epoch, total / max(count, 1), metric, end - start, end - valid_start))
         for hook in EPOCH_HOOKS:
@@ -158,10 +160,10 @@ def train_loop(
             since_best += 1
         if not bars_shown():  # no bar to watch (a cluster log, a pipe): one line per epoch instead
             log.info(epoch_line(epoch, cfg.max_epochs, logs[-1].loss, cfg.valid_metric, metric, best,
-                                epoch - since_best, logs[-1].seconds))
+                                epoch - since_best, logs[-1].seconds, refit=cfg.refit))
         if checkpoint is not None:
             save_checkpoint(checkpoint, net, optimizer, generator, best, best_state, since_best, logs)
-        if since_best >= cfg.patience:
+        if since_best >= cfg.patience and not cfg.refit:  # a refit's NaN never improves: it runs every epoch
             break
         if time.perf_counter() > deadline and epoch < cfg.max_epochs:
             cut = True

@@ -22,8 +22,8 @@ import numpy as np
 from benchmark.data.catalog import cache_subdir, fetch_hint
 from benchmark.data.preprocess import PreprocessConfig, Prepared, preprocess
 from benchmark.data.readers import UNTIMED, MissingData, read_interactions
-from benchmark.data.split import (EvalSet, Sequences, SplitData, TemporalInfo, horizon, leave_one_out, shuffle_order,
-                                  split_at, temporal, time_cuts)
+from benchmark.data.split import (EvalSet, Sequences, SplitData, TemporalInfo, horizon, leave_one_out, refit_at,
+                                  shuffle_order, split_at, temporal, time_cuts)
 from benchmark.errors import ConfigError, DataError
 from benchmark.files import walk_once, write_npz_atomically
 
@@ -138,12 +138,15 @@ class PreparedSplit:
 
 
 def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, Any] | None = None,
-                  cache_dir: str | Path | None = None, seed: int = 0) -> PreparedSplit:
+                  cache_dir: str | Path | None = None, seed: int = 0, refit: bool = False) -> PreparedSplit:
     """Reads, preprocesses and splits a dataset, or loads the cached result. ``seed`` draws the order of
-    ``spec.shuffle_order`` (unused without it)."""
+    ``spec.shuffle_order`` (unused without it). ``refit`` (temporal only): the split of protocol.refit's second
+    fit, preprocessed and trained on every interaction before the test cut (``refit_at``)."""
     protocol_options = dict(protocol_options or {})
     if protocol not in PROTOCOLS:
         raise DataError(f"protocol.name={protocol!r} is unknown; choose one of {', '.join(PROTOCOLS)}")
+    if refit and protocol != "temporal":
+        raise ConfigError(refit_refusal(protocol))
     accepted = list(inspect.signature(PROTOCOLS[protocol]).parameters)[3:]  # after sequences, user_ids, item_ids
     for key in protocol_options:
         if key not in accepted:
@@ -157,11 +160,12 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
          "preprocess": asdict(spec.preprocess), "protocol": protocol, "protocol_options": protocol_options,
          # only when on: the defaults keep older keys (splits in true order, every target evaluated)
          **({} if spec.history_targets else {"history_targets": False}),
-         **({"shuffle_order": True, "shuffle_seed": seed} if spec.shuffle_order else {})},
+         **({"shuffle_order": True, "shuffle_seed": seed} if spec.shuffle_order else {}),
+         **({"refit": True} if refit else {})},
         sort_keys=True, default=str,
     )
     key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
-    cache_path = Path(cache_dir or data_home() / "splits") / f"{spec.name}-{protocol}-{key}.npz"
+    cache_path = Path(cache_dir or data_home() / "splits") / f"{spec.name}-{protocol}{'-refit' if refit else ''}-{key}.npz"
     if cache_path.is_file():
         try:
             split, steps, fingerprint = load_split(cache_path)
@@ -174,7 +178,7 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
     except MissingData as e:
         raise MissingData(f"{e}; {fetch_hint(spec.name, directory, spec.options)}") from None
     if protocol == "temporal":
-        prepared, split = _temporal_split(interactions, spec, protocol_options)
+        prepared, split = _temporal_split(interactions, spec, protocol_options, refit)
     else:
         prepared = preprocess(interactions, spec.preprocess)
         split = PROTOCOLS[protocol](prepared.sequences, prepared.user_ids, prepared.item_ids, **protocol_options)
@@ -193,6 +197,8 @@ def timed_targets_only(split: SplitData, untimed: int | None) -> SplitData:
         raise ConfigError("dataset.history_targets=false needs a reader that marks untimed items (mind); this one has none")
 
     def timed(es: EvalSet) -> EvalSet:
+        if not len(es):  # protocol.refit's split has no validation set
+            return es
         keep = ((es.target_times != untimed) | (es.targets == 0)).all(axis=1)
         if not keep.any():
             raise DataError("dataset.history_targets=false leaves no user to evaluate: every target is an untimed history item")
@@ -202,12 +208,21 @@ def timed_targets_only(split: SplitData, untimed: int | None) -> SplitData:
     return dataclasses.replace(split, valid=timed(split.valid), test=timed(split.test))
 
 
-def _temporal_split(interactions: Any, spec: DatasetSpec, options: dict[str, Any]) -> tuple[Prepared, SplitData]:
+def refit_refusal(protocol: str) -> str:
+    """Why protocol.refit=true is refused with ``protocol`` (one line)."""
+    return (f"protocol.refit=true is defined for protocol=temporal only, not {protocol}: {protocol} has no global cut "
+            "before which to retrain (it already trains on everything but each user's held-out targets); "
+            "use protocol=temporal, or protocol.refit=false")
+
+
+def _temporal_split(interactions: Any, spec: DatasetSpec, options: dict[str, Any],
+                    refit: bool = False) -> tuple[Prepared, SplitData]:
     """The temporal protocol without leakage: cuts from every interaction's timestamp, then preprocessing whose
-    k-core reads only interactions before the validation cut (the training data), then the split at the cuts."""
+    k-core reads only interactions before the training cut (the validation cut; the test cut for ``refit``),
+    then the split at the cuts."""
     valid_cut, test_cut = time_cuts(interactions["timestamp"].to_numpy(), **options)
-    prepared = preprocess(interactions, spec.preprocess, core_before=valid_cut)
-    split = split_at(prepared.sequences, prepared.user_ids, prepared.item_ids, valid_cut, test_cut)
+    prepared = preprocess(interactions, spec.preprocess, core_before=test_cut if refit else valid_cut)
+    split = (refit_at if refit else split_at)(prepared.sequences, prepared.user_ids, prepared.item_ids, valid_cut, test_cut)
     after = interactions["user"][interactions["timestamp"].to_numpy() >= test_cut].astype(str).unique()
     no_history = int(np.count_nonzero(~np.isin(after, prepared.user_ids)))
     split.temporal = replace(split.temporal, no_history=no_history)
@@ -246,8 +261,8 @@ def save_split(path: Path, split: SplitData, steps: list[list[Any]]) -> str:
     arrays["item_ids"] = split.item_ids.astype(str)
     fingerprint = split_fingerprint(arrays)
     meta = {"protocol": split.protocol, "steps": steps, "fingerprint": fingerprint}
-    if split.temporal is not None:
-        meta["temporal"] = asdict(split.temporal)
+    if split.temporal is not None:  # refit only when set: older code reads a temporal split's meta of today
+        meta["temporal"] = {k: v for k, v in asdict(split.temporal).items() if k != "refit" or v}
     arrays["meta"] = np.array(json.dumps(meta))
     write_npz_atomically(path, arrays)
     return fingerprint

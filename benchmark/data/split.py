@@ -197,6 +197,8 @@ class TemporalInfo:
     test_cut: int  # timestamp: test targets lie at or after it
     no_target: int  # users with training history but no interaction after the test cut
     no_history: int = 0  # users with an interaction after the test cut but no training history (set by prepare_split)
+    # protocol.refit's split (refit_at): training is every interaction before the test cut, no validation set
+    refit: bool = False
 
 
 def _cut(times: np.ndarray, quantile: float | None, date: str | None, key: str) -> int:
@@ -249,24 +251,48 @@ def split_at(sequences: Sequences, user_ids: np.ndarray, item_ids: np.ndarray, v
     [valid_cut, test_cut), predicted from their training sequence. Test: each user's first interaction at
     or after ``test_cut``, predicted from their whole history before it. Only users with training history
     are evaluated (a model knows nothing of the others); sequences must be chronological."""
-    owner = np.repeat(np.arange(len(sequences)), sequences.lengths)
-    n_train = np.bincount(owner[sequences.times < valid_cut], minlength=len(sequences))
-    n_before_test = np.bincount(owner[sequences.times < test_cut], minlength=len(sequences))
+    n_train, n_before_test = _counts_before(sequences, valid_cut), _counts_before(sequences, test_cut)
     train = _prefixes(sequences, np.arange(len(sequences)), n_train)
     known = n_train > 0
-    evals = []
-    for what, n_history, has_target in (("validation", n_train, known & (n_before_test > n_train)),
-                                        ("test", n_before_test, known & (sequences.lengths > n_before_test))):
-        users = np.flatnonzero(has_target)
-        if not len(users):
-            raise DataError(f"temporal protocol: no user has both training history (before {time_text(valid_cut)}) and a "
-                            f"{what} target (first interaction after {time_text(valid_cut if what == 'validation' else test_cut)}); "
-                            "move the cuts with protocol.valid_quantile / test_quantile (or _date)")
-        at = sequences.offsets[users] + n_history[users]  # the first interaction after the cut
-        evals.append(EvalSet(users, _prefixes(sequences, users, n_history[users]), sequences.items[at, None].copy(),
-                             sequences.times[at, None].copy()))
-    info = TemporalInfo(valid_cut, test_cut, no_target=int(known.sum() - len(evals[1].users)))
-    return SplitData(train, evals[0], evals[1], user_ids, item_ids, protocol="temporal", temporal=info)
+    valid = _first_after(sequences, known & (n_before_test > n_train), n_train, "validation", valid_cut, valid_cut)
+    test = _first_after(sequences, known & (sequences.lengths > n_before_test), n_before_test, "test", valid_cut, test_cut)
+    info = TemporalInfo(valid_cut, test_cut, no_target=int(known.sum() - len(test.users)))
+    return SplitData(train, valid, test, user_ids, item_ids, protocol="temporal", temporal=info)
+
+
+def refit_at(sequences: Sequences, user_ids: np.ndarray, item_ids: np.ndarray, valid_cut: int, test_cut: int) -> SplitData:
+    """The split of protocol.refit's second fit: training = every interaction before ``test_cut``; the test as
+    split_at's (each user's first interaction at or after it, from their whole history before it), for every
+    user with an interaction before it. No validation set: the epoch count was chosen on split_at's, and the
+    validation targets are training data here. ``valid_cut`` is only recorded (TemporalInfo)."""
+    n_train = _counts_before(sequences, test_cut)
+    train = _prefixes(sequences, np.arange(len(sequences)), n_train)
+    known = n_train > 0
+    test = _first_after(sequences, known & (sequences.lengths > n_train), n_train, "test", test_cut, test_cut)
+    none = np.zeros(0, dtype=np.int64)
+    valid = EvalSet(none, Sequences(none, np.zeros(1, dtype=np.int64), none), np.zeros((0, 1), dtype=np.int64),
+                    np.zeros((0, 1), dtype=np.int64))
+    info = TemporalInfo(valid_cut, test_cut, no_target=int(known.sum() - len(test.users)), refit=True)
+    return SplitData(train, valid, test, user_ids, item_ids, protocol="temporal", temporal=info)
+
+
+def _counts_before(sequences: Sequences, cut: int) -> np.ndarray:
+    """Per sequence, how many of its interactions lie before ``cut`` (sequences are chronological)."""
+    owner = np.repeat(np.arange(len(sequences)), sequences.lengths)
+    return np.bincount(owner[sequences.times < cut], minlength=len(sequences))
+
+
+def _first_after(sequences: Sequences, has_target: np.ndarray, n_history: np.ndarray, what: str, train_cut: int,
+                 cut: int) -> EvalSet:
+    """The users of ``has_target``, each with their first ``n_history`` items as history and the next one as target."""
+    users = np.flatnonzero(has_target)
+    if not len(users):
+        raise DataError(f"temporal protocol: no user has both training history (before {time_text(train_cut)}) and a "
+                        f"{what} target (first interaction after {time_text(cut)}); "
+                        "move the cuts with protocol.valid_quantile / test_quantile (or _date)")
+    at = sequences.offsets[users] + n_history[users]  # the first interaction after the cut
+    return EvalSet(users, _prefixes(sequences, users, n_history[users]), sequences.items[at, None].copy(),
+                   sequences.times[at, None].copy())
 
 
 def _prefixes(sequences: Sequences, rows: np.ndarray, lengths: np.ndarray) -> Sequences:

@@ -105,7 +105,7 @@ def record_split(config: dict, run_dir: Path) -> SplitData:
     """The split a record was evaluated on, refused if the data or its preparation changed since."""
     from benchmark.run import prepare_run_split
 
-    prepared = prepare_run_split(config)[0]
+    prepared = prepare_run_split(config, refit=bool(config["protocol"].get("refit")))[0]  # the split tested on
     recorded = read_metrics(run_dir).get("split_key")
     if recorded and recorded != prepared.split_key:
         raise ReportError(f"{run_dir} was evaluated on another split than its config gives now (the data or its "

@@ -50,6 +50,11 @@ PROTOCOL_TEXT = {
                 "or without a target are not evaluated)",
 }
 
+# protocol.refit=true runs (temporal only): what the caption adds.
+REFIT_TEXT = ("; protocol.refit: after model selection on validation each model was retrained from scratch on every "
+              "interaction before the test cut (catalogue, k-core and popularity counted there) for the epoch count "
+              "validation chose, and tested; validation figures are the first fit's")
+
 
 @dataclass
 class ReportOptions:
@@ -353,7 +358,10 @@ def protocol_text(groups: list[Group]) -> str:
     protocol = groups[0].protocol
     text = PROTOCOL_TEXT.get(protocol, protocol)
     if "{cuts}" in text:
-        return text.format(cuts=_per_dataset(groups, _cuts_text))
+        text = text.format(cuts=_per_dataset(groups, _cuts_text))
+        if any(r.metrics.get("refit") for g in groups for r in g.runs):  # load_runs keeps a report all refit or none
+            text += REFIT_TEXT
+        return text
     if "{k}" not in text:
         return text
     ks = {g.dataset: _values([(r.config.get("protocol") or {}).get("k", "unrecorded") for r in g.runs]) for g in groups}
