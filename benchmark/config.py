@@ -150,7 +150,8 @@ def _device(v: Any) -> bool:
 
 
 # The per-user metrics each protocol computes (benchmark/evaluation.py), which early stopping can read.
-PROTOCOL_METRICS = {"loo": ("hr", "ndcg", "mrr"), "horizon": ("recall", "ndcg"), "temporal": ("hr", "ndcg", "mrr")}
+PROTOCOL_METRICS = {"loo": ("hr", "ndcg", "mrr"), "horizon": ("recall", "ndcg"), "temporal": ("hr", "ndcg", "mrr"),
+                    "session": ("hr", "ndcg", "mrr")}
 
 
 def _date(v: Any) -> bool:
@@ -191,6 +192,10 @@ VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "valid_quantile": (lambda v: 0 < v < 1, "a number in (0, 1)"),
     "test_date": (_date, "a date YYYY-MM-DD (UTC), or null"),
     "valid_date": (_date, "a date YYYY-MM-DD (UTC), or null"),
+    "test_days": (_positive, "a number of days > 0"),  # session
+    "train_fraction": (lambda v: 0 < v <= 1, "a number in (0, 1], e.g. 0.015625 for 1/64"),
+    "valid_fraction": (lambda v: 0 < v < 1, "a number in (0, 1)"),
+    "min_item_count": (_positive, "an integer >= 1"),
     # dataset
     "user_core": (_positive, "an integer >= 1"),
     "item_core": (_positive, "an integer >= 1"),

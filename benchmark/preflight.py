@@ -77,7 +77,7 @@ def check_data_readable(dataset: dict[str, Any]) -> None:
             return
         seen += 1
     what = "is not readable" if seen else "has no data files" if where.exists() else "does not exist"
-    raise DataError(f"dataset {spec.name}: {where} {what}; {fetch_hint(spec.name, where, spec.options)}")
+    raise DataError(f"dataset {spec.name}: {where} {what}; {fetch_hint(spec.files_of, where, spec.options)}")
 
 
 class Preflight(Callback):

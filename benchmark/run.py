@@ -296,6 +296,8 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVer
                                              for step, users, items, rows in prepared.steps))
     if split.temporal is not None:
         log.info("%s", temporal_text(split))
+    if split.session is not None:
+        log.info("%s", session_text(split))
     if spec.shuffle_order:
         log.info("order control: training sequences and evaluation histories shuffled (seed %d); targets unchanged", seed)
     if trainer.resume:
@@ -380,7 +382,9 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVer
         "n_params": model.n_params(),
         "n_users": split.n_users,
         "n_items": split.n_items,
-        "n_interactions": int(prepared.steps[-1][3]) if prepared.steps else None,  # after preprocessing
+        # after preprocessing (the session protocol: the clicks of its training window and test sessions)
+        "n_interactions": split.session.clicks if split.session is not None else
+        int(prepared.steps[-1][3]) if prepared.steps else None,
         "n_pairs": split.n_pairs(),  # distinct (user, item) pairs after preprocessing: the density's numerator
         "n_evaluated": len(result.users),
         "protocol": split.protocol,
@@ -398,6 +402,8 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVer
         "shuffle_order": spec.shuffle_order,
         **({"temporal": dataclasses.asdict(split.temporal)} if split.temporal is not None else {}),
         **({"refit": refit.as_dict()} if refit is not None else {}),
+        **({"session": {k: v for k, v in dataclasses.asdict(split.session).items() if k != "steps"}}
+           if split.session is not None else {}),
         **model.extra_metrics(),
     }
     env = environment(seed, prepared.dataset_hash, str(model.device), code)
@@ -425,6 +431,14 @@ def temporal_text(split: SplitData) -> str:
             "but without training history")
 
 
+def session_text(split: SplitData) -> str:
+    """The session protocol's split in the published tables' terms, for the run's log."""
+    info = split.session
+    return (f"session split at {time_text(info.split_time)}: {info.train_examples:,} training examples "
+            f"({info.valid_examples:,} of them held out for validation), {info.test_examples:,} test examples from "
+            f"{info.test_sessions:,} sessions, {info.items:,} items ranked, {info.clicks:,} clicks")
+
+
 def per_user_frame(split: SplitData, result: EvalResult) -> pd.DataFrame:
     """One row per evaluated user: id, metric columns, and what the targets were.
 
@@ -436,7 +450,8 @@ def per_user_frame(split: SplitData, result: EvalResult) -> pd.DataFrame:
         per_user["rank"] = result.ranks[:, 0]
     for name, values in result.per_user.items():
         per_user[name] = values
-    per_user["history_len"] = split.train.lengths[result.users]
+    # The session protocol's users are prefixes without training sequences: their history is the prefix.
+    per_user["history_len"] = test.histories.lengths if split.session is not None else split.train.lengths[result.users]
     if result.ranks is not None:
         per_user["target_item"] = split.item_ids[test.targets[:, 0]]
         per_user["target_pop"] = popularity[test.targets[:, 0]]

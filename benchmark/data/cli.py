@@ -34,6 +34,12 @@ def _conf_dir() -> Path:
 
 def dataset_config(name: str, overrides: list[str] = (), path: str | None = None) -> dict[str, Any]:
     """The `dataset` config `seqrec dataset=NAME dataset.k=v ...` would run with."""
+    return run_groups(name, overrides, path)[0]
+
+
+def run_groups(name: str, overrides: list[str] = (), path: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `dataset` and `protocol` configs `seqrec dataset=NAME dataset.k=v ...` would run with (a preset of a
+    published benchmark, `yoochoose-srgnn-64`, chooses its protocol)."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
@@ -69,7 +75,7 @@ def dataset_config(name: str, overrides: list[str] = (), path: str | None = None
         raise DataError(f"bad dataset override: {str(e).splitlines()[0]}") from None
     dataset = named_by_file(OmegaConf.to_container(cfg.dataset, resolve=True))
     check_dataset(dataset)  # as `seqrec` checks it: a misspelled key (`releas=2018`) is an error naming it
-    return dataset
+    return dataset, OmegaConf.to_container(cfg.protocol, resolve=True)
 
 
 WIDTH = 120  # `seqrec-data list` fits a terminal of this many columns; details are in `seqrec-data show NAME`
@@ -147,7 +153,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         info = lookup(args.name)
     else:
         cfg = dataset_config(args.name, args.overrides)
-        info = lookup(cfg["name"], {k: v for k, v in cfg.items() if k in ("category", "release")})
+        info = lookup(cfg.get("source") or cfg["name"], {k: v for k, v in cfg.items() if k in ("category", "release")})
     files = [f"{r.url}" + (f" ({r.size:,} bytes)" if r.size else "") for r in info.files]
     fields = [("dataset", info.name), ("domain", info.domain), ("reader", info.reader), ("source", info.source),
               ("licence", info.licence), ("access", _access(info)), ("native files", info.layout),
@@ -166,12 +172,13 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
     cfg = dataset_config(args.name, args.overrides)
     reader_keys = {k: v for k, v in cfg.items() if k in ("category", "release")}
-    info = lookup(cfg["name"], reader_keys)
+    name = cfg.get("source") or cfg["name"]  # the files of yoochoose-srgnn-64 are yoochoose's
+    info = lookup(name, reader_keys)
     if info.click_through:
-        print(f"{cfg['name']}: licence terms apply: {info.click_through}", file=sys.stderr)
-    target = fetch(cfg["name"], reader_keys, accept_licence=args.accept_licence, force=args.force,
+        print(f"{name}: licence terms apply: {info.click_through}", file=sys.stderr)
+    target = fetch(name, reader_keys, accept_licence=args.accept_licence, force=args.force,
                    progress=not args.quiet, info=info)
-    print(f"{cfg['name']}: ready in {target}")
+    print(f"{name}: ready in {target}")
     return 0
 
 
@@ -179,8 +186,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from benchmark.data.dataset import DatasetSpec
     from benchmark.data.stats import dataset_stats, stats_json, stats_table
 
-    cfg = dataset_config(args.name, args.overrides, args.path)
-    stats = dataset_stats(DatasetSpec.from_dict(cfg))
+    cfg, protocol = run_groups(args.name, args.overrides, args.path)
+    stats = dataset_stats(DatasetSpec.from_dict(cfg), protocol)
     print(stats_table(stats))
     print(stats_json(stats))
     return 0

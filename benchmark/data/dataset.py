@@ -22,6 +22,7 @@ import numpy as np
 from benchmark.data.catalog import cache_subdir, fetch_hint
 from benchmark.data.preprocess import PreprocessConfig, Prepared, preprocess
 from benchmark.data.readers import UNTIMED, MissingData, read_interactions
+from benchmark.data.sessions import SessionInfo, session_split
 from benchmark.data.split import (EvalSet, Sequences, SplitData, TemporalInfo, horizon, leave_one_out, refit_at,
                                   shuffle_order, split_at, temporal, time_cuts)
 from benchmark.errors import ConfigError, DataError
@@ -34,7 +35,8 @@ EMBEDDED = Path(__file__).parent / "embedded"
 # several lines of a sequences file, RecBole float times, UTF-8 byte order marks read anew).
 CACHE_FORMAT = 3
 
-PROTOCOLS: dict[str, Callable[..., SplitData]] = {"loo": leave_one_out, "horizon": horizon, "temporal": temporal}
+PROTOCOLS: dict[str, Callable[..., SplitData]] = {"loo": leave_one_out, "horizon": horizon, "temporal": temporal,
+                                                  "session": session_split}
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class DatasetSpec:
     reader: str
     path: str | None = None  # directory of the native files; None: embedded copy or $SEQREC_DATA/<name>
     domain: str = ""
+    source: str | None = None  # the catalog dataset whose files it reads (None: its name): presets of one dataset share them
     mask_history: bool = True  # False where repeats are legitimate targets (music re-listening)
     # False: evaluate only users whose targets have a real time (not MIND's untimed history items);
     # every user's sequence still trains and serves as input
@@ -52,6 +55,11 @@ class DatasetSpec:
     shuffle_order: bool = False  # the order control: training sequences and histories shuffled per run seed
     options: dict[str, Any] = field(default_factory=dict)  # reader-specific options
     preprocess: PreprocessConfig = PreprocessConfig()
+
+    @property
+    def files_of(self) -> str:
+        """The catalog name of the files read: where they live and how to fetch them."""
+        return self.source or self.name
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DatasetSpec":
@@ -95,9 +103,9 @@ def dataset_dir(spec: DatasetSpec) -> Path:
     the fetch cache $SEQREC_DATA/<name> (Amazon: <name>/<release>)."""
     if spec.path:
         return Path(spec.path).expanduser()
-    if (EMBEDDED / spec.name).is_dir():
-        return EMBEDDED / spec.name
-    return data_home() / cache_subdir(spec.name, spec.options)
+    if (EMBEDDED / spec.files_of).is_dir():
+        return EMBEDDED / spec.files_of
+    return data_home() / cache_subdir(spec.files_of, spec.options)
 
 
 def files_hash(directory: Path, named: str | None = None) -> str:
@@ -153,7 +161,7 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
             raise ConfigError(f"protocol.{key} is not an option of protocol {protocol!r} (options: {', '.join(accepted) or 'none'})")
     directory = dataset_dir(spec)
     if not directory.exists():
-        raise DataError(f"dataset directory not found: {directory}; {fetch_hint(spec.name, directory, spec.options)}")
+        raise DataError(f"dataset directory not found: {directory}; {fetch_hint(spec.files_of, directory, spec.options)}")
     data_hash = files_hash(directory, spec.options.get("file"))
     key_src = json.dumps(
         {"format": CACHE_FORMAT, "data": data_hash, "reader": spec.reader, "options": spec.options,
@@ -176,7 +184,7 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
     try:
         interactions = read_interactions(spec.reader, directory, **spec.options)
     except MissingData as e:
-        raise MissingData(f"{e}; {fetch_hint(spec.name, directory, spec.options)}") from None
+        raise MissingData(f"{e}; {fetch_hint(spec.files_of, directory, spec.options)}") from None
     if protocol == "temporal":
         prepared, split = _temporal_split(interactions, spec, protocol_options, refit)
     else:
@@ -186,7 +194,7 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
         split = timed_targets_only(split, interactions.attrs.get(UNTIMED))
     if spec.shuffle_order:
         split = shuffle_order(split, seed)
-    steps = [list(s) for s in prepared.steps]
+    steps = [list(s) for s in prepared.steps] + (split.session.steps if split.session is not None else [])
     fingerprint = save_split(cache_path, split, steps)
     return PreparedSplit(split, data_hash, fingerprint, steps, from_cache=False)
 
@@ -263,6 +271,8 @@ def save_split(path: Path, split: SplitData, steps: list[list[Any]]) -> str:
     meta = {"protocol": split.protocol, "steps": steps, "fingerprint": fingerprint}
     if split.temporal is not None:  # refit only when set: older code reads a temporal split's meta of today
         meta["temporal"] = {k: v for k, v in asdict(split.temporal).items() if k != "refit" or v}
+    if split.session is not None:
+        meta["session"] = asdict(split.session)
     arrays["meta"] = np.array(json.dumps(meta))
     write_npz_atomically(path, arrays)
     return fingerprint
@@ -277,6 +287,7 @@ def load_split(path: Path) -> tuple[SplitData, list[list[Any]], str]:
             for name in ("valid", "test")
         }
         temporal_info = TemporalInfo(**meta["temporal"]) if "temporal" in meta else None
+        session_info = SessionInfo(**meta["session"]) if "session" in meta else None
         split = SplitData(_seq_from("train", z), evals["valid"], evals["test"], z["user_ids"], z["item_ids"], meta["protocol"],
-                          temporal_info)
+                          temporal_info, session_info)
     return split, meta["steps"], meta["fingerprint"]

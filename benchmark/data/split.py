@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from benchmark.errors import DataError
+
+if TYPE_CHECKING:
+    from benchmark.data.sessions import SessionInfo
 
 
 @dataclass
@@ -99,6 +102,7 @@ class SplitData:
     item_ids: np.ndarray  # original item id (str) per internal id; [0] is padding
     protocol: str
     temporal: "TemporalInfo | None" = None  # the temporal protocol's cuts and unevaluated users
+    session: "SessionInfo | None" = None  # the session protocol's counts, in the published tables' terms
 
     @property
     def n_users(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -13,6 +14,8 @@ from benchmark.data.catalog import fetch_hint
 from benchmark.data.dataset import DatasetSpec, dataset_dir
 from benchmark.data.preprocess import preprocess
 from benchmark.data.readers import UNTIMED, MissingData, read_interactions
+from benchmark.data.sessions import PUBLISHED, session_split
+from benchmark.data.split import time_text
 from benchmark.errors import DataError
 
 
@@ -34,15 +37,16 @@ def counts_from_lengths(lengths: np.ndarray, n_items: int, distinct_pairs: int) 
                   float(distinct_pairs / (users * n_items)) if users and n_items else 0.0)
 
 
-def dataset_stats(spec: DatasetSpec) -> dict[str, Any]:
-    """Counts of the raw interactions (as read) and of the preprocessed sequences, plus each step."""
+def dataset_stats(spec: DatasetSpec, protocol: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Counts of the raw interactions (as read) and of the preprocessed sequences, plus each step. Under
+    ``protocol=session`` (its config given), also the session split's counts beside the published ones."""
     directory = dataset_dir(spec)
     if not directory.exists():
-        raise DataError(f"dataset directory not found: {directory}; {fetch_hint(spec.name, directory, spec.options)}")
+        raise DataError(f"dataset directory not found: {directory}; {fetch_hint(spec.files_of, directory, spec.options)}")
     try:
         df = read_interactions(spec.reader, directory, **spec.options)
     except MissingData as e:
-        raise MissingData(f"{e}; {fetch_hint(spec.name, directory, spec.options)}") from None
+        raise MissingData(f"{e}; {fetch_hint(spec.files_of, directory, spec.options)}") from None
     pairs = int((~df.duplicated(["user", "item"])).sum())
     raw = counts_from_lengths(df["user"].value_counts().to_numpy(), int(df["item"].nunique()), pairs)
     stats: dict[str, Any] = {"dataset": spec.name, "reader": spec.reader, "path": str(directory), "options": spec.options,
@@ -57,6 +61,13 @@ def dataset_stats(spec: DatasetSpec) -> dict[str, Any]:
     pairs = len(np.unique(user_of * (prepared.n_items + 1) + seq.items))
     stats["preprocessed"] = asdict(counts_from_lengths(seq.lengths, prepared.n_items, pairs))
     stats["steps"] = [{"step": s, "users": u, "items": i, "interactions": n} for s, u, i, n in prepared.steps]
+    if protocol is not None and protocol.get("name") == "session":
+        options = {k: v for k, v in protocol.items() if k in inspect.signature(session_split).parameters}
+        info = session_split(seq, prepared.user_ids, prepared.item_ids, **options).session
+        stats["session_steps"] = [{"step": s, "users": u, "items": i, "interactions": n} for s, u, i, n in info.steps]
+        stats["session"] = {k: v for k, v in asdict(info).items() if k != "steps"}
+        if spec.name in PUBLISHED:
+            stats["published"] = asdict(PUBLISHED[spec.name])
     if UNTIMED in df.attrs:
         stats["untimed_targets"] = untimed_target_shares(seq.times, seq.offsets, df.attrs[UNTIMED])
     return stats
@@ -71,13 +82,38 @@ def untimed_target_shares(times: np.ndarray, offsets: np.ndarray, untimed: int) 
     return {"valid": float(valid.mean()) if len(valid) else 0.0, "test": float(test.mean()) if len(test) else 0.0}
 
 
+# The session split's counts in the published tables' terms: (label, key in SessionInfo, key in Published)
+SESSION_ROWS = [("clicks", "clicks", "clicks"), ("training sessions (prefixes)", "train_examples", "train_examples"),
+                ("test sessions (prefixes)", "test_examples", "test_examples"),
+                ("items (training window)", "window_items", "items"), ("average length", "avg_len", "avg_len")]
+
+
+def session_table(stats: dict[str, Any]) -> str:
+    """The session split's counts, beside the published table's row when the preset has one."""
+    ours, published = stats["session"], stats.get("published")
+
+    def text(value: Any) -> str:
+        return f"{value:.2f}" if isinstance(value, float) else f"{value:,}"
+
+    frame = pd.DataFrame([{"count": label, "this data": text(ours[key]),
+                           **({"published (SR-GNN Table 1)": text(published[theirs])} if published else {})}
+                          for label, key, theirs in SESSION_ROWS])
+    return (f"session split: test = sessions ending in the last {ours['test_days']:g} days (after "
+            f"{time_text(ours['split_time'])}); catalogue ranked: {ours['items']:,} items; of the training examples "
+            f"{ours['valid_examples']:,} ({ours['valid_sessions']:,} newest sessions) are held out for validation\n"
+            + frame.to_string(index=False))
+
+
 def stats_table(stats: dict[str, Any]) -> str:
-    """A plain-text table: raw, each preprocessing step, final."""
-    rows = [("raw", stats["raw"])]
-    rows += [(s["step"], {**s, "avg_len": s["interactions"] / s["users"] if s["users"] else 0.0, "median_len": None,
-                          "density": None}) for s in stats["steps"][1:]]
+    """A plain-text table: raw, each preprocessing step, final (then the session protocol's steps)."""
+    def counted(steps: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+        return [(s["step"], {**s, "avg_len": s["interactions"] / s["users"] if s["users"] else 0.0, "median_len": None,
+                             "density": None}) for s in steps]
+
+    rows = [("raw", stats["raw"])] + counted(stats["steps"][1:])
     if stats["preprocessed"]:
         rows.append(("preprocessed", stats["preprocessed"]))
+    rows += counted(stats.get("session_steps", []))
     frame = pd.DataFrame([{
         "stage": name, "users": f"{c['users']:,}", "items": f"{c['items']:,}", "interactions": f"{c['interactions']:,}",
         "avg len": f"{c['avg_len']:.2f}", "median len": "-" if c["median_len"] is None else f"{c['median_len']:g}",
@@ -88,6 +124,8 @@ def stats_table(stats: dict[str, Any]) -> str:
         shares = stats["untimed_targets"]
         text += (f"\nleave-one-out targets that are untimed history items: valid {shares['valid']:.1%}, test {shares['test']:.1%} "
                  "(dataset.history_targets=false evaluates only the users whose targets are timed)")
+    if "session" in stats:
+        text += "\n" + session_table(stats)
     return text + (f"\npreprocessed: nothing left: {stats['error']}" if "error" in stats else "")
 
 

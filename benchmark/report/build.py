@@ -48,6 +48,8 @@ PROTOCOL_TEXT = {
                 "and popularity are counted too; the validation and the test target is each user's first interaction after "
                 "the validation and the test cut, predicted from the whole history before it; users without training history "
                 "or without a target are not evaluated)",
+    "session": "session-based split as in SR-GNN (test = the sessions of the last days; every prefix of a test session "
+               "is one test user, its next click the target; training on the newest training sessions, repeats kept)",
 }
 
 # protocol.refit=true runs (temporal only): what the caption adds.
@@ -632,7 +634,7 @@ def methods_paragraph(groups: list[Group], options: ReportOptions) -> str:
         f"Preprocessing: {preprocessing}.",
         f"Protocol: {protocol_text(groups)}.",
         f"Every test target is judged against all items (full ranking), {history}; ties: {ties}"
-        + (" (rank = 1 + the number of other items scored at least as high as the target)." if protocol in ("loo", "temporal") else "."),
+        + (" (rank = 1 + the number of other items scored at least as high as the target)." if protocol in ("loo", "temporal", "session") else "."),
         f"Metrics: {', '.join(options.metrics)} (cut-offs {', '.join(map(str, ks)) or 'n/a'} recorded).",
         f"Trained models use Adam for at most {_span([t.get('max_epochs') for t in trainers])} epochs with early "
         f"stopping on validation {_values([t.get('valid_metric', 'ndcg@10') for t in trainers])} (patience "

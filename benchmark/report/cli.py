@@ -41,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--slice", default="", help=f"comma-separated breakdowns, each a table and a figure: {', '.join(SLICES)}")
     p.add_argument("--efficiency", action="store_true", help="add parameters, training seconds and ms per user, and a figure of accuracy against training seconds")
     p.add_argument("--setup", action="store_true", help="also write dataset statistics and a methods paragraph")
-    p.add_argument("--protocol", help="report only runs of this protocol (loo, horizon, temporal)")
+    p.add_argument("--protocol", help="report only runs of this protocol (loo, horizon, temporal, session)")
     p.add_argument("--candidates", choices=CANDIDATE_SETS, help="report only runs with this candidate set")
     p.add_argument("--name", help="the report's name in LaTeX labels, tab:NAME-results (default: the results "
                    "folder's name, plus the setting where a folder holds several)")

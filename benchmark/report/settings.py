@@ -1,9 +1,9 @@
 """One report per setting: records of different protocols or candidate sets never share a table (their
 numbers do not compare), so a folder that holds several gets one report for each, side by side.
 
-A setting's name is its folder name: the protocol (``loo``, ``horizon``, ``temporal``; ``temporal-refit`` for
-protocol.refit, whose test users and targets differ), followed for a sampled candidate set by
-``-sampled<N>-<sampler>`` (and ``-negseed<S>`` for a negatives seed other than 0), e.g. ``loo-sampled100-uniform``.
+A setting's name is its folder name: the protocol (``loo``, ``horizon``, ``temporal``, ``session``;
+``temporal-refit`` for protocol.refit, whose test users and targets differ), followed for a sampled candidate set
+by ``-sampled<N>-<sampler>`` (and ``-negseed<S>`` for a negatives seed other than 0), e.g. ``loo-sampled100-uniform``.
 """
 
 from __future__ import annotations

@@ -331,6 +331,15 @@ def chronological(df: pd.DataFrame, fine_time: np.ndarray, unit_per_second: int)
     return df
 
 
+def natural_rank(ids: Any) -> np.ndarray:
+    """A sort key of ids (dense ranks): numeric where every id is a number (10 after 9), else text.
+    Session files list sessions in the order of their numeric ids, so this is their file order."""
+    codes, uniques = pd.factorize(pd.Series(ids))
+    numbers = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce")
+    rank = (numbers if numbers.notna().all() else pd.Series(uniques, dtype=str)).rank(method="dense").to_numpy()
+    return rank[codes]
+
+
 def file_order(path: Path, how: str) -> None:
     """Warns that a table without times is ordered by its rows (HetRec's user_artists.dat is sorted
     by artist id: its "sequences" would be alphabetical, not temporal)."""

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from benchmark.data.readers.common import as_series, canonical, clip, find_file, header_of, read_arrow_csv, to_seconds
+from benchmark.data.readers.common import (
+    as_series, canonical, clip, find_file, header_of, natural_rank, read_arrow_csv, to_seconds,
+)
 from benchmark.data.readers.registry import register
 from benchmark.errors import DataError
 
@@ -17,14 +19,6 @@ DIGINETICA_HEADERS = {  # CIKM Cup's own spelling, and the SR-GNN distribution's
     "camelCase": ["sessionId", "userId", "itemId", "timeframe", "eventdate"],
     "snake_case": ["session_id", "user_id", "item_id", "timeframe", "eventdate"],
 }
-
-
-def _session_order(sessions: pd.Series) -> np.ndarray:
-    """A sort key of session ids: numeric where every id is a number (10 after 9), else text."""
-    codes, uniques = pd.factorize(sessions)
-    numbers = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce")
-    rank = (numbers if numbers.notna().all() else pd.Series(uniques, dtype=str)).rank(method="dense").to_numpy()
-    return rank[codes]
 
 
 @register("diginetica", files=("train-item-views.csv", "*train-item-views.csv"))
@@ -50,7 +44,7 @@ def read_diginetica(directory: str | Path, user: str = "session", **_: object) -
                               "timeframe": pa.int64(), "eventdate": pa.string()})
     day = to_seconds(as_series(t["eventdate"]), "%Y-%m-%d", path)
     df = pd.DataFrame({"user": as_series(t[session if user == "session" else user_id]), "item": as_series(t[item])})
-    order = np.lexsort((t["timeframe"].to_numpy(), _session_order(as_series(t[session])), day))
+    order = np.lexsort((t["timeframe"].to_numpy(), natural_rank(as_series(t[session])), day))
     df = df.iloc[order]
     df["timestamp"] = day[order]
     if user == "user":  # anonymous views have userId NA in the published file (empty in some copies)
