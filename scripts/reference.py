@@ -68,22 +68,23 @@ def run_args(model: str, dataset: str, seeds: str, experiments: Path, results: P
             f"hydra.sweep.dir={sweep_dir(results, dataset, label or model)}", *extra]
 
 
-def listed_runs(results: Path, dataset: str, label: str) -> list[str]:
-    """The records a step's sweep listed, relative to the repository where they lie in it (the committed
-    runs.txt then names no machine path)."""
-    listed = sweep_dir(results, dataset, label) / "runs.txt"
-    runs = [Path(line) for line in listed.read_text().split() if line] if listed.is_file() else []
+def listed_runs(results: Path, dataset: str) -> list[str]:
+    """The records every reference sweep of ``dataset`` listed (each (model, label) sweep's latest runs.txt, so a
+    launch over fewer seeds or models drops nothing an earlier one finished), relative to the repository where
+    they lie in it (the committed runs.txt then names no machine path)."""
+    runs = [Path(line) for listed in sorted(sweep_dir(results, dataset, "*").parent.glob("*/runs.txt"))
+            for line in listed.read_text().split() if line]
     return [str(r.relative_to(ROOT)) if r.is_relative_to(ROOT) else str(r) for r in runs]
 
 
 def best_sequence_model(runs: list[str], metric: str) -> str | None:
-    """The sequence model (reads order) with the best mean validation ``metric`` among ``runs``."""
+    """The sequence model (reads order) with the best mean validation ``metric`` among ``runs`` on true order."""
     from benchmark.report.build import higher_is_better
 
     values: dict[str, list[float]] = {}
     for run in runs:
         m = json.loads((ROOT / run / "metrics.json").read_text())
-        if m["model"] not in SEQUENCE_FREE and metric in (m.get("valid") or {}):
+        if m["model"] not in SEQUENCE_FREE and not m.get("shuffle_order") and metric in (m.get("valid") or {}):
             values.setdefault(m["model"], []).append(float(m["valid"][metric]))
     if not values:
         return None
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "results" / "reference", help="the report's folder")
     p.add_argument("--metric", default="ndcg@10", help="the validation metric that chooses (trainer.valid_metric)")
     p.add_argument("--plan", action="store_true", help="print the commands, run nothing")
+    p.add_argument("--report-only", action="store_true",
+                   help="tune and run nothing: report over the records the reference sweeps listed so far")
     p.add_argument("overrides", nargs="*", help="extra overrides for every run (e.g. trainer.max_epochs=1)")
     a = p.parse_args(argv)
     datasets, models = a.datasets.split(","), a.models.split(",")
@@ -113,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
 
     for dataset in datasets:  # 1. tune (validation metric only: benchmark/tuning.py)
-        for model in tuned:
+        for model in tuned if not a.report_only else ():
             target = tuned_file(experiments, model, dataset)
             if target.is_file():
                 continue
@@ -127,14 +130,14 @@ def main(argv: list[str] | None = None) -> int:
 
     listed: list[str] = []
     for dataset in datasets:  # 2. run, 3. the order control
-        for model in models:
+        for model in models if not a.report_only else ():
             seqrec(run_args(model, dataset, a.seeds, experiments, results, a.overrides), a.plan)
-            listed += listed_runs(results, dataset, model)
-        best = None if a.plan else best_sequence_model([r for r in listed if f"{dataset}/loo/" in r], a.metric)
+        best = None if a.plan or a.report_only else best_sequence_model(
+            listed_runs(results, dataset), a.metric)
         if best is not None:
             seqrec(run_args(best, dataset, a.seeds, experiments, results, ["dataset.shuffle_order=true", *a.overrides],
                             label=f"{best}-shuffled"), a.plan)
-            listed += listed_runs(results, dataset, f"{best}-shuffled")
+        listed += [] if a.plan else listed_runs(results, dataset)
     if a.plan:
         return 0
 

@@ -62,6 +62,10 @@ def test_reference_tunes_on_validation_runs_controls_order_and_reports(tmp_path)
     assert "complete record exists" in again.stdout + again.stderr
     assert sorted((tmp_path / "reference" / "runs.txt").read_text().split()) == sorted(listed)
 
+    fewer = _run(tmp_path, "--report-only")  # a report over what the sweeps listed: nothing tuned or run, nothing dropped
+    assert "$ -m" not in fewer.stdout
+    assert sorted((tmp_path / "reference" / "runs.txt").read_text().split()) == sorted(listed)
+
 
 def test_reference_plan_prints_the_commands_and_runs_nothing(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("reference", REPO / "scripts" / "reference.py")
