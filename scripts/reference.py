@@ -78,8 +78,8 @@ def listed_runs(results: Path, dataset: str) -> list[str]:
     """The records every reference sweep of ``dataset`` listed (each (model, label) sweep's latest runs.txt, so a
     launch over fewer seeds or models drops nothing an earlier one finished), relative to the repository where
     they lie in it (the committed runs.txt then names no machine path)."""
-    runs = [Path(line) for listed in sorted(sweep_dir(results, dataset, "*").parent.glob("*/runs.txt"))
-            for line in listed.read_text().split() if line]
+    runs = [ROOT / line for listed in sorted(sweep_dir(results, dataset, "*").parent.glob("*/runs.txt"))
+            for line in listed.read_text().split() if line]  # a committed list names records relative to the repo
     return [str(r.relative_to(ROOT)) if r.is_relative_to(ROOT) else str(r) for r in runs]
 
 
