@@ -20,8 +20,11 @@ $(STAMP): pyproject.toml Makefile
 demo: install
 	$(VENV)/bin/seqrec experiment=demo
 
+# One pytest-xdist worker per usable core; whole files per worker (--dist loadfile), so a module's
+# fixtures and cached trained models are built once. tests/conftest.py gives each worker its share of
+# the cores (OMP_NUM_THREADS). `$(PY) -m pytest tests/test_x.py` still runs one file serially.
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache

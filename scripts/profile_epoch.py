@@ -41,12 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile", action="store_true",
                    help="trainer.compile=true; the first epoch (which compiles) is timed apart from the others")
     p.add_argument("--floor", action="store_true",
-                   help="also time one step of the comparison's batch in-process (median of 7 rounds of 100 steps): "
-                        "the whole step, the step without the encoder (item embeddings straight into the output "
-                        "layer: the least any encoder's step can cost), and the output layer alone")
+                   help="also time one step of the comparison's batch in-process (median of --floor-rounds rounds of "
+                        "--floor-steps steps): the whole step, the step without the encoder (item embeddings straight "
+                        "into the output layer: the least any encoder's step can cost), and the output layer alone")
+    p.add_argument("--floor-rounds", type=int, default=7, help="--floor's timed rounds (default 7)")
+    p.add_argument("--floor-steps", type=int, default=100, help="--floor's steps per round (default 100)")
     args = p.parse_args(argv)
-    if args.epochs < 1:
-        p.error(f"--epochs={args.epochs} must be >= 1")
+    for name in ("epochs", "floor_rounds", "floor_steps"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')}={getattr(args, name)} must be >= 1")
     overrides = key_values(args.set, "--set", p)
 
     import torch
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             model.fit(split, dataclasses.replace(trainer, max_epochs=1))
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.ops))
     if args.floor:
-        print(step_floor(model, split, batch_size, trainer))
+        print(step_floor(model, split, batch_size, trainer, args.floor_rounds, args.floor_steps))
     return 0
 
 

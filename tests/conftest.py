@@ -13,6 +13,39 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _usable_cores() -> int:
+    """As benchmark.run.usable_cores (CPU affinity, not the machine's count), without importing
+    benchmark.run: its DEFAULT_THREADS is read at import, after the worker's share is set below."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@pytest.hookimpl(optionalhook=True)  # optional: a plain `pytest` runs without pytest-xdist installed
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto`: one worker per usable core (xdist would count physical cores where psutil is installed)."""
+    return _usable_cores()
+
+
+def _share_cores_among_xdist_workers() -> None:
+    """Under pytest-xdist (`make test` runs one worker per core), each worker and the runs it launches get
+    their share of the cores: torch's default of one thread per core in every worker puts more busy
+    threads than cores on the machine, and OpenMP threads spinning at barriers then make the tiny
+    training steps of the tests several times slower. OMP_NUM_THREADS reaches the `seqrec` subprocesses
+    (run_cli passes the environment on), where benchmark.run.default_threads honours it."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not workers.isdigit() or int(workers) < 1:
+        return  # a plain `pytest` run keeps torch's default
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    if not (omp.isdigit() and int(omp) > 0):  # a thread count the caller chose is kept
+        omp = str(max(1, _usable_cores() // int(workers)))
+    os.environ["OMP_NUM_THREADS"] = omp
+    import torch
+
+    torch.set_num_threads(int(omp))
+
+
+_share_cores_among_xdist_workers()
+
+
 def write_movielens_csv(directory: Path, rows: list[tuple], crlf: bool = True) -> Path:
     """ratings.csv exactly as GroupLens ships it (header, CRLF line endings)."""
     directory.mkdir(parents=True, exist_ok=True)

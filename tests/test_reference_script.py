@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +31,8 @@ def _run(tmp: Path, *extra: str) -> subprocess.CompletedProcess:
                "--experiments", str(tmp / "tuned" / "experiment"), "--out", str(tmp / "reference"), *extra,
                "trainer.max_epochs=2", f"cache_dir={tmp / 'cache'}"]
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "SEQREC_DATA": str(tmp / "data"),
-           "WANDB_MODE": "disabled", "HOME": str(tmp)}
+           "WANDB_MODE": "disabled", "HOME": str(tmp),
+           **{k: os.environ[k] for k in ("OMP_NUM_THREADS",) if k in os.environ}}  # a pytest-xdist worker's share of the cores
     proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc

@@ -11,7 +11,7 @@ import torch
 from benchmark import training
 from benchmark.config import TrainerConfig
 from benchmark.record import find_records
-from benchmark.run import default_threads, run_experiment
+from benchmark.run import run_experiment
 from conftest import compose_config, run_cli
 
 POP = ["model=pop", "dataset.user_core=1", "dataset.item_core=1"]
@@ -26,14 +26,17 @@ def assert_one_line_error(proc, *words: str) -> None:
         assert word in lines[0], f"{word!r} not in {lines[0]!r}"
 
 
-@pytest.mark.skipif(DEFAULT_THREADS == 1, reason="one thread is the default here: a leak would not show")
-def test_num_threads_of_one_run_does_not_leak_into_the_next(tiny_ml, tmp_path):
+def test_num_threads_of_one_run_does_not_leak_into_the_next(tiny_ml, tmp_path, monkeypatch):
+    # Three usable cores and no OMP_NUM_THREADS make the default 3, so a leaked 1 shows whatever this
+    # process's own thread count (one per pytest-xdist worker).
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2})
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     threads = []
     for value in ("1", "null"):  # as `seqrec -m trainer.num_threads=1,null` runs them, in one process
         # Separate results dirs: pop's identity leaves out the trainer section, so one dir would skip the second.
         run = run_experiment(compose_config(f"dataset.path={tiny_ml}", *POP, f"trainer.num_threads={value}", tmp=tmp_path / value))
         threads.append(json.loads((run / "env.json").read_text())["torch_threads"])
-    assert threads == [1, default_threads()]
+    assert threads == [1, 3]  # 3: default_threads() on the three cores above
     assert torch.get_num_threads() == DEFAULT_THREADS
 
 

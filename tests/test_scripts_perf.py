@@ -199,17 +199,21 @@ def test_profile_epoch_times_and_profiles_a_model_in_the_comparison_settings(tin
     assert "nextitnet on ml-latest-small" in header and "'dilations': [1, 2]" in header and "windows per step" in header
     assert timing.startswith("s/epoch ") and "median of [" in timing and "ms per step" in timing
     assert "aten::" in proc.stdout  # the operator table
+    # A few short rounds: the default 7 rounds of 100 steps of each of three steps took minutes here.
     floor = run_script("scripts/profile_epoch.py", "--model", "gru4rec", "--data-dir", str(tiny_ml), "--epochs", "1",
-                       "--floor").stdout.splitlines()[-1]
+                       "--floor", "--floor-rounds", "3", "--floor-steps", "5").stdout.splitlines()[-1]
     ms = dict(part.rsplit(" ", 1) for part in floor.split(": ", 1)[1].split("; "))
     assert list(ms) == ["step", "step without encoder", "output layer forward + backward"]
-    assert all(float(v) > 0 for v in ms.values()) and "targets), ms, median of 7 rounds of 100" in floor
+    assert all(float(v) > 0 for v in ms.values()) and "targets), ms, median of 3 rounds of 5" in floor
     cloze = subprocess.run([sys.executable, "scripts/profile_epoch.py", "--model", "bert4rec", "--data-dir", str(tiny_ml),
                             "--floor"], cwd=REPO, capture_output=True, text=True)
     assert cloze.returncode == 2 and "--floor times next-item models" in cloze.stderr and "objective=cloze" in cloze.stderr
     bad = subprocess.run([sys.executable, "scripts/profile_epoch.py", "--model", "gru4rec", "--set", "dropout"],
                          cwd=REPO, capture_output=True, text=True)
     assert bad.returncode != 0 and "--set 'dropout': expected KEY=VALUE" in bad.stderr
+    no_steps = subprocess.run([sys.executable, "scripts/profile_epoch.py", "--model", "gru4rec", "--floor", "--floor-steps", "0"],
+                              cwd=REPO, capture_output=True, text=True)
+    assert no_steps.returncode == 2 and "--floor-steps=0 must be >= 1" in no_steps.stderr
 
 
 def test_bench_scale_runs_on_tiny_files(tmp_path):
