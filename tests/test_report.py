@@ -632,6 +632,20 @@ def test_records_in_symlinked_folders_are_found_once(tmp_path):
     assert report_of(results).tables["table"].rows == ["pop", "sasrec"]
 
 
+def test_one_configuration_per_dataset_is_one_row_however_the_datasets_configurations_differ(tmp_path):
+    """Each dataset's own tuned setting (EASE's l2, a dataset's trainer) splits no row: the table, the families
+    and the Friedman/Nemenyi test across datasets see one model; two settings on one dataset still split."""
+    ranks = planted_ranks(60, 0.5, 0)
+    for dataset, hidden in (("a", 64), ("b", 128)):
+        write_run(tmp_path, dataset, "pop", 0, ranks)
+        write_run(tmp_path, dataset, "sasrec", 0, ranks // 2 + 1, hidden=hidden)
+    report = report_of(tmp_path)
+    assert report.tables["table"].rows == ["pop", "sasrec"] and report.variants is None
+    assert report.friedman is not None and report.friedman.models == ["pop", "sasrec"]
+    write_run(tmp_path, "b", "sasrec", 0, ranks // 3 + 1, hidden=32)  # a second configuration on b
+    assert report_of(tmp_path).tables["table"].rows == ["pop", "sasrec", "sasrec (hidden=128)", "sasrec (hidden=32)"]
+
+
 def test_two_configurations_of_a_model_are_labelled_by_the_settings_in_which_they_differ(tmp_path):
     ranks = planted_ranks(60, 0.5, 0)
     write_run(tmp_path, "ds", "pop", 0, ranks)

@@ -151,13 +151,14 @@ def load_runs(run_dirs: Iterable[Path], protocol: str | None = None, candidates:
 
 
 def _label_variants(runs: list[Run]) -> None:
-    """Rows of one model name with several configurations are labelled by the settings in which they differ:
-    sasrec (hidden=128), sasrec (hidden=64)."""
-    by_name: dict[str, dict[str, dict[str, str]]] = {}
+    """Rows of one model name with several configurations on one dataset are labelled by the settings in which
+    they differ there: sasrec (hidden=128), sasrec (hidden=64). One configuration per dataset is one row, however
+    the datasets' configurations differ (each dataset's own tuned l2 or trainer: hyperparameters.csv says which)."""
+    by_name: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
     for r in runs:
-        by_name.setdefault(r.name, {})[r.variant] = r.settings
+        by_name.setdefault((r.dataset, r.name), {})[r.variant] = r.settings
     for r in runs:
-        variants = by_name[r.name]
+        variants = by_name[(r.dataset, r.name)]
         if len(variants) == 1:
             r.label = r.name
             continue
