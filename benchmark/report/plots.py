@@ -131,9 +131,13 @@ def attribution_figure(points: pd.DataFrame, title: str) -> Figure:
         ax.set_ylabel("share of the score change", fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, frameon=False)
+    handles: dict[str, Line2D] = {}  # one legend below the panels: per-panel legends covered the curves
+    for ax in axes:
+        for line in ax.get_lines():
+            handles.setdefault(str(line.get_label()), line)
+    fig.legend(handles=list(handles.values()), loc="outside lower center", ncols=min(len(handles), 3), fontsize=7,
+               frameon=False)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     return fig
 
 
