@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 # dataset preset -> table name; model preset -> the paper's name. HR@10, NDCG@10.
 DATASETS = {"s3rec-beauty": "Beauty", "s3rec-sports": "Sports", "s3rec-toys": "Toys", "s3rec-lastfm": "LastFM"}
@@ -32,6 +33,15 @@ ESASREC_SASREC_SS = {"Beauty": (.0921, .0531), "Sports": (.0569, .0314), "Toys":
 FLOOR = 0.95  # ours must reach 95% of the published NDCG@10
 
 
+def paper_trainer(config: Path) -> bool:
+    """Whether a record trained with the paper's setting (Adam lr 1e-3, batch 256); a record without its
+    config.yaml is taken as it is."""
+    if not config.is_file():
+        return True
+    trainer = (yaml.safe_load(config.read_text()) or {}).get("trainer") or {}
+    return float(trainer.get("lr", 0.001)) == 0.001 and int(trainer.get("batch_size", 256)) == 256
+
+
 def load(runs: Path) -> pd.DataFrame:
     """One row per complete full-ranking leave-one-out record of the reproduction's datasets and models."""
     rows = []
@@ -39,6 +49,8 @@ def load(runs: Path) -> pd.DataFrame:
         m = json.loads(path.read_text())
         if m.get("dataset") not in DATASETS or m.get("model") not in MODELS or m.get("candidates", "full") != "full":
             continue
+        if m.get("shuffle_order") or not paper_trainer(path.parent / "config.yaml"):
+            continue  # the order control, or another trainer (the records share results/runs with the reference)
         test = m.get("test") or {}
         env = json.loads((path.parent / "env.json").read_text()) if (path.parent / "env.json").is_file() else {}
         rows.append({"dataset": DATASETS[m["dataset"]], "model": MODELS[m["model"]], "seed": int(m["seed"]),

@@ -22,12 +22,15 @@ def _table_script():
 
 
 def _record(root: Path, dataset: str, model: str, seed: int, ndcg: float, hr: float, protocol: str = "loo",
-            candidates: str = "full") -> None:
-    d = root / dataset / protocol / model / f"seed{seed}-abc{seed}"
+            candidates: str = "full", shuffled: bool = False, lr: float | None = None) -> None:
+    d = root / dataset / protocol / model / f"seed{seed}-abc{seed}{'s' if shuffled else ''}{lr or ''}"
     d.mkdir(parents=True)
     metrics = {"dataset": dataset, "model": model, "seed": seed, "protocol": protocol, "candidates": candidates,
-               "train_seconds": 10.0 + seed, "epochs": 3, "test": {"ndcg@10": ndcg, "hr@10": hr}}
+               "train_seconds": 10.0 + seed, "epochs": 3, "test": {"ndcg@10": ndcg, "hr@10": hr},
+               "shuffle_order": shuffled}
     (d / "metrics.json").write_text(json.dumps(metrics))
+    if lr is not None:
+        (d / "config.yaml").write_text(f"trainer:\n  lr: {lr}\n  batch_size: 256\n")
     (d / "env.json").write_text(json.dumps({"torch_threads": 1}))
 
 
@@ -39,6 +42,8 @@ def test_reproduction_table_sets_ours_beside_the_published_values(tmp_path):
     _record(runs, "s3rec-beauty", "sasrec", 2, 0.9, 0.9, protocol="horizon")          # another protocol: not read
     _record(runs, "s3rec-beauty", "gru4rec", 0, 0.9, 0.9, candidates="sampled")      # sampled metrics: not read
     _record(runs, "s3rec-beauty", "ease", 0, 0.9, 0.9)                               # not in the paper's table
+    _record(runs, "s3rec-beauty", "sasrec", 0, 0.9, 0.9, shuffled=True)              # the order control: not read
+    _record(runs, "s3rec-beauty", "sasrec", 1, 0.9, 0.9, lr=0.003)                    # another trainer: not read
     out = tmp_path / "out" / "reproduction"
     assert _table_script().main([str(runs), "--out", str(out)]) == 0
 
