@@ -130,6 +130,7 @@ def test_report_draws_how_far_back_each_sequence_model_looks(records, tmp_path):
     assert set(points.loc[points["model"] == "gru", "family"]) == {"RNN encoder-only"}
     written = {p.name for p in write_report(report, tmp_path / "out")}
     assert {"attribution.png", "attribution.pdf", "attribution_points.csv"} <= written
+    assert "--attribution --attribution-users 20" in report.tables["table"].footer  # the footer rebuilds the report
 
 
 def test_attribution_refuses_a_record_without_its_model_in_one_line(records, tmp_path):

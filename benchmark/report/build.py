@@ -484,7 +484,8 @@ def variants_frame(groups: list[Group]) -> pd.DataFrame | None:
 _FLAGS = {"metrics": "--metrics", "reference": "--reference", "test": "--test", "correction": "--correction",
           "alpha": "--alpha", "resamples": "--resamples", "stat_seed": "--stat-seed", "slices": "--slice",
           "efficiency": "--efficiency", "setup": "--setup", "protocol": "--protocol", "candidates": "--candidates",
-          "name": "--name", "latex_wide": "--latex-wide", "order_effect": "--order-effect"}
+          "name": "--name", "latex_wide": "--latex-wide", "order_effect": "--order-effect", "attribution": "--attribution",
+          "attribution_users": "--attribution-users", "attribution_depth": "--attribution-depth"}
 
 
 def report_command(options: ReportOptions, source: str) -> str:
