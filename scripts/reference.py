@@ -79,7 +79,7 @@ def listed_runs(results: Path, dataset: str) -> list[str]:
     launch over fewer seeds or models drops nothing an earlier one finished), relative to the repository where
     they lie in it (the committed runs.txt then names no machine path)."""
     runs = [ROOT / line for listed in sorted(sweep_dir(results, dataset, "*").parent.glob("*/runs.txt"))
-            for line in listed.read_text().split() if line]  # a committed list names records relative to the repo
+            for line in listed.read_text().split() if line]  # relative lines: against the repository
     return [str(r.relative_to(ROOT)) if r.is_relative_to(ROOT) else str(r) for r in runs]
 
 
