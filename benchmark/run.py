@@ -193,12 +193,18 @@ def is_out_of_memory(error: BaseException) -> bool:
 SIZE_KEYS = ("hidden", "max_len", "layers", "dim", "max_items")
 
 
-def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
-    """Runs one experiment and returns its record directory (skips work when already complete)."""
+def run_config(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
+    """The composed config as a run sees it (resolved, no hydra node, generic formats named after their file)."""
     config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     config.pop("hydra", None)
     if isinstance(config.get("dataset"), dict):  # the generic formats are named after their file
         config["dataset"] = named_by_file(config["dataset"])
+    return config
+
+
+def run_experiment(cfg: DictConfig | dict[str, Any]) -> Path:
+    """Runs one experiment and returns its record directory (skips work when already complete)."""
+    config = run_config(cfg)
     validate_config(config)  # before any work: a bad key fails here with one line
     run_dir = run_dir_for(config["results_dir"], config)
     code = code_version(config)

@@ -51,6 +51,46 @@ def seqrec(args: list[str], plan: bool) -> None:
         subprocess.run(["seqrec", *args] if not Path(command[0]).exists() else command, cwd=ROOT, check=True)
 
 
+def launch(args: list[str], plan: bool) -> None:
+    """A multirun of ``run_args``, unless its records are all there already."""
+    if not plan and finished(args):
+        sweep = next(a for a in args if a.startswith("hydra.sweep.dir=")).partition("=")[2]
+        print(f"skip {sweep}: every record complete and listed", flush=True)
+        return
+    seqrec(args, plan)
+
+
+def finished(args: list[str]) -> bool:
+    """Whether every record a multirun of ``run_args`` would write is complete and listed in its sweep's runs.txt,
+    worked out by composing its configs in-process: a relaunch then starts no Hydra process for a finished
+    (dataset, model), which cost ~25 s each. Anything unexpected answers False: the multirun itself decides."""
+    from hydra import compose, initialize_config_dir
+    from benchmark.cli import CONF_DIR
+    from benchmark.record import is_complete, run_dir_for
+    from benchmark.run import run_config
+
+    overrides, seeds, sweep = [], ["0"], None
+    words = iter(args)
+    for word in words:
+        key, _, value = word.partition("=")
+        if word == "--config-dir":
+            overrides.append(f"hydra.searchpath=[file://{next(words)}]")
+        elif key == "seed":
+            seeds = value.split(",")
+        elif key == "hydra.sweep.dir":
+            sweep = Path(value)
+        elif word != "-m" and not key.startswith("hydra."):
+            overrides.append(word)
+    try:
+        listed = {str((ROOT / line).resolve()) for line in (sweep / "runs.txt").read_text().split()}
+        with initialize_config_dir(CONF_DIR, version_base="1.3"):
+            configs = [run_config(compose("config", overrides=[*overrides, f"seed={s}"])) for s in seeds]
+    except Exception:  # noqa: BLE001 - no runs.txt yet, or a composition only the real launch can report
+        return False
+    dirs = [run_dir_for(c["results_dir"], c) for c in configs]
+    return all(is_complete(d) and str(d.resolve()) in listed for d in dirs)
+
+
 def tuned_file(experiments: Path, model: str, dataset: str) -> Path:
     return experiments / f"{model}-{dataset}-loo.yaml"
 
@@ -138,11 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     for dataset in datasets:  # 2. run, 3. the order control
         overrides = [*DATASET_OVERRIDES.get(dataset, []), *a.overrides]
         for model in models if not a.report_only else ():
-            seqrec(run_args(model, dataset, a.seeds, experiments, results, overrides), a.plan)
+            launch(run_args(model, dataset, a.seeds, experiments, results, overrides), a.plan)
         best = None if a.plan or a.report_only else best_sequence_model(
             listed_runs(results, dataset), a.metric)
         if best is not None:
-            seqrec(run_args(best, dataset, a.seeds, experiments, results, ["dataset.shuffle_order=true", *overrides],
+            launch(run_args(best, dataset, a.seeds, experiments, results, ["dataset.shuffle_order=true", *overrides],
                             label=f"{best}-shuffled"), a.plan)
         listed += [] if a.plan else listed_runs(results, dataset)
     if a.plan:

@@ -59,9 +59,16 @@ def test_reference_tunes_on_validation_runs_controls_order_and_reports(tmp_path)
         assert (tmp_path / "reference" / name).is_file(), name
     assert "order" in (tmp_path / "reference" / "families.md").read_text()
 
-    again = _run(tmp_path)  # a relaunch tunes nothing and trains nothing: every record is complete
-    assert "hparams=" not in again.stdout
-    assert "complete record exists" in again.stdout + again.stderr
+    again = _run(tmp_path)  # a relaunch tunes nothing and starts no run: every record is complete and listed
+    assert "hparams=" not in again.stdout and "$ -m" not in again.stdout
+    skipped = [line.split()[1].rstrip(":") for line in again.stdout.splitlines() if line.startswith("skip ")]
+    assert sorted(Path(s).name for s in skipped) == ["ease", "gru4rec", "gru4rec-shuffled", "pop"]
+    assert sorted((tmp_path / "reference" / "runs.txt").read_text().split()) == sorted(listed)
+
+    (Path(skipped[0]) / "runs.txt").unlink()  # a sweep that lists nothing is launched again (its run skips itself)
+    relisted = _run(tmp_path)
+    assert relisted.stdout.count("$ -m") == 1 and f"hydra.sweep.dir={skipped[0]}" in relisted.stdout
+    assert "complete record exists" in relisted.stdout + relisted.stderr
     assert sorted((tmp_path / "reference" / "runs.txt").read_text().split()) == sorted(listed)
 
     fewer = _run(tmp_path, "--report-only")  # a report over what the sweeps listed: nothing tuned or run, nothing dropped
