@@ -281,6 +281,36 @@ def fit_model(model: Recommender, split: SplitData, trainer: TrainerConfig, conf
                                          "trainer.eval_batch_size": trainer.eval_batch_size}, e) from None
 
 
+def refit_model(config: dict[str, Any], trainer: TrainerConfig, selection: PreparedSplit, epochs: int | None,
+                candidates: Candidates, spent_minutes: float, cut: list[int],
+                ) -> tuple[Recommender, PreparedSplit, np.ndarray | None, RefitRecord]:
+    """protocol.refit's second fit: a fresh model (same initialisation) on every interaction before the test cut,
+    for the ``epochs`` validation chose on ``selection``; its split, its test negatives and the record's block."""
+    prepared = prepare_run_split(config, refit=True)[0]
+    split = prepared.split
+    log.info("refit: %s on every interaction before the test cut (%s training interactions, %s users, %s items)",
+             f"{epochs} epochs (chosen on validation)" if epochs else "fitted once", f"{len(split.train.items):,}",
+             f"{split.n_users:,}", f"{split.n_items:,}")
+    negatives = None
+    if candidates.sampled:  # drawn from the refit's catalogue, as the test ranks among it
+        negatives = sample_negatives(split, candidates.n_negatives, candidates.sampler, candidates.negatives_seed)
+    seed_everything(int(config["seed"]), trainer.deterministic)  # the same initialisation as the first fit
+    model = build_model(config["model"])
+    start = time.perf_counter()
+    CUT_HOOKS.append(cut.append)
+    try:
+        history = fit_model(model, split, refit_trainer(trainer, epochs, spent_minutes), config)
+    finally:
+        CUT_HOOKS.remove(cut.append)
+    record = RefitRecord(
+        epochs=epochs, epochs_trained=len(history), train_interactions=int(len(split.train.items)),
+        n_users=split.n_users, n_items=split.n_items, train_seconds=time.perf_counter() - start,
+        losses=[h.loss for h in history], selection_split_key=selection.split_key,
+        selection_n_users=selection.split.n_users, selection_n_items=selection.split.n_items,
+        selection_train_interactions=int(len(selection.split.train.items)))
+    return model, prepared, negatives, record
+
+
 def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVersion) -> Path:
     seed = int(config["seed"])
     spec = DatasetSpec.from_dict(config["dataset"])
@@ -341,32 +371,11 @@ def _run(config: dict[str, Any], run_dir: Path, logger: RunLogger, code: CodeVer
     if config["protocol"].get("refit"):
         # Validation (model selection) is the first fit's; the test is the refit model's, on the refit's split.
         valid = evaluate_on(model, split, split.valid, negatives)
-        selection, epochs = prepared, chosen_epochs(history)
         del model  # the refit starts from scratch; the first model's memory is not needed beside it
-        prepared = prepare_run_split(config, refit=True)[0]
+        model, prepared, negatives, refit = refit_model(config, trainer, prepared, chosen_epochs(history), candidates,
+                                                         spent_minutes=(time.perf_counter() - start) / 60, cut=cut)
         split = prepared.split
-        log.info("refit: %s on every interaction before the test cut (%s training interactions, %s users, %s items)",
-                 f"{epochs} epochs (chosen on validation)" if epochs else "fitted once", f"{len(split.train.items):,}",
-                 f"{split.n_users:,}", f"{split.n_items:,}")
-        negatives = None
-        if candidates.sampled:  # drawn from the refit's catalogue, as the test ranks among it
-            negatives = sample_negatives(split, candidates.n_negatives, candidates.sampler, candidates.negatives_seed)
-        seed_everything(seed, trainer.deterministic)  # the same initialisation as the first fit
-        model = build_model(config["model"])
-        refit_start = time.perf_counter()
-        CUT_HOOKS.append(cut.append)
-        try:
-            refit_history = fit_model(model, split, refit_trainer(trainer, epochs, (refit_start - start) / 60), config)
-        finally:
-            CUT_HOOKS.remove(cut.append)
-        refit_seconds = time.perf_counter() - refit_start
-        train_seconds += refit_seconds
-        refit = RefitRecord(
-            epochs=epochs, epochs_trained=len(refit_history), train_interactions=int(len(split.train.items)),
-            n_users=split.n_users, n_items=split.n_items, train_seconds=refit_seconds,
-            losses=[h.loss for h in refit_history], selection_split_key=selection.split_key,
-            selection_n_users=selection.split.n_users, selection_n_items=selection.split.n_items,
-            selection_train_interactions=int(len(selection.split.train.items)))
+        train_seconds += refit.train_seconds
         result = evaluate_on(model, split, split.test, negatives)
     else:
         result, valid = evaluate_on(model, split, split.test, negatives), evaluate_on(model, split, split.valid, negatives)
