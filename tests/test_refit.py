@@ -180,12 +180,14 @@ def test_pop_and_gru4rec_are_refit_and_tested_on_the_split_before_the_test_cut(d
     assert set(records_by_setting([runs["gru4rec"], plain])[0]) == {"temporal", "temporal-refit"}
 
 
-@pytest.mark.parametrize("protocol", ["loo", "horizon"])
-def test_refit_outside_the_temporal_protocol_is_refused_in_one_line(tmp_path, protocol):
+@pytest.mark.parametrize("protocol, why", [("loo", "no global cut"), ("horizon", "no global cut"),
+                                           ("session", "validation sessions included")])
+def test_refit_outside_the_temporal_protocol_is_refused_in_one_line(tmp_path, protocol, why):
     config = compose_config(f"protocol={protocol}", "protocol.refit=true", "dataset.min_seq_len=11", tmp=tmp_path)
     with pytest.raises(ConfigError) as e:
         validate_config(config)
     assert str(e.value).startswith(f"protocol.refit=true is defined for protocol=temporal only, not {protocol}")
+    assert why in str(e.value)
     assert "\n" not in str(e.value)
     spec = DatasetSpec.from_dict({"name": "x", "reader": "movielens", "path": str(tmp_path)})
     with pytest.raises(ConfigError, match="protocol.refit=true is defined for protocol=temporal only"):

@@ -218,8 +218,10 @@ def timed_targets_only(split: SplitData, untimed: int | None) -> SplitData:
 
 def refit_refusal(protocol: str) -> str:
     """Why protocol.refit=true is refused with ``protocol`` (one line)."""
-    return (f"protocol.refit=true is defined for protocol=temporal only, not {protocol}: {protocol} has no global cut "
-            "before which to retrain (it already trains on everything but each user's held-out targets); "
+    why = ("a refit there would retrain on the whole training window, its validation sessions included, "
+           "which is not built yet" if protocol == "session" else
+           "it has no global cut before which to retrain (it already trains on everything but each user's held-out targets)")
+    return (f"protocol.refit=true is defined for protocol=temporal only, not {protocol}: {why}; "
             "use protocol=temporal, or protocol.refit=false")
 
 
