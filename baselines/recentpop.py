@@ -35,6 +35,9 @@ class RecentPop(Recommender):
         self.popularity: torch.Tensor | None = None
 
     def fit(self, data: SplitData, trainer: TrainerConfig | None = None) -> list[EpochLog]:
+        if data.times_are_positions:  # "recent" would be the tails of the longest histories, not a time window
+            raise ConfigError("model=recentpop counts the most recent interactions, and this dataset has no time (an "
+                              "order-only format: timestamps are positions within each user); use model=pop")
         items, times = data.train.items, data.train.times
         if self.unit == "interactions":
             recent = items[np.argsort(times, kind="stable")[-self.window:]]  # equal times: the data's order

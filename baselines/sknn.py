@@ -16,6 +16,8 @@ A user is never their own neighbour. Reads order through the weights 1 and 3.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -26,6 +28,8 @@ from benchmark.data.split import Sequences, SplitData
 from benchmark.errors import ConfigError
 from benchmark.models.base import Batch, Recommender
 from benchmark.training import EpochLog
+
+log = logging.getLogger(__name__)
 
 
 def newest_occurrences(history: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -65,6 +69,10 @@ class SessionKNN(Recommender):
         self.sizes = np.asarray(self.sessions.sum(1)).ravel()
         self.repeats = bool((self.sizes < data.train.lengths).any())
         self.times = data.train.times[data.train.offsets[1:] - 1]
+        if self.lambda_time is not None and data.times_are_positions:
+            log.warning("model.lambda_time=%g weighs neighbours by the gap between their newest timestamps, and this "
+                        "dataset has no time (timestamps are positions): the gap is one of history lengths; "
+                        "model.lambda_time=null switches the weight off", self.lambda_time)
         self.tie_break = popularity_tie_break(data.item_popularity())
         return []
 

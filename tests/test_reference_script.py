@@ -87,3 +87,14 @@ def test_reference_plan_prints_the_commands_and_runs_nothing(tmp_path, capsys):
     assert "hydra.sweeper.n_trials=16" in out[0]  # ItemKNN's budget
     assert out[1].startswith("$ -m experiment=reference dataset=globo model=pop")
     assert not (tmp_path / "runs").exists()
+
+
+def test_reference_runs_no_model_that_needs_time_on_an_order_only_file(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("reference", REPO / "scripts" / "reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--plan", "--datasets", "s3rec-lastfm,globo", "--models", "pop,recentpop", "--tuned", "",
+                        "--experiments", str(tmp_path / "experiment"), "--results", str(tmp_path / "runs")]) == 0
+    runs = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ -m")]
+    assert [(r.split("dataset=")[1].split()[0], r.split("model=")[1].split()[0]) for r in runs] == [
+        ("s3rec-lastfm", "pop"), ("globo", "pop"), ("globo", "recentpop")]  # LastFM.txt has no time: no recentpop

@@ -21,7 +21,7 @@ import numpy as np
 
 from benchmark.data.catalog import cache_subdir, fetch_hint
 from benchmark.data.preprocess import PreprocessConfig, Prepared, preprocess
-from benchmark.data.readers import UNTIMED, MissingData, read_interactions
+from benchmark.data.readers import POSITIONAL_TIMES, UNTIMED, MissingData, read_interactions
 from benchmark.data.sessions import SessionInfo, session_split
 from benchmark.data.split import (EvalSet, Sequences, SplitData, TemporalInfo, horizon, leave_one_out, refit_at,
                                   shuffle_order, split_at, temporal, time_cuts)
@@ -33,8 +33,9 @@ EMBEDDED = Path(__file__).parent / "embedded"
 # Part of the cache key: bump when the cached arrays change meaning or when reading, preprocessing or
 # splitting changes what they hold (2: whitespace-separated files and empty ids read anew; 3: users on
 # several lines of a sequences file, RecBole float times, UTF-8 byte order marks read anew).
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4  # 4: splits say whether their times are positions (order-only formats)
 
+TIMED_PROTOCOLS = ("temporal", "session")  # they cut by time: refused on order-only formats
 PROTOCOLS: dict[str, Callable[..., SplitData]] = {"loo": leave_one_out, "horizon": horizon, "temporal": temporal,
                                                   "session": session_split}
 
@@ -185,6 +186,10 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
         interactions = read_interactions(spec.reader, directory, **spec.options)
     except MissingData as e:
         raise MissingData(f"{e}; {fetch_hint(spec.files_of, directory, spec.options)}") from None
+    positional = bool(interactions.attrs.get(POSITIONAL_TIMES))
+    if positional and protocol in TIMED_PROTOCOLS:
+        raise ConfigError(f"protocol={protocol} cuts by time, and dataset {spec.name} has none ({spec.reader} format: "
+                          "each user's items in order, timestamps are positions); use protocol=loo or horizon")
     if protocol == "temporal":
         prepared, split = _temporal_split(interactions, spec, protocol_options, refit)
     else:
@@ -194,6 +199,8 @@ def prepare_split(spec: DatasetSpec, protocol: str, protocol_options: dict[str, 
         split = timed_targets_only(split, interactions.attrs.get(UNTIMED))
     if spec.shuffle_order:
         split = shuffle_order(split, seed)
+    if positional:
+        split = dataclasses.replace(split, times_are_positions=True)
     steps = [list(s) for s in prepared.steps] + (split.session.steps if split.session is not None else [])
     fingerprint = save_split(cache_path, split, steps)
     return PreparedSplit(split, data_hash, fingerprint, steps, from_cache=False)
@@ -275,6 +282,8 @@ def save_split(path: Path, split: SplitData, steps: list[list[Any]]) -> str:
         meta["temporal"] = {k: v for k, v in asdict(split.temporal).items() if k != "refit" or v}
     if split.session is not None:
         meta["session"] = asdict(split.session)
+    if split.times_are_positions:
+        meta["times_are_positions"] = True
     arrays["meta"] = np.array(json.dumps(meta))
     write_npz_atomically(path, arrays)
     return fingerprint
@@ -291,5 +300,5 @@ def load_split(path: Path) -> tuple[SplitData, list[list[Any]], str]:
         temporal_info = TemporalInfo(**meta["temporal"]) if "temporal" in meta else None
         session_info = SessionInfo(**meta["session"]) if "session" in meta else None
         split = SplitData(_seq_from("train", z), evals["valid"], evals["test"], z["user_ids"], z["item_ids"], meta["protocol"],
-                          temporal_info, session_info)
+                          temporal_info, session_info, bool(meta.get("times_are_positions")))
     return split, meta["steps"], meta["fingerprint"]

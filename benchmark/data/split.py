@@ -103,6 +103,7 @@ class SplitData:
     protocol: str
     temporal: "TemporalInfo | None" = None  # the temporal protocol's cuts and unevaluated users
     session: "SessionInfo | None" = None  # the session protocol's counts, in the published tables' terms
+    times_are_positions: bool = False  # an order-only format: timestamps are positions within each user, no time
 
     @property
     def n_users(self) -> int:

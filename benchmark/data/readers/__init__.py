@@ -12,7 +12,7 @@ The package's readers are imported below; a user's reader registers itself the s
 (``registry.register``) and is found by name or as ``module:function`` (docs/extending-readers.md).
 """
 
-from benchmark.data.readers.common import UNTIMED, MissingData
+from benchmark.data.readers.common import POSITIONAL_TIMES, UNTIMED, MissingData
 from benchmark.data.readers.registry import READERS, ReaderInfo, read_interactions, reader_named, register
 
 # Importing a format's module registers its reader.
@@ -20,4 +20,4 @@ from benchmark.data.readers import (  # noqa: E402,F401  (isort: skip)
     amazon, diginetica, ebnerd, generic, globo, lastfm, mind, movielens, otto, retailrocket, yoochoose,
 )
 
-__all__ = ["READERS", "MissingData", "ReaderInfo", "UNTIMED", "read_interactions", "reader_named", "register"]
+__all__ = ["POSITIONAL_TIMES", "READERS", "MissingData", "ReaderInfo", "UNTIMED", "read_interactions", "reader_named", "register"]

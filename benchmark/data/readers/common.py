@@ -28,6 +28,8 @@ from benchmark.errors import DataError
 log = logging.getLogger("seqrec")
 # attrs key of the timestamp a reader gives items whose time is unknown (MIND's click history)
 UNTIMED = "untimed_timestamp"
+# Set on a table whose timestamps are positions within each user (an order-only format): no real time.
+POSITIONAL_TIMES = "positional_times"
 
 
 class MissingData(DataError):
@@ -344,6 +346,13 @@ def file_order(path: Path, how: str) -> None:
     """Warns that a table without times is ordered by its rows (HetRec's user_artists.dat is sorted
     by artist id: its "sequences" would be alphabetical, not temporal)."""
     log.warning("%s: %s: each user's sequence is in file order; make sure the rows are in time order", path, how)
+
+
+def order_only(df: pd.DataFrame) -> pd.DataFrame:
+    """Marks a canonical table whose timestamps are ``positions``: protocols and models that need real
+    time refuse it (their recency would compare users' lengths, not times)."""
+    df.attrs[POSITIONAL_TIMES] = True
+    return df
 
 
 def positions(users: Any) -> np.ndarray:

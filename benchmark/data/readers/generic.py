@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from benchmark.data.readers.common import (
     as_series, canonical, chronological, clip, datetime_ticks, file_order, find_file, fine_times, header_of,
-    positions, read_arrow_csv, split_tokens,
+    order_only, positions, read_arrow_csv, split_tokens,
 )
 from benchmark.data.readers.registry import register
 from benchmark.errors import DataError
@@ -35,8 +35,8 @@ def read_sequences(directory: str | Path, file: str | None = None, **_: object) 
     starts = np.r_[True, rows[1:] != rows[:-1]] if len(rows) else np.zeros(0, bool)  # first token of a line = user
     users = as_series(tokens.filter(pa.array(starts)).take(pa.array(np.cumsum(starts)[~starts] - 1)))
     # Positions count on across lines: a user on two lines continues the first line's order.
-    return canonical(pd.DataFrame({"user": users, "item": as_series(tokens.filter(pa.array(~starts))),
-                                   "timestamp": positions(users)}), path)
+    return order_only(canonical(pd.DataFrame({"user": users, "item": as_series(tokens.filter(pa.array(~starts))),
+                                              "timestamp": positions(users)}), path))
 
 
 @register("pairs", files=("*.txt",))
@@ -52,7 +52,8 @@ def read_pairs(directory: str | Path, file: str | None = None, **_: object) -> p
         line = int(wrong[0]) + 1
         raise DataError(f"{path}: expected `user item` on every line; line {line} has {counts[line - 1]} fields")
     users, items = tokens.take(pa.array(np.arange(0, len(tokens), 2))), tokens.take(pa.array(np.arange(1, len(tokens), 2)))
-    return canonical(pd.DataFrame({"user": as_series(users), "item": as_series(items), "timestamp": positions(as_series(users))}), path)
+    return order_only(canonical(pd.DataFrame({"user": as_series(users), "item": as_series(items),
+                                              "timestamp": positions(as_series(users))}), path))
 
 
 def _delimiter(path: Path, sep: str | None) -> str:
@@ -125,7 +126,7 @@ def read_csv_generic(directory: str | Path, columns: dict[str, Any] | None = Non
     if "timestamp" not in df:
         file_order(path, "no timestamp column (dataset.columns.timestamp=null)")
         df["timestamp"] = positions(df["user"])
-        return canonical(df, path)
+        return order_only(canonical(df, path))
     times = data["timestamp"]
     if pa.types.is_timestamp(times.type) or pa.types.is_date(times.type):  # parquet datetimes carry their own unit
         fine, ticks = datetime_ticks(times, path)
@@ -170,4 +171,5 @@ def read_recbole(directory: str | Path, file: str | None = None, columns: dict[s
     else:
         file_order(path, "no timestamp field read (none in the header, or dataset.columns.timestamp=null)")
         df["timestamp"] = positions(df["user"])
+        return order_only(canonical(df, path))
     return canonical(df, path)
