@@ -24,6 +24,13 @@ def _lastfm_fixture(data: Path) -> None:
     (folder / "LastFM.txt").write_text("".join(f"{u} {' '.join(items)}\n" for u, items in lines.items()))
 
 
+def _script():
+    spec = importlib.util.spec_from_file_location("reference", REPO / "scripts" / "reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _run(tmp: Path, *extra: str) -> subprocess.CompletedProcess:
     command = [sys.executable, str(REPO / "scripts" / "reference.py"), "--datasets", "s3rec-lastfm",
                "--models", "pop,ease,gru4rec", "--tuned", "ease", "--trials", "2", "--seeds", "0",
@@ -77,9 +84,7 @@ def test_reference_tunes_on_validation_runs_controls_order_and_reports(tmp_path)
 
 
 def test_reference_plan_prints_the_commands_and_runs_nothing(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("reference", REPO / "scripts" / "reference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _script()
     assert module.main(["--plan", "--datasets", "globo", "--models", "pop,itemknn", "--tuned", "itemknn",
                         "--experiments", str(tmp_path / "experiment"), "--results", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -90,9 +95,7 @@ def test_reference_plan_prints_the_commands_and_runs_nothing(tmp_path, capsys):
 
 
 def test_reference_runs_no_model_that_needs_time_on_an_order_only_file(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("reference", REPO / "scripts" / "reference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _script()
     assert module.main(["--plan", "--datasets", "s3rec-lastfm,globo", "--models", "pop,recentpop", "--tuned", "",
                         "--experiments", str(tmp_path / "experiment"), "--results", str(tmp_path / "runs")]) == 0
     runs = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ -m")]
