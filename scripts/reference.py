@@ -163,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "results" / "reference", help="the report's folder")
     p.add_argument("--metric", default="ndcg@10", help="the validation metric that chooses (trainer.valid_metric)")
     p.add_argument("--plan", action="store_true", help="print the commands, run nothing")
+    p.add_argument("--no-order-control", action="store_true",
+                   help="skip step 3 (e.g. in a second launch beside the first, over other --models)")
     p.add_argument("--report-only", action="store_true",
                    help="tune and run nothing: report over the records the reference sweeps listed so far")
     p.add_argument("overrides", nargs="*", help="extra overrides for every run (e.g. trainer.max_epochs=1)")
@@ -190,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides = [*DATASET_OVERRIDES.get(dataset, []), *a.overrides]
         for model in models_for(dataset, models) if not a.report_only else ():
             launch(run_args(model, dataset, a.seeds, experiments, results, overrides), a.plan)
-        best = None if a.plan or a.report_only else best_sequence_model(
+        best = None if a.plan or a.report_only or a.no_order_control else best_sequence_model(
             listed_runs(results, dataset), a.metric)
         if best is not None:
             launch(run_args(best, dataset, a.seeds, experiments, results, ["dataset.shuffle_order=true", *overrides],

@@ -101,3 +101,12 @@ def test_reference_runs_no_model_that_needs_time_on_an_order_only_file(tmp_path,
     runs = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ -m")]
     assert [(r.split("dataset=")[1].split()[0], r.split("model=")[1].split()[0]) for r in runs] == [
         ("s3rec-lastfm", "pop"), ("globo", "pop"), ("globo", "recentpop")]  # LastFM.txt has no time: no recentpop
+
+
+def test_no_order_control_runs_the_models_and_no_shuffled_one(tmp_path):
+    _lastfm_fixture(tmp_path / "data")
+    _run(tmp_path, "--models", "pop,markov", "--no-order-control")
+    sweeps = tmp_path / "runs" / "sweeps" / "reference" / "s3rec-lastfm"
+    assert sorted(p.name for p in sweeps.iterdir()) == ["markov", "pop"]
+    _run(tmp_path, "--models", "pop,markov")  # markov, the only sequence model, is the best one: its control runs
+    assert sorted(p.name for p in sweeps.iterdir()) == ["markov", "markov-shuffled", "pop"]
