@@ -204,8 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)  # 4. the report over exactly these records
     runs_file = a.out / "runs.txt"
     runs_file.write_text("".join(f"{r}\n" for r in dict.fromkeys(listed)))
+    shuffled = any(json.loads((ROOT / r / "metrics.json").read_text()).get("shuffle_order") for r in listed)
     report = [str(ROOT / ".venv" / "bin" / "seqrec-report"), str(runs_file), "--out", str(a.out), "--name", "reference",
-              "--efficiency", "--setup", "--order-effect", "--attribution"]
+              "--efficiency", "--setup", *(["--order-effect"] if shuffled else []), "--attribution"]
     print("$ " + " ".join(report[1:]), flush=True)
     subprocess.run(report if Path(report[0]).exists() else ["seqrec-report", *report[1:]], cwd=ROOT, check=True)
     print(f"reference: {len(set(listed))} records, {(time.monotonic() - started) / 3600:.2f} h this launch", flush=True)
