@@ -75,6 +75,33 @@ def test_occlusion_finds_the_one_item_that_matters(oldest):
     assert (result.items[:, 0] == history[:, -1].numpy()).all()
 
 
+class TimedScorer(Recommender):
+    """Reads timestamps (as HSTU does): every item scores the time of its newest occurrence in the history."""
+
+    trains = False
+    reads_order = True
+
+    def fit(self, data, trainer=None) -> list:
+        return []
+
+    def score(self, batch: Batch) -> torch.Tensor:
+        if batch.times is None:
+            raise ValueError("TimedScorer reads timestamps: give the batch's times")
+        scores = torch.zeros(len(batch.history), N_ITEMS + 1)
+        return scores.scatter_reduce(1, batch.history, batch.times.float(), reduce="amax")
+
+
+def test_occlusion_gives_a_model_that_reads_times_the_times_of_the_items_it_keeps():
+    users, history = planted_histories()
+    times = torch.arange(1, LENGTH + 1).repeat(len(users), 1) * 100  # the newest item is the latest, at 1000
+    result = occlusion(TimedScorer("timed"), users, history, depth=LENGTH, mask_history=False, times=times)
+    assert (result.top == history[:, -1].numpy()).all()  # the newest item, which has the latest time
+    np.testing.assert_allclose(result.change[:, 0], 100 * LENGTH)  # removed: its score falls to 0 (no time left)
+    np.testing.assert_allclose(result.change[:, 1:], 0.0)  # any other removal leaves its time untouched
+    with pytest.raises(ValueError, match="reads timestamps"):
+        occlusion(TimedScorer("timed"), users, history, depth=LENGTH, mask_history=False)
+
+
 def run_model(tmp_path: Path, model: dict, save: bool = True, trainer: dict | None = None) -> Path:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf

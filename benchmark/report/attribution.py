@@ -61,22 +61,26 @@ def without_each_of_the_newest(history: torch.Tensor, depth: int) -> torch.Tenso
 
 @torch.no_grad()
 def occlusion(model: Recommender, users: torch.Tensor, history: torch.Tensor, depth: int,
-              mask_history: bool) -> Occlusion:
-    """The occlusion of the newest ``depth`` history items for each user ([U] ids, [U, L] left-padded histories)."""
+              mask_history: bool, times: torch.Tensor | None = None) -> Occlusion:
+    """The occlusion of the newest ``depth`` history items for each user ([U] ids, [U, L] left-padded histories,
+    and their timestamps [U, L] for models that read them: an item leaves with its time)."""
     if history.shape[1] < depth:
         history = torch.nn.functional.pad(history, (depth - history.shape[1], 0))
+        times = None if times is None else torch.nn.functional.pad(times, (depth - times.shape[1], 0))
     step = max(1, ROWS_PER_BATCH // (depth + 1))
     tops, changes = [], []
     for lo in range(0, len(users), step):
         u, h = users[lo:lo + step], history[lo:lo + step]
-        scores = model.score(Batch(u, h)).cpu()
+        t = None if times is None else times[lo:lo + step]
+        scores = model.score(Batch(u, h, t)).cpu()
         excluded = torch.zeros(scores.shape, dtype=torch.bool)
         excluded[:, 0] = True
         if mask_history:
             excluded.scatter_(1, h, True)
         top = top_n(scores, 1, excluded)  # [b, 1]
         occluded = without_each_of_the_newest(h, depth).reshape(len(h) * depth, -1)
-        again = model.score(Batch(u.repeat_interleave(depth), occluded)).cpu()
+        occluded_times = None if t is None else without_each_of_the_newest(t, depth).reshape(len(h) * depth, -1)
+        again = model.score(Batch(u.repeat_interleave(depth), occluded, occluded_times)).cpu()
         kept = again.gather(1, top.repeat_interleave(depth, dim=0)).view(len(h), depth)
         changes.append((scores.gather(1, top) - kept).double().numpy())
         tops.append(top[:, 0].numpy())
@@ -140,10 +144,11 @@ def attribution_points(groups: list[Group], n_users: int, depth: int, seed: int 
         picked = sample_rows(len(split.test), n_users, seed)
         users = torch.from_numpy(split.test.users[picked])
         history = split.test.histories.padded(picked)
+        times = split.test.histories.padded(picked, of_times=True)
         for m in models:
             runs = g.runs_of(m)
             mask = bool(runs[0].metrics.get("mask_history", True))
-            per_seed = [occlusion(fitted_model(r.dir, r.config), users, history, depth, mask) for r in runs]
+            per_seed = [occlusion(fitted_model(r.dir, r.config), users, history, depth, mask, times) for r in runs]
             with warnings.catch_warnings():  # 'Mean of empty slice': no item at d in any seed, NaN as meant
                 warnings.simplefilter("ignore", RuntimeWarning)
                 change = np.nanmean([o.change for o in per_seed], axis=0)
@@ -185,7 +190,8 @@ def explain(run_dir: Path, user: str, depth: int = 50) -> tuple[str, pd.DataFram
     history = split.test.histories.padded(row)
     depth = max(1, min(depth, int((history > 0).sum())))
     mask = bool(read_metrics(run_dir).get("mask_history", True))
-    result = occlusion(model, torch.from_numpy(split.test.users[row]), history, depth, mask)
+    result = occlusion(model, torch.from_numpy(split.test.users[row]), history, depth, mask,
+                       split.test.histories.padded(row, of_times=True))
     table = pd.DataFrame({"distance": np.arange(1, depth + 1), "item": split.item_ids[result.items[0]],
                           "change": result.change[0], "share": result.shares()[0]})
     table = table.iloc[np.argsort(-np.abs(table["change"].to_numpy()), kind="stable")].reset_index(drop=True)
