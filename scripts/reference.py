@@ -21,7 +21,6 @@ Steps (each skips finished work, so a relaunch continues where a kill stopped it
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import subprocess
 import sys
@@ -136,11 +135,12 @@ def listed_runs(results: Path, dataset: str) -> list[str]:
 
 def best_sequence_model(runs: list[str], metric: str) -> str | None:
     """The sequence model (reads order) with the best mean validation ``metric`` among ``runs`` on true order."""
+    from benchmark.record import read_metrics
     from benchmark.report.build import higher_is_better
 
     values: dict[str, list[float]] = {}
     for run in runs:
-        m = json.loads((ROOT / run / "metrics.json").read_text())
+        m = read_metrics(ROOT / run)
         if m["model"] not in SEQUENCE_FREE and not m.get("shuffle_order") and metric in (m.get("valid") or {}):
             values.setdefault(m["model"], []).append(float(m["valid"][metric]))
     if not values:
@@ -204,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)  # 4. the report over exactly these records
     runs_file = a.out / "runs.txt"
     runs_file.write_text("".join(f"{r}\n" for r in dict.fromkeys(listed)))
-    shuffled = any(json.loads((ROOT / r / "metrics.json").read_text()).get("shuffle_order") for r in listed)
+    from benchmark.record import read_metrics
+
+    shuffled = any(read_metrics(ROOT / r).get("shuffle_order") for r in listed)
     report = [str(ROOT / ".venv" / "bin" / "seqrec-report"), str(runs_file), "--out", str(a.out), "--name", "reference",
               "--efficiency", "--setup", *(["--order-effect"] if shuffled else []), "--attribution"]
     print("$ " + " ".join(report[1:]), flush=True)
