@@ -21,10 +21,12 @@ Steps (each skips finished work, so a relaunch continues where a kill stopped it
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -44,13 +46,16 @@ DATASET_OVERRIDES = {"ml-latest-small": ["trainer.lr=0.003", "trainer.batch_size
                                          "trainer.patience=5"]}
 SEQUENCE_FREE = {"pop", "recentpop", "rp3beta", "ease", "itemknn", "bprmf"}  # no order to control
 NEEDS_TIME = {"recentpop"}  # refuses a file without time (its "recent" would be the longest histories' tails)
-ORDER_ONLY_READERS = {"sequences", "pairs"}  # their timestamps are positions (S3-Rec's files: LastFM, Beauty)
 
 
 def models_for(dataset: str, models: list[str]) -> list[str]:
-    """``models`` less those that need real time, on a dataset whose preset reads an order-only format."""
+    """``models`` less those that need real time, on a dataset whose preset reads an order-only format (S3-Rec's
+    files: LastFM, Beauty)."""
+    from benchmark.data.readers import reader_named
+
     preset = ROOT / "conf" / "dataset" / f"{dataset}.yaml"
-    untimed = preset.is_file() and yaml.safe_load(preset.read_text()).get("reader") in ORDER_ONLY_READERS
+    reader = yaml.safe_load(preset.read_text()).get("reader") if preset.is_file() else None
+    untimed = reader is not None and reader_named(reader).order_only
     return [m for m in models if not (untimed and m in NEEDS_TIME)]
 
 
@@ -61,40 +66,44 @@ def seqrec(args: list[str], plan: bool) -> None:
         subprocess.run(["seqrec", *args] if not Path(command[0]).exists() else command, cwd=ROOT, check=True)
 
 
-def launch(args: list[str], plan: bool) -> None:
-    """A multirun of ``run_args``, unless its records are all there already."""
-    if not plan and finished(args):
-        sweep = next(a for a in args if a.startswith("hydra.sweep.dir=")).partition("=")[2]
-        print(f"skip {sweep}: every record complete and listed", flush=True)
+@dataclass(frozen=True)
+class Sweep:
+    """A multirun of one (dataset, model) over the seeds, its runs listed in a sweep dir of its own."""
+
+    setup: tuple[str, ...]  # which experiment (and dataset, model) it composes
+    seeds: str  # comma-separated
+    directory: Path  # hydra.sweep.dir: its runs.txt lists the records
+    overrides: tuple[str, ...]  # every other override (results_dir, trainer.*, the caller's)
+    config_dir: Path | None = None  # a folder of tuned files outside conf/experiment
+
+    def argv(self) -> list[str]:
+        where = ["--config-dir", str(self.config_dir)] if self.config_dir else []
+        return ["-m", *where, *self.setup, f"seed={self.seeds}", f"hydra.sweep.dir={self.directory}", *self.overrides]
+
+
+def launch(sweep: Sweep, plan: bool) -> None:
+    """``sweep``'s multirun, unless its records are all there already."""
+    if not plan and finished(sweep):
+        print(f"skip {sweep.directory}: every record complete and listed", flush=True)
         return
-    seqrec(args, plan)
+    seqrec(sweep.argv(), plan)
 
 
-def finished(args: list[str]) -> bool:
-    """Whether every record a multirun of ``run_args`` would write is complete and listed in its sweep's runs.txt,
-    worked out by composing its configs in-process: a relaunch then starts no Hydra process for a finished
-    (dataset, model), which cost ~25 s each. Anything unexpected answers False: the multirun itself decides."""
+def finished(sweep: Sweep) -> bool:
+    """Whether every record ``sweep`` would write is complete and listed in its runs.txt, worked out by composing
+    its configs in-process: a relaunch then starts no Hydra process for a finished (dataset, model), which cost
+    ~25 s each. Anything unexpected answers False: the multirun itself decides."""
     from hydra import compose, initialize_config_dir
     from benchmark.cli import CONF_DIR
     from benchmark.record import is_complete, run_dir_for
     from benchmark.run import run_config
 
-    overrides, seeds, sweep = [], ["0"], None
-    words = iter(args)
-    for word in words:
-        key, _, value = word.partition("=")
-        if word == "--config-dir":
-            overrides.append(f"hydra.searchpath=[file://{next(words)}]")
-        elif key == "seed":
-            seeds = value.split(",")
-        elif key == "hydra.sweep.dir":
-            sweep = Path(value)
-        elif word != "-m" and not key.startswith("hydra."):
-            overrides.append(word)
+    search = [f"hydra.searchpath=[file://{sweep.config_dir}]"] if sweep.config_dir else []
+    overrides = [*search, *sweep.setup, *(o for o in sweep.overrides if not o.startswith("hydra."))]
     try:
-        listed = {str((ROOT / line).resolve()) for line in (sweep / "runs.txt").read_text().split()}
+        listed = {str((ROOT / line).resolve()) for line in (sweep.directory / "runs.txt").read_text().split()}
         with initialize_config_dir(CONF_DIR, version_base="1.3"):
-            configs = [run_config(compose("config", overrides=[*overrides, f"seed={s}"])) for s in seeds]
+            configs = [run_config(compose("config", overrides=[*overrides, f"seed={s}"])) for s in sweep.seeds.split(",")]
     except Exception:  # noqa: BLE001 - no runs.txt yet, or a composition only the real launch can report
         return False
     dirs = [run_dir_for(c["results_dir"], c) for c in configs]
@@ -109,19 +118,20 @@ def sweep_dir(results: Path, dataset: str, label: str) -> Path:
     return results / "sweeps" / "reference" / dataset / label
 
 
-def run_args(model: str, dataset: str, seeds: str, experiments: Path, results: Path, extra: list[str],
-             label: str | None = None) -> list[str]:
-    """A multirun of one (dataset, model) over the seeds, its runs listed in a sweep dir of its own."""
+def reference_sweep(model: str, dataset: str, seeds: str, experiments: Path, results: Path, extra: list[str],
+                    label: str | None = None) -> Sweep:
+    """One (dataset, model) over the seeds: its tuned experiment file where one exists, else experiment=reference."""
     tuned = tuned_file(experiments, model, dataset)
     group = experiments.relative_to(ROOT / "conf" / "experiment").as_posix() if experiments.is_relative_to(ROOT / "conf" / "experiment") else None
+    config_dir = None
     if tuned.is_file() and group is not None:
-        setup = [f"experiment={group}/{tuned.stem}"]
+        setup = (f"experiment={group}/{tuned.stem}",)
     elif tuned.is_file():
-        setup = ["--config-dir", str(experiments.parent), f"experiment={tuned.stem}"]
+        setup, config_dir = (f"experiment={tuned.stem}",), experiments.parent
     else:
-        setup = ["experiment=reference", f"dataset={dataset}", f"model={model}"]
-    return ["-m", *setup, f"results_dir={results}", f"seed={seeds}", "trainer.resume=true", "trainer.save_model=true",
-            f"hydra.sweep.dir={sweep_dir(results, dataset, label or model)}", *extra]
+        setup = ("experiment=reference", f"dataset={dataset}", f"model={model}")
+    return Sweep(setup, seeds, sweep_dir(results, dataset, label or model),
+                 (f"results_dir={results}", "trainer.resume=true", "trainer.save_model=true", *extra), config_dir)
 
 
 def listed_runs(results: Path, dataset: str) -> list[str]:
@@ -133,14 +143,21 @@ def listed_runs(results: Path, dataset: str) -> list[str]:
     return [str(r.relative_to(ROOT)) if r.is_relative_to(ROOT) else str(r) for r in runs]
 
 
+@functools.cache
+def metrics_of(run: str) -> dict:
+    """A listed record's metrics.json, read once per launch (choosing the control and the report flags both ask)."""
+    from benchmark.record import read_metrics
+
+    return read_metrics(ROOT / run)
+
+
 def best_sequence_model(runs: list[str], metric: str) -> str | None:
     """The sequence model (reads order) with the best mean validation ``metric`` among ``runs`` on true order."""
-    from benchmark.record import read_metrics
     from benchmark.report.build import higher_is_better
 
     values: dict[str, list[float]] = {}
     for run in runs:
-        m = read_metrics(ROOT / run)
+        m = metrics_of(run)
         if m["model"] not in SEQUENCE_FREE and not m.get("shuffle_order") and metric in (m.get("valid") or {}):
             values.setdefault(m["model"], []).append(float(m["valid"][metric]))
     if not values:
@@ -191,12 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     for dataset in datasets:  # 2. run, 3. the order control
         overrides = [*DATASET_OVERRIDES.get(dataset, []), *a.overrides]
         for model in models_for(dataset, models) if not a.report_only else ():
-            launch(run_args(model, dataset, a.seeds, experiments, results, overrides), a.plan)
+            launch(reference_sweep(model, dataset, a.seeds, experiments, results, overrides), a.plan)
         best = None if a.plan or a.report_only or a.no_order_control else best_sequence_model(
             listed_runs(results, dataset), a.metric)
         if best is not None:
-            launch(run_args(best, dataset, a.seeds, experiments, results, ["dataset.shuffle_order=true", *overrides],
-                            label=f"{best}-shuffled"), a.plan)
+            launch(reference_sweep(best, dataset, a.seeds, experiments, results,
+                                   ["dataset.shuffle_order=true", *overrides], label=f"{best}-shuffled"), a.plan)
         listed += [] if a.plan else listed_runs(results, dataset)
     if a.plan:
         return 0
@@ -204,9 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)  # 4. the report over exactly these records
     runs_file = a.out / "runs.txt"
     runs_file.write_text("".join(f"{r}\n" for r in dict.fromkeys(listed)))
-    from benchmark.record import read_metrics
-
-    shuffled = any(read_metrics(ROOT / r).get("shuffle_order") for r in listed)
+    shuffled = any(metrics_of(r).get("shuffle_order") for r in listed)
     report = [str(ROOT / ".venv" / "bin" / "seqrec-report"), str(runs_file), "--out", str(a.out), "--name", "reference",
               "--efficiency", "--setup", *(["--order-effect"] if shuffled else []), "--attribution"]
     print("$ " + " ".join(report[1:]), flush=True)

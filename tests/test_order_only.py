@@ -12,7 +12,7 @@ import pytest
 from baselines.recentpop import RecentPop
 from baselines.sknn import SessionKNN
 from benchmark.data.dataset import DatasetSpec, prepare_split, save_split
-from benchmark.data.readers import POSITIONAL_TIMES, read_interactions
+from benchmark.data.readers import POSITIONAL_TIMES, READERS, read_interactions
 from benchmark.errors import ConfigError
 from conftest import permutation_rows, run_cli, write_movielens_csv
 
@@ -48,6 +48,8 @@ def test_order_only_readers_mark_their_tables_and_timed_ones_do_not(tmp_path):
                                          ("inter", "recbole", {}), ("inter-timed", "recbole", {})]}
     marked["ml"] = bool(read_interactions("movielens", ml).attrs.get(POSITIONAL_TIMES))
     assert marked == {"seq": True, "pairs": True, "csv": True, "inter": True, "inter-timed": False, "ml": False}
+    # The registry declares the formats that mark every table (what plans runs asks it); csv/recbole mark per file.
+    assert sorted(name for name, info in READERS.items() if info.order_only) == ["pairs", "sequences"]
 
 
 def test_the_split_keeps_the_mark_through_the_cache_and_its_key_does_not_depend_on_it(tmp_path):

@@ -27,6 +27,7 @@ def _lastfm_fixture(data: Path) -> None:
 def _script():
     spec = importlib.util.spec_from_file_location("reference", REPO / "scripts" / "reference.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
     spec.loader.exec_module(module)
     return module
 

@@ -25,7 +25,7 @@ def _lines(path: Path) -> pa.ChunkedArray:
     return pc.utf8_rtrim(t["line"], characters="\r")
 
 
-@register("sequences", files=("*.txt",))
+@register("sequences", files=("*.txt",), order_only=True)
 def read_sequences(directory: str | Path, file: str | None = None, **_: object) -> pd.DataFrame:
     """One user per line, ``user item item ...`` (whitespace-separated, items oldest first), as
     S3-Rec/ICLRec ship Amazon Beauty/Sports/Toys. There are no times: an item's timestamp is its
@@ -39,7 +39,7 @@ def read_sequences(directory: str | Path, file: str | None = None, **_: object) 
                                               "timestamp": positions(users)}), path))
 
 
-@register("pairs", files=("*.txt",))
+@register("pairs", files=("*.txt",), order_only=True)
 def read_pairs(directory: str | Path, file: str | None = None, **_: object) -> pd.DataFrame:
     """One ``user item`` pair per line, in chronological order (SASRec's data files); space, tab
     or comma separated. The timestamp is the 0-based position within the user's lines."""

@@ -36,6 +36,7 @@ class ReaderInfo:
     name: str
     read: Reader
     files: tuple[str, ...] = ()  # native file names (or patterns) it reads, for messages and docs
+    order_only: bool = False  # the format has no time: every table it reads has positions for timestamps
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -51,15 +52,17 @@ class ReaderInfo:
 READERS: dict[str, ReaderInfo] = {}
 
 
-def register(name: str, files: tuple[str, ...] | list[str] = ()) -> Callable[[Reader], Reader]:
-    """Registers the decorated function as the reader ``name`` (the function itself is unchanged)."""
+def register(name: str, files: tuple[str, ...] | list[str] = (), order_only: bool = False) -> Callable[[Reader], Reader]:
+    """Registers the decorated function as the reader ``name`` (the function itself is unchanged). ``order_only``
+    declares a format that never has times (a reader whose files may lack them marks each table it reads instead:
+    ``common.order_only``)."""
 
     def wrap(fn: Reader) -> Reader:
         known = READERS.get(name)
         if known is not None and _origin(known.read) != _origin(fn):  # a module imported twice re-registers itself
             raise ConfigError(f"reader {name!r} is registered twice: by {_origin(known.read)} and by {_origin(fn)}; "
                               "rename one")
-        READERS[name] = ReaderInfo(name, fn, tuple(files))
+        READERS[name] = ReaderInfo(name, fn, tuple(files), order_only)
         return fn
 
     return wrap
