@@ -232,6 +232,19 @@ def test_every_hparams_file_is_a_valid_search_space_for_its_model():
                 validate_config(config)
 
 
+
+@pytest.mark.parametrize("experiment", ["reference", "reproduce_s3rec"])
+def test_a_search_space_keeps_its_trainer_inside_an_experiment_that_names_another(experiment):
+    # Both name trainer=default; GRU4Rec's official space searches Adagrad's lr and momentum, which
+    # under Adam would be a different (and far too large) search.
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        plain = compose("config", overrides=[f"experiment={experiment}", "model=gru4rec_official"])
+        tuned = compose("config", overrides=["hparams=gru4rec_official", f"experiment={experiment}",
+                                             "model=gru4rec_official"], return_hydra_config=True)
+    assert plain.trainer.optimizer == "adam"
+    assert tuned.trainer.optimizer == "adagrad" and tuned.trainer.grad_clip is None
+    assert "trainer.momentum" in tuned.hydra.sweeper.params
+
 PAPER_MODELS = ("pop", "itemknn", "bprmf", "ease", "gru4rec", "caser", "nextitnet", "sasrec", "bert4rec",
                 "seq2seq_rnn", "seq2seq_cnn", "seq2seq_attention")
 PAPER_DATASETS = ("news", "movie", "music", "product")
