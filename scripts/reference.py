@@ -6,7 +6,7 @@ real dataset per domain, with the order control and the attribution, in one resu
     python scripts/reference.py --datasets s3rec-lastfm --models pop,sasrec --seeds 0
 
 Steps (each skips finished work, so a relaunch continues where a kill stopped it):
-1. Tune. Each tuned baseline (`--tuned`, default EASE, ItemKNN, BPR-MF) without a committed
+1. Tune. Each tuned model (`--tuned`, default EASE, ItemKNN, BPR-MF, GRU4Rec official) without a committed
    ``conf/experiment/reference/<model>-<dataset>-loo.yaml`` gets an optuna study on the *validation*
    metric (``hparams=<model>``, records in ``results/tuning``), whose best trial is written to that file.
 2. Run. Every (dataset, model) over the seeds with ``experiment=reference`` (one trainer for every model,
@@ -33,10 +33,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ("ml-latest-small", "s3rec-lastfm", "globo", "s3rec-beauty")  # movie, music, news, product
-TUNED = ("ease", "itemknn", "bprmf")
+TUNED = ("ease", "itemknn", "bprmf", "gru4rec_official")  # the last: its training choices rest on tuning
 MODELS = ("pop", "recentpop", "rp3beta", "ease", "itemknn", "bprmf",           # non-sequential
           "markov", "sr", "vsknn", "stan",                                      # non-neural sequential
-          "gru4rec", "caser", "nextitnet", "sasrec", "bert4rec", "hstu",       # encoder-only
+          "gru4rec", "gru4rec_official", "caser", "nextitnet", "sasrec", "bert4rec", "hstu",  # encoder-only
           "seq2seq_rnn", "seq2seq_attention")                                   # encoder-decoder
 TRIALS = {"ease": 10, "itemknn": 16, "bprmf": 10}  # optuna trials per study (default 12 for others)
 # Where one dataset needs another trainer than the S3-Rec one of experiment=reference. ml-latest-small (610 users):
@@ -110,6 +110,19 @@ def finished(sweep: Sweep) -> bool:
     return all(is_complete(d) and str(d.resolve()) in listed for d in dirs)
 
 
+def searched_keys(model: str) -> set[str]:
+    """The keys a model's study searches (conf/hparams/<model>.yaml)."""
+    space = yaml.safe_load((ROOT / "conf" / "hparams" / f"{model}.yaml").read_text())
+    return set(space["hydra"]["sweeper"]["params"])
+
+
+def tuning_overrides(dataset: str, model: str) -> list[str]:
+    """DATASET_OVERRIDES less the keys the study searches: a fixed key would leave the search space (tuning's
+    rule for the command line), so ml-latest-small's trainer.lr=0.003 would stop every study searching lr."""
+    searched = searched_keys(model)
+    return [o for o in DATASET_OVERRIDES.get(dataset, []) if o.split("=", 1)[0] not in searched]
+
+
 def tuned_file(experiments: Path, model: str, dataset: str) -> Path:
     return experiments / f"{model}-{dataset}-loo.yaml"
 
@@ -119,9 +132,11 @@ def sweep_dir(results: Path, dataset: str, label: str) -> Path:
 
 
 def reference_sweep(model: str, dataset: str, seeds: str, experiments: Path, results: Path, extra: list[str],
-                    label: str | None = None) -> Sweep:
-    """One (dataset, model) over the seeds: its tuned experiment file where one exists, else experiment=reference."""
+                    shuffled: bool = False) -> Sweep:
+    """One (dataset, model) over the seeds: its tuned experiment file where one exists, else experiment=reference;
+    the dataset's overrides less what a tuned file chose (as its study saw them), then ``extra``."""
     tuned = tuned_file(experiments, model, dataset)
+    fixed = tuning_overrides(dataset, model) if tuned.is_file() else DATASET_OVERRIDES.get(dataset, [])
     group = experiments.relative_to(ROOT / "conf" / "experiment").as_posix() if experiments.is_relative_to(ROOT / "conf" / "experiment") else None
     config_dir = None
     if tuned.is_file() and group is not None:
@@ -130,8 +145,9 @@ def reference_sweep(model: str, dataset: str, seeds: str, experiments: Path, res
         setup, config_dir = (f"experiment={tuned.stem}",), experiments.parent
     else:
         setup = ("experiment=reference", f"dataset={dataset}", f"model={model}")
-    return Sweep(setup, seeds, sweep_dir(results, dataset, label or model),
-                 (f"results_dir={results}", "trainer.resume=true", "trainer.save_model=true", *extra), config_dir)
+    return Sweep(setup, seeds, sweep_dir(results, dataset, f"{model}-shuffled" if shuffled else model),
+                 (f"results_dir={results}", "trainer.resume=true", "trainer.save_model=true",
+                  *(["dataset.shuffle_order=true"] if shuffled else []), *fixed, *extra), config_dir)
 
 
 def listed_runs(results: Path, dataset: str) -> list[str]:
@@ -202,18 +218,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"hydra.sweeper.rerun_seeds=[{a.seeds}]", f"hydra.sweeper.best_config={target}",
                     "trainer.resume=true", "trainer.save_model=false",  # trials keep no weights
                     f"hydra.sweep.dir={sweep_dir(a.tuning.resolve(), dataset, model)}",
-                    *DATASET_OVERRIDES.get(dataset, []), *a.overrides], a.plan)
+                    *tuning_overrides(dataset, model), *a.overrides], a.plan)
 
     listed: list[str] = []
     for dataset in datasets:  # 2. run, 3. the order control
-        overrides = [*DATASET_OVERRIDES.get(dataset, []), *a.overrides]
         for model in models_for(dataset, models) if not a.report_only else ():
-            launch(reference_sweep(model, dataset, a.seeds, experiments, results, overrides), a.plan)
+            launch(reference_sweep(model, dataset, a.seeds, experiments, results, a.overrides), a.plan)
         best = None if a.plan or a.report_only or a.no_order_control else best_sequence_model(
             listed_runs(results, dataset), a.metric)
         if best is not None:
-            launch(reference_sweep(best, dataset, a.seeds, experiments, results,
-                                   ["dataset.shuffle_order=true", *overrides], label=f"{best}-shuffled"), a.plan)
+            launch(reference_sweep(best, dataset, a.seeds, experiments, results, a.overrides, shuffled=True), a.plan)
         listed += [] if a.plan else listed_runs(results, dataset)
     if a.plan:
         return 0

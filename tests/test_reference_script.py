@@ -111,3 +111,23 @@ def test_no_order_control_runs_the_models_and_no_shuffled_one(tmp_path):
     assert sorted(p.name for p in sweeps.iterdir()) == ["markov", "pop"]
     _run(tmp_path, "--models", "pop,markov")  # markov, the only sequence model, is the best one: its control runs
     assert sorted(p.name for p in sweeps.iterdir()) == ["markov", "markov-shuffled", "pop"]
+
+
+def test_a_study_searches_what_the_datasets_overrides_fix_and_its_runs_keep_the_choice(tmp_path, capsys):
+    # ml-latest-small's sequence models train at lr 0.003; BPR-MF's study searches lr, so neither the study
+    # nor the runs of its tuned file may fix it (a fixed key leaves the search space); the rest stays fixed.
+    module = _script()
+    plan = ["--plan", "--datasets", "ml-latest-small", "--models", "bprmf,sasrec", "--tuned", "bprmf",
+            "--experiments", str(tmp_path / "experiment"), "--results", str(tmp_path / "runs")]
+    assert module.main(plan) == 0
+    study, *runs = capsys.readouterr().out.splitlines()
+    assert study.startswith("$ -m hparams=bprmf") and "trainer.lr=" not in study
+    assert "trainer.batch_size=128" in study and "trainer.max_epochs=30" in study
+    assert all("trainer.lr=0.003" in r for r in runs)  # untuned: the dataset's trainer
+
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "bprmf-ml-latest-small-loo.yaml").write_text("# @package _global_\n")
+    assert module.main(plan) == 0
+    bprmf, sasrec = capsys.readouterr().out.splitlines()
+    assert "experiment=bprmf-ml-latest-small-loo" in bprmf and "trainer.lr=" not in bprmf
+    assert "trainer.max_epochs=30" in bprmf and "trainer.lr=0.003" in sasrec
