@@ -6,12 +6,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
+from benchmark.archive import pack, restore
 from conftest import REPO, permutation_rows
 
 
@@ -82,6 +84,16 @@ def test_reference_tunes_on_validation_runs_controls_order_and_reports(tmp_path)
     fewer = _run(tmp_path, "--report-only")  # a report over what the sweeps listed: nothing tuned or run, nothing dropped
     assert "$ -m" not in fewer.stdout
     assert sorted((tmp_path / "reference" / "runs.txt").read_text().split()) == sorted(listed)
+
+    # The machine is lost, the committed archive is not: restored records report the same table, no training.
+    table = (tmp_path / "reference" / "table.csv").read_text()
+    pack(tmp_path / "runs", tmp_path / "archive")
+    shutil.rmtree(tmp_path / "runs")
+    restore(tmp_path / "archive", tmp_path / "runs")
+    (tmp_path / "reference" / "table.csv").unlink()
+    reported = _run(tmp_path, "--report-only")
+    assert (tmp_path / "reference" / "table.csv").read_text() == table
+    assert "--attribution left out: 2 sequence records have no fitted model" in reported.stdout
 
 
 def test_reference_plan_prints_the_commands_and_runs_nothing(tmp_path, capsys):
