@@ -2,12 +2,14 @@
 
     python scripts/reproduction_table.py results/runs                   # -> results/reproduction.md/.csv
     python scripts/reproduction_table.py RUNS --out results/reproduction  # other output stem
+    python scripts/reproduction_table.py results/runs --keep results/reproduction.csv   # new cells, the rest kept
 
 One row per dataset x model: ours (mean ± std of test HR@10 / NDCG@10 over seeds), the published values,
 ours / published for NDCG@10, whether the 95% floor is met, and for SASRec the eSASRec paper's
 sampled-softmax SASRec on the same files (the aim for a CE-trained SASRec). Published values: S3-Rec
 (Zhou et al., CIKM 2020), "all items" table; eSASRec (RecSys 2025), Table of SASRec-SS. A (dataset,
-model) without a complete record is listed as missing, so a partial sweep gives a partial table.
+model) without a complete record is listed as missing, so a partial sweep gives a partial table; with
+``--keep results/reproduction.csv`` it keeps that earlier table's cell instead, marked (records made elsewhere).
 """
 
 from __future__ import annotations
@@ -85,6 +87,26 @@ def table(records: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def carry(rows: pd.DataFrame, earlier: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with each cell that has no record here taken from an ``earlier`` table (its CSV) where that one had
+    records: a table made on a machine whose records were not archived keeps its cells. A cell with records here
+    is computed from them alone. Carried rows say so in ``carried``."""
+    missing = {c for c in ("dataset", "model", "seeds") if c not in earlier.columns}
+    if missing:
+        raise ValueError(f"it has no column {sorted(missing)[0]!r}: not a reproduction table")
+    out = rows.assign(carried=False)
+    for i, row in out.iterrows():
+        before = earlier[(earlier["dataset"] == row["dataset"]) & (earlier["model"] == row["model"])]
+        if row["seeds"] == 0 and len(before) and before["seeds"].iloc[0] > 0:
+            old = before.iloc[0]
+            for column in old.index.drop(["dataset", "model", "carried"], errors="ignore"):
+                if pd.notna(old[column]):
+                    out.loc[i, column] = old[column]
+            out.at[i, "carried"] = True
+    order = [c for c in dict.fromkeys([*earlier.columns, *rows.columns, "carried"]) if c in out.columns]
+    return out[order]
+
+
 def _cell(row: pd.Series, metric: str) -> str:
     if not row["seeds"]:
         return "not run yet"
@@ -106,8 +128,12 @@ def markdown(rows: pd.DataFrame) -> str:
         ratio = f"{r['ratio_ndcg@10']:.2f}" if done else "–"
         met = ("✓" if r["floor_met"] else "✗") if done else "–"
         secs = f"{r['train_s']:.0f}" if done else "–"
+        seeds = f"{r['seeds']}{'†' if bool(r.get('carried', False)) else ''}"
         lines.append(f"| {r['dataset']} | {r['model']} | {_cell(r, 'hr@10')} | {r['published_hr@10']:.4f} | "
-                     f"{_cell(r, 'ndcg@10')} | {r['published_ndcg@10']:.4f} | {ratio} | {met} | {r['seeds']} | {secs} |")
+                     f"{_cell(r, 'ndcg@10')} | {r['published_ndcg@10']:.4f} | {ratio} | {met} | {seeds} | {secs} |")
+    if "carried" in rows.columns and rows["carried"].any():
+        lines += ["", "† carried from the earlier table (`--keep`): its records were made on another machine and not "
+                  "archived, so the cell stands as that table gave it."]
     aims = rows[rows["model"].eq("SASRec") & rows.get("esasrec_sasrec_ss_ndcg@10", pd.Series(dtype=float)).notna()]
     if len(aims):
         lines += ["", "SASRec (ours: full cross-entropy) against the eSASRec paper's SASRec with sampled softmax, NDCG@10:", ""]
@@ -122,11 +148,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="reproduction_table", description=__doc__.split("\n\n")[0])
     p.add_argument("runs", type=Path, help="the reproduction sweep's results_dir (records below it)")
     p.add_argument("--out", type=Path, default=Path("results/reproduction"), help="output stem (.md and .csv are added)")
+    p.add_argument("--keep", type=Path, help="an earlier table's CSV: its cells that have no record here are kept")
     args = p.parse_args(argv)
     if not args.runs.is_dir():
         print(f"reproduction_table: error: {args.runs} is not a folder", file=sys.stderr)
         return 2
     rows = table(load(args.runs))
+    if args.keep is not None:
+        try:
+            earlier = pd.read_csv(args.keep)
+            rows = carry(rows, earlier)
+        except (OSError, ValueError) as e:
+            print(f"reproduction_table: error: --keep {args.keep}: {' '.join(str(e).split())}", file=sys.stderr)
+            return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
     rows.to_csv(args.out.with_suffix(".csv"), index=False)
     args.out.with_suffix(".md").write_text(markdown(rows))

@@ -66,6 +66,34 @@ def test_reproduction_table_sets_ours_beside_the_published_values(tmp_path):
     assert "Beauty: ours 0.0520 ± 0.0028, eSASRec's SASRec-SS 0.0531 — below ✗" in md
 
 
+def test_keep_carries_the_cells_without_records_here_from_an_earlier_table(tmp_path, capsys):
+    elsewhere, here = tmp_path / "elsewhere", tmp_path / "here"  # two machines; the first one's records are gone
+    _record(elsewhere, "s3rec-toys", "sasrec", 0, 0.0520, 0.0841)
+    _record(elsewhere, "s3rec-beauty", "sasrec", 0, 0.0400, 0.0800)
+    assert _table_script().main([str(elsewhere), "--out", str(tmp_path / "earlier")]) == 0
+    _record(here, "s3rec-beauty", "sasrec", 0, 0.0500, 0.0900)
+    _record(here, "s3rec-beauty", "sasrec", 1, 0.0540, 0.0940)
+    out = tmp_path / "new"
+    assert _table_script().main([str(here), "--out", str(out), "--keep", str(tmp_path / "earlier.csv")]) == 0
+
+    rows = pd.read_csv(out.with_suffix(".csv")).set_index(["dataset", "model"])
+    beauty, toys = rows.loc[("Beauty", "SASRec")], rows.loc[("Toys", "SASRec")]
+    assert beauty["seeds"] == 2 and beauty["ndcg@10"] == pytest.approx(0.052) and not beauty["carried"]  # records win
+    assert toys["seeds"] == 1 and toys["ndcg@10"] == pytest.approx(0.052) and toys["carried"]
+    assert toys["ratio_ndcg@10"] == pytest.approx(0.052 / 0.0374) and bool(toys["aim_met"]) is False
+    assert rows.loc[("Sports", "SASRec")]["seeds"] == 0 and not rows.loc[("Sports", "SASRec")]["carried"]
+    md = out.with_suffix(".md").read_text()
+    assert "| Toys | SASRec | 0.0841 (1 seed) | 0.0675 | 0.0520 (1 seed) | 0.0374 | 1.39 | ✓ | 1† | 10 |" in md
+    assert "| Beauty | SASRec | 0.0920 ± 0.0028 | 0.0605 | 0.0520 ± 0.0028 | 0.0318 | 1.64 | ✓ | 2 | 21 |" in md
+    assert "† carried from the earlier table" in md
+
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    assert _table_script().main([str(here), "--out", str(tmp_path / "x"), "--keep", str(tmp_path / "bad.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.csv" in err and "not a reproduction table" in err
+    assert not (tmp_path / "x.md").exists()  # nothing half-written
+
+
 def test_reproduction_table_refuses_a_missing_folder(tmp_path, capsys):
     assert _table_script().main([str(tmp_path / "nowhere")]) == 2
     assert "nowhere is not a folder" in capsys.readouterr().err
