@@ -143,11 +143,20 @@ def rerun_command(path: Path) -> str:
     return f"seqrec --config-dir {shown_path(path.parent.parent)} experiment={path.stem}"
 
 
+# How and where the best trial ran, not what it computed: the tuned file leaves them to the trainer preset and
+# the command line of whoever re-runs it (a study launched with trainer.num_threads=1 beside another job does
+# not pin one thread on a 64-core node; save_model=false of the trials does not drop the re-runs' weights).
+RUNTIME_TRAINER_KEYS = ("device", "num_threads", "resume", "save_model", "time_limit")
+
+
 def write_best_config(path: Path, result: RunResult, choices: dict[str, str], params: dict[str, Any],
                       n_trials: int, seeds: Sequence[int]) -> Path:
     """An experiment file that re-runs the best trial over ``seeds``: the chosen config groups, and
-    the resolved model/trainer/dataset/protocol sections of the best trial's run record."""
+    the resolved model/trainer/dataset/protocol sections of the best trial's run record (less the trainer's
+    RUNTIME_TRAINER_KEYS)."""
     config = yaml.safe_load((Path(result.run_dir) / "config.yaml").read_text())
+    if isinstance(config.get("trainer"), dict):
+        config["trainer"] = {k: v for k, v in config["trainer"].items() if k not in RUNTIME_TRAINER_KEYS}
     tuned = ", ".join(f"{k}={v}" for k, v in params.items())
     header = (
         "# @package _global_\n"
