@@ -44,6 +44,15 @@ def paper_trainer(config: Path) -> bool:
     return float(trainer.get("lr", 0.001)) == 0.001 and int(trainer.get("batch_size", 256)) == 256
 
 
+def setting(config: Path) -> str:
+    """What a record ran, less its seed: its identity hash at seed 0 ("" for a record without its config.yaml)."""
+    from benchmark.record import config_hash
+
+    if not config.is_file():
+        return ""
+    return config_hash({**(yaml.safe_load(config.read_text()) or {}), "seed": 0})[:10]
+
+
 def load(runs: Path) -> pd.DataFrame:
     """One row per complete full-ranking leave-one-out record of the reproduction's datasets and models."""
     rows = []
@@ -57,9 +66,20 @@ def load(runs: Path) -> pd.DataFrame:
         env = json.loads((path.parent / "env.json").read_text()) if (path.parent / "env.json").is_file() else {}
         rows.append({"dataset": DATASETS[m["dataset"]], "model": MODELS[m["model"]], "seed": int(m["seed"]),
                      "hr@10": test.get("hr@10"), "ndcg@10": test.get("ndcg@10"),
+                     "valid_ndcg@10": (m.get("valid") or {}).get("ndcg@10"), "setting": setting(path.parent / "config.yaml"),
                      "train_s": float(m.get("train_seconds") or 0.0), "epochs": m.get("epochs"),
                      "threads": env.get("torch_threads"), "run": str(path.parent.relative_to(runs))})
-    return pd.DataFrame(rows, columns=["dataset", "model", "seed", "hr@10", "ndcg@10", "train_s", "epochs", "threads", "run"])
+    return pd.DataFrame(rows, columns=["dataset", "model", "seed", "hr@10", "ndcg@10", "valid_ndcg@10", "setting",
+                                       "train_s", "epochs", "threads", "run"])
+
+
+def chosen(mine: pd.DataFrame) -> pd.DataFrame:
+    """The records of one setting: where a cell's records ran several (the preset, a tuned file), the one with the
+    best mean validation NDCG@10, as a tuned table would choose; seeds of different settings are never averaged."""
+    if mine["setting"].nunique() < 2:
+        return mine
+    best = mine.groupby("setting")["valid_ndcg@10"].mean().fillna(float("-inf")).idxmax()
+    return mine[mine["setting"] == best]
 
 
 def _mean_std(values: pd.Series) -> tuple[float, float]:
@@ -70,9 +90,10 @@ def table(records: pd.DataFrame) -> pd.DataFrame:
     out = []
     for dataset, published in S3REC.items():
         for model, (p_hr, p_ndcg) in published.items():
-            mine = records[(records["dataset"] == dataset) & (records["model"] == model)]
+            every = records[(records["dataset"] == dataset) & (records["model"] == model)]
+            mine = chosen(every)
             row = {"dataset": dataset, "model": model, "seeds": len(mine), "published_hr@10": p_hr,
-                   "published_ndcg@10": p_ndcg}
+                   "published_ndcg@10": p_ndcg, "settings": every["setting"].nunique()}
             if len(mine):
                 row["hr@10"], row["hr@10_std"] = _mean_std(mine["hr@10"])
                 row["ndcg@10"], row["ndcg@10_std"] = _mean_std(mine["ndcg@10"])
@@ -128,9 +149,13 @@ def markdown(rows: pd.DataFrame) -> str:
         ratio = f"{r['ratio_ndcg@10']:.2f}" if done else "–"
         met = ("✓" if r["floor_met"] else "✗") if done else "–"
         secs = f"{r['train_s']:.0f}" if done else "–"
-        seeds = f"{r['seeds']}{'†' if bool(r.get('carried', False)) else ''}"
+        several = r.get("settings", 0) > 1
+        seeds = f"{r['seeds']}{'†' if bool(r.get('carried', False)) else ''}{'‡' if several else ''}"
         lines.append(f"| {r['dataset']} | {r['model']} | {_cell(r, 'hr@10')} | {r['published_hr@10']:.4f} | "
                      f"{_cell(r, 'ndcg@10')} | {r['published_ndcg@10']:.4f} | {ratio} | {met} | {seeds} | {secs} |")
+    if "settings" in rows.columns and (rows["settings"] > 1).any():
+        lines += ["", "‡ its records ran several settings (e.g. the preset and a tuned file): the row is the one with "
+                  "the best mean validation NDCG@10, its seeds alone."]
     if "carried" in rows.columns and rows["carried"].any():
         lines += ["", "† carried from the earlier table (`--keep`): its records were made on another machine and not "
                   "archived, so the cell stands as that table gave it."]

@@ -22,15 +22,17 @@ def _table_script():
 
 
 def _record(root: Path, dataset: str, model: str, seed: int, ndcg: float, hr: float, protocol: str = "loo",
-            candidates: str = "full", shuffled: bool = False, lr: float | None = None) -> None:
-    d = root / dataset / protocol / model / f"seed{seed}-abc{seed}{'s' if shuffled else ''}{lr or ''}"
+            candidates: str = "full", shuffled: bool = False, lr: float | None = None, window: int | None = None,
+            valid: float | None = None) -> None:
+    d = root / dataset / protocol / model / f"seed{seed}-abc{seed}{'s' if shuffled else ''}{lr or ''}{window or ''}"
     d.mkdir(parents=True)
     metrics = {"dataset": dataset, "model": model, "seed": seed, "protocol": protocol, "candidates": candidates,
                "train_seconds": 10.0 + seed, "epochs": 3, "test": {"ndcg@10": ndcg, "hr@10": hr},
-               "shuffle_order": shuffled}
+               "valid": {"ndcg@10": ndcg if valid is None else valid}, "shuffle_order": shuffled}
     (d / "metrics.json").write_text(json.dumps(metrics))
-    if lr is not None:
-        (d / "config.yaml").write_text(f"trainer:\n  lr: {lr}\n  batch_size: 256\n")
+    if lr is not None or window is not None:
+        (d / "config.yaml").write_text(f"seed: {seed}\ntrainer:\n  lr: {lr or 0.001}\n  batch_size: 256\n"
+                                       + (f"model:\n  window: {window}\n" if window else ""))
     (d / "env.json").write_text(json.dumps({"torch_threads": 1}))
 
 
@@ -64,6 +66,21 @@ def test_reproduction_table_sets_ours_beside_the_published_values(tmp_path):
     assert "| Beauty | PopRec | 0.0150 (1 seed) | 0.0152 | 0.0060 (1 seed) | 0.0068 | 0.88 | ✗ | 1 | 10 |" in md
     assert "| Sports | Caser | not run yet |" in md
     assert "Beauty: ours 0.0520 ± 0.0028, eSASRec's SASRec-SS 0.0531 — below ✗" in md
+
+
+def test_a_cell_run_in_two_settings_shows_the_one_validation_prefers_never_a_mix(tmp_path):
+    runs = tmp_path / "runs"
+    for seed in (0, 1, 2):  # the preset, and a tuned window: better on validation, worse on test
+        _record(runs, "s3rec-lastfm", "caser", seed, 0.0150 + seed / 1000, 0.03, window=5, valid=0.031)
+        _record(runs, "s3rec-lastfm", "caser", seed, 0.0140, 0.03, window=8, valid=0.035)
+    out = tmp_path / "out"
+    assert _table_script().main([str(runs), "--out", str(out)]) == 0
+    caser = pd.read_csv(out.with_suffix(".csv")).set_index(["dataset", "model"]).loc[("LastFM", "Caser")]
+    assert caser["seeds"] == 3 and caser["settings"] == 2
+    assert caser["ndcg@10"] == pytest.approx(0.0140) and caser["ndcg@10_std"] == pytest.approx(0.0)
+    md = out.with_suffix(".md").read_text()
+    assert "| LastFM | Caser | 0.0300 ± 0.0000 | 0.0413 | 0.0140 ± 0.0000 | 0.0214 | 0.65 | ✗ | 3‡ |" in md
+    assert "‡ its records ran several settings" in md
 
 
 def test_keep_carries_the_cells_without_records_here_from_an_earlier_table(tmp_path, capsys):
