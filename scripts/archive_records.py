@@ -1,8 +1,9 @@
 """Commit run records, restore them on another machine (benchmark/archive.py says what is kept).
 
-    python scripts/archive_records.py pack                  # results/runs -> results/archive (committed)
+    python scripts/archive_records.py pack                  # results/runs -> results/archive/runs (committed)
     python scripts/archive_records.py pack --runs results/reference/runs.txt   # only the records listed there
-    python scripts/archive_records.py restore               # results/archive -> results/runs, then e.g.
+    python scripts/archive_records.py pack --results results/ablations --archive results/archive/ablations
+    python scripts/archive_records.py restore               # results/archive/runs -> results/runs, then e.g.
     python scripts/reference.py --report-only               # the report again, no training
 
 Both skip what is already there, so they can run after every sweep; a record restored from the archive has no
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="archive_records", description=__doc__.split("\n\n")[0])
     p.add_argument("action", choices=("pack", "restore"))
     p.add_argument("--results", type=Path, default=ROOT / "results" / "runs", help="the records' folder")
-    p.add_argument("--archive", type=Path, default=ROOT / "results" / "archive", help="the committed archive")
+    p.add_argument("--archive", type=Path, default=ROOT / "results" / "archive" / "runs",
+                   help="the committed archive of that folder")
     p.add_argument("--runs", type=Path, action="append", default=[],
                    help="pack only the records listed in this runs.txt (repeatable)")
     a = p.parse_args(argv)
