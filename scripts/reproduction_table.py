@@ -15,6 +15,7 @@ model) without a complete record is listed as missing, so a partial sweep gives 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -44,6 +45,28 @@ def paper_trainer(config: Path) -> bool:
     return float(trainer.get("lr", 0.001)) == 0.001 and int(trainer.get("batch_size", 256)) == 256
 
 
+@functools.cache
+def preset_model(dataset: str, model: str) -> dict:
+    """The model section ``seqrec experiment=reproduce_s3rec dataset=DATASET model=MODEL`` runs (our preset in the
+    paper's setting), composed as the run would compose it."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from benchmark.cli import CONF_DIR
+
+    with initialize_config_dir(CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=reproduce_s3rec", f"dataset={dataset}", f"model={model}"])
+    return OmegaConf.to_container(cfg.model, resolve=True)
+
+
+def is_preset(config: Path, dataset: str, model: str) -> bool:
+    """Whether a record ran the experiment's own model settings (not, e.g., a file tuned on validation); a record
+    without its config.yaml is taken as it is."""
+    if not config.is_file():
+        return True
+    return (yaml.safe_load(config.read_text()) or {}).get("model") == preset_model(dataset, model)
+
+
 def setting(config: Path) -> str:
     """What a record ran, less its seed: its identity hash at seed 0 ("" for a record without its config.yaml)."""
     from benchmark.record import config_hash
@@ -67,10 +90,11 @@ def load(runs: Path) -> pd.DataFrame:
         rows.append({"dataset": DATASETS[m["dataset"]], "model": MODELS[m["model"]], "seed": int(m["seed"]),
                      "hr@10": test.get("hr@10"), "ndcg@10": test.get("ndcg@10"),
                      "valid_ndcg@10": (m.get("valid") or {}).get("ndcg@10"), "setting": setting(path.parent / "config.yaml"),
+                     "preset": is_preset(path.parent / "config.yaml", m["dataset"], m["model"]),
                      "train_s": float(m.get("train_seconds") or 0.0), "epochs": m.get("epochs"),
                      "threads": env.get("torch_threads"), "run": str(path.parent.relative_to(runs))})
     return pd.DataFrame(rows, columns=["dataset", "model", "seed", "hr@10", "ndcg@10", "valid_ndcg@10", "setting",
-                                       "train_s", "epochs", "threads", "run"])
+                                       "preset", "train_s", "epochs", "threads", "run"])
 
 
 def chosen(mine: pd.DataFrame) -> pd.DataFrame:
@@ -100,6 +124,7 @@ def table(records: pd.DataFrame) -> pd.DataFrame:
                 row["ratio_ndcg@10"] = row["ndcg@10"] / p_ndcg
                 row["floor_met"] = row["ratio_ndcg@10"] >= FLOOR
                 row["train_s"] = float(mine["train_s"].sum())
+                row["preset"] = bool(mine["preset"].all())
             if model == "SASRec" and dataset in ESASREC_SASREC_SS:
                 row["esasrec_sasrec_ss_ndcg@10"] = ESASREC_SASREC_SS[dataset][1]
                 if len(mine):
@@ -150,12 +175,16 @@ def markdown(rows: pd.DataFrame) -> str:
         met = ("✓" if r["floor_met"] else "✗") if done else "–"
         secs = f"{r['train_s']:.0f}" if done else "–"
         several = r.get("settings", 0) > 1
-        seeds = f"{r['seeds']}{'†' if bool(r.get('carried', False)) else ''}{'‡' if several else ''}"
+        tuned = done and r.get("preset") is not None and pd.notna(r.get("preset")) and not bool(r["preset"])
+        seeds = f"{r['seeds']}{'†' if bool(r.get('carried', False)) else ''}{'‡' if several else ''}{'§' if tuned else ''}"
         lines.append(f"| {r['dataset']} | {r['model']} | {_cell(r, 'hr@10')} | {r['published_hr@10']:.4f} | "
                      f"{_cell(r, 'ndcg@10')} | {r['published_ndcg@10']:.4f} | {ratio} | {met} | {seeds} | {secs} |")
     if "settings" in rows.columns and (rows["settings"] > 1).any():
         lines += ["", "‡ its records ran several settings (e.g. the preset and a tuned file): the row is the one with "
                   "the best mean validation NDCG@10, its seeds alone."]
+    if "preset" in rows.columns and rows["preset"].eq(False).any():
+        lines += ["", "§ not our preset: the model's settings are those of another file (e.g. tuned on validation "
+                  "within the paper's setting); results/README.md says which."]
     if "carried" in rows.columns and rows["carried"].any():
         lines += ["", "† carried from the earlier table (`--keep`): its records were made on another machine and not "
                   "archived, so the cell stands as that table gave it."]

@@ -79,8 +79,25 @@ def test_a_cell_run_in_two_settings_shows_the_one_validation_prefers_never_a_mix
     assert caser["seeds"] == 3 and caser["settings"] == 2
     assert caser["ndcg@10"] == pytest.approx(0.0140) and caser["ndcg@10_std"] == pytest.approx(0.0)
     md = out.with_suffix(".md").read_text()
-    assert "| LastFM | Caser | 0.0300 ± 0.0000 | 0.0413 | 0.0140 ± 0.0000 | 0.0214 | 0.65 | ✗ | 3‡ |" in md
+    assert "| LastFM | Caser | 0.0300 ± 0.0000 | 0.0413 | 0.0140 ± 0.0000 | 0.0214 | 0.65 | ✗ | 3‡§ |" in md
     assert "‡ its records ran several settings" in md
+
+
+@pytest.mark.parametrize("tuned_wins", [True, False])
+def test_a_cell_says_when_its_model_is_not_the_experiments_preset(tuned_wins, tmp_path):
+    runs = tmp_path / "runs"
+    for window, valid in ((5, 0.031), (8, 0.035 if tuned_wins else 0.030)):  # 5: Caser's preset
+        config = compose_config("experiment=reproduce_s3rec", "dataset=s3rec-lastfm", "model=caser", "seed=0",
+                                f"model.window={window}", tmp=tmp_path)
+        _record(runs, "s3rec-lastfm", "caser", 0, 0.0150, 0.03, window=window, valid=valid)
+        (next((runs / "s3rec-lastfm" / "loo" / "caser").glob(f"seed0-*{window}")) / "config.yaml").write_text(
+            OmegaConf.to_yaml(OmegaConf.create(config)))
+    out = tmp_path / "out"
+    assert _table_script().main([str(runs), "--out", str(out)]) == 0
+    caser = pd.read_csv(out.with_suffix(".csv")).set_index(["dataset", "model"]).loc[("LastFM", "Caser")]
+    assert bool(caser["preset"]) is not tuned_wins
+    md = out.with_suffix(".md").read_text()
+    assert ("| 1‡§ |" if tuned_wins else "| 1‡ |") in md and ("§ not our preset" in md) is tuned_wins
 
 
 def test_keep_carries_the_cells_without_records_here_from_an_earlier_table(tmp_path, capsys):
