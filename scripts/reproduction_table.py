@@ -10,6 +10,8 @@ sampled-softmax SASRec on the same files (the aim for a CE-trained SASRec). Publ
 (Zhou et al., CIKM 2020), "all items" table; eSASRec (RecSys 2025), Table of SASRec-SS. A (dataset,
 model) without a complete record is listed as missing, so a partial sweep gives a partial table; with
 ``--keep results/reproduction.csv`` it keeps that earlier table's cell instead, marked (records made elsewhere).
+The table is the experiment's: records of another trainer or of other model settings (e.g. a file tuned on
+validation, which results/README.md reports beside it) are left out.
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ def preset_model(dataset: str, model: str) -> dict:
 
 
 def is_preset(config: Path, dataset: str, model: str) -> bool:
-    """Whether a record ran the experiment's own model settings (not, e.g., a file tuned on validation); a record
-    without its config.yaml is taken as it is."""
+    """Whether a record ran the experiment's own model settings (not, e.g., a file tuned on validation, which the
+    text reports beside the table); a record without its config.yaml is taken as it is."""
     if not config.is_file():
         return True
     return (yaml.safe_load(config.read_text()) or {}).get("model") == preset_model(dataset, model)
@@ -85,21 +87,22 @@ def load(runs: Path) -> pd.DataFrame:
             continue
         if m.get("shuffle_order") or not paper_trainer(path.parent / "config.yaml"):
             continue  # the order control, or another trainer (the records share results/runs with the reference)
+        if not is_preset(path.parent / "config.yaml", m["dataset"], m["model"]):
+            continue  # other model settings (e.g. a file tuned on validation): the text reports those, not the table
         test = m.get("test") or {}
         env = json.loads((path.parent / "env.json").read_text()) if (path.parent / "env.json").is_file() else {}
         rows.append({"dataset": DATASETS[m["dataset"]], "model": MODELS[m["model"]], "seed": int(m["seed"]),
                      "hr@10": test.get("hr@10"), "ndcg@10": test.get("ndcg@10"),
                      "valid_ndcg@10": (m.get("valid") or {}).get("ndcg@10"), "setting": setting(path.parent / "config.yaml"),
-                     "preset": is_preset(path.parent / "config.yaml", m["dataset"], m["model"]),
                      "train_s": float(m.get("train_seconds") or 0.0), "epochs": m.get("epochs"),
                      "threads": env.get("torch_threads"), "run": str(path.parent.relative_to(runs))})
     return pd.DataFrame(rows, columns=["dataset", "model", "seed", "hr@10", "ndcg@10", "valid_ndcg@10", "setting",
-                                       "preset", "train_s", "epochs", "threads", "run"])
+                                       "train_s", "epochs", "threads", "run"])
 
 
 def chosen(mine: pd.DataFrame) -> pd.DataFrame:
-    """The records of one setting: where a cell's records ran several (the preset, a tuned file), the one with the
-    best mean validation NDCG@10, as a tuned table would choose; seeds of different settings are never averaged."""
+    """The records of one setting: where a cell's records ran several (e.g. the preset at another weight decay), the
+    one with the best mean validation NDCG@10; seeds of different settings are never averaged."""
     if mine["setting"].nunique() < 2:
         return mine
     best = mine.groupby("setting")["valid_ndcg@10"].mean().fillna(float("-inf")).idxmax()
@@ -124,7 +127,6 @@ def table(records: pd.DataFrame) -> pd.DataFrame:
                 row["ratio_ndcg@10"] = row["ndcg@10"] / p_ndcg
                 row["floor_met"] = row["ratio_ndcg@10"] >= FLOOR
                 row["train_s"] = float(mine["train_s"].sum())
-                row["preset"] = bool(mine["preset"].all())
             if model == "SASRec" and dataset in ESASREC_SASREC_SS:
                 row["esasrec_sasrec_ss_ndcg@10"] = ESASREC_SASREC_SS[dataset][1]
                 if len(mine):
@@ -175,16 +177,12 @@ def markdown(rows: pd.DataFrame) -> str:
         met = ("✓" if r["floor_met"] else "✗") if done else "–"
         secs = f"{r['train_s']:.0f}" if done else "–"
         several = r.get("settings", 0) > 1
-        tuned = done and r.get("preset") is not None and pd.notna(r.get("preset")) and not bool(r["preset"])
-        seeds = f"{r['seeds']}{'†' if bool(r.get('carried', False)) else ''}{'‡' if several else ''}{'§' if tuned else ''}"
+        seeds = f"{r['seeds']}{'†' if bool(r.get('carried', False)) else ''}{'‡' if several else ''}"
         lines.append(f"| {r['dataset']} | {r['model']} | {_cell(r, 'hr@10')} | {r['published_hr@10']:.4f} | "
                      f"{_cell(r, 'ndcg@10')} | {r['published_ndcg@10']:.4f} | {ratio} | {met} | {seeds} | {secs} |")
     if "settings" in rows.columns and (rows["settings"] > 1).any():
-        lines += ["", "‡ its records ran several settings (e.g. the preset and a tuned file): the row is the one with "
+        lines += ["", "‡ its records ran several settings of the experiment: the row is the one with "
                   "the best mean validation NDCG@10, its seeds alone."]
-    if "preset" in rows.columns and rows["preset"].eq(False).any():
-        lines += ["", "§ not our preset: the model's settings are those of another file (e.g. tuned on validation "
-                  "within the paper's setting); results/README.md says which."]
     if "carried" in rows.columns and rows["carried"].any():
         lines += ["", "† carried from the earlier table (`--keep`): its records were made on another machine and not "
                   "archived, so the cell stands as that table gave it."]
