@@ -31,7 +31,8 @@ from benchmark.record import RECORD_FILES, find_records, is_complete
 
 MANIFEST = "archive.json"
 RANKS = "ranks.parquet"
-LISTING = "runs.txt"  # a multirun's list of its records, copied both ways as it is
+LISTING = "runs.txt"  # a multirun's list of its records (absolute paths), copied both ways
+RESULTS_MARK = "$RESULTS"  # stands in the archived runs.txt for the records' folder of the machine that wrote it
 SPLITS = "_splits"  # the split tables, named by their content: every record of a split points to one
 VERBATIM = tuple(f for f in RECORD_FILES if f != "per_user.parquet")  # config, metrics, history, env
 SPLIT_COLUMNS = ("user", "history_len", "target_item", "target_pop", "target_time")  # one table per split
@@ -114,6 +115,23 @@ def pack_record(record: Path, results: Path, archive: Path) -> tuple[Path, int]:
     return target, written + sum(f.stat().st_size for f in target.iterdir())
 
 
+def _portable(listing: str, results: Path) -> str:
+    """A runs.txt with its absolute paths below ``results`` (a multirun writes absolute ones) written relative to it,
+    behind RESULTS_MARK: the archive names no machine's folders."""
+    lines = []
+    for line in listing.splitlines():
+        path = Path(line.strip())
+        inside = path.is_absolute() and path.is_relative_to(results)
+        lines.append(f"{RESULTS_MARK}/{path.relative_to(results).as_posix()}" if inside else line)
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _placed(listing: str, results: Path) -> str:
+    """The archived runs.txt with its RESULTS_MARK paths placed below this machine's ``results``."""
+    return "".join(f"{results / line[len(RESULTS_MARK) + 1:] if line.startswith(RESULTS_MARK + '/') else line}\n"
+                   for line in listing.splitlines())
+
+
 def _listings(root: Path) -> list[Path]:
     """Every sweep's runs.txt below ``root`` (not in hidden folders)."""
     return sorted(p for p in root.rglob(LISTING) if not any(part.startswith(".") for part in p.relative_to(root).parts))
@@ -125,13 +143,14 @@ def _archived(folder: Path) -> bool:
 
 def pack(results: Path, archive: Path, only: set[Path] | None = None) -> Packed:
     """Archives every complete record below ``results`` (or those of ``only``) that the archive does not hold
-    with the same metrics.json, and every sweep's runs.txt as it is."""
+    with the same metrics.json, and every sweep's runs.txt (paths below ``results`` made relative to it)."""
+    results = results.resolve()  # the multirun wrote resolved paths
     written, unchanged, size = [], [], 0
     for listing in _listings(results):  # the sweeps' lists of their records (scripts/reference.py reads them)
-        copy = archive / listing.relative_to(results)
-        if not copy.is_file() or copy.read_bytes() != listing.read_bytes():
+        copy, text = archive / listing.relative_to(results), _portable(listing.read_text(), results)
+        if not copy.is_file() or copy.read_text() != text:
             copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(listing, copy)
+            copy.write_text(text)
     for record in find_records(results):
         if only is not None and record.resolve() not in only:
             continue
@@ -180,9 +199,10 @@ def restore(archive: Path, results: Path) -> tuple[list[Path], list[Path]]:
     files that are missing there; returns (restored, present) records."""
     restored, present = [], []
     for listing in _listings(archive):
-        if not (results / listing.relative_to(archive)).is_file():
-            (results / listing.relative_to(archive)).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(listing, results / listing.relative_to(archive))
+        target = results / listing.relative_to(archive)
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(_placed(listing.read_text(), results))
     for manifest in sorted(archive.rglob(MANIFEST)):
         folder = manifest.parent
         if any(part.startswith(".") for part in folder.relative_to(archive).parts):

@@ -88,6 +88,20 @@ def test_pack_and_restore_skip_what_is_there_and_pack_follows_a_changed_record(t
     assert kept.read_text() == "epoch,loss,valid_metric,seconds,valid_seconds\n"
 
 
+def test_a_sweeps_runs_txt_comes_back_listing_the_records_where_they_were_restored(tmp_path):
+    runs = records_with_arp(tmp_path / "runs")
+    listing = tmp_path / "runs" / "sweeps" / "reference" / "toy" / "pop" / "runs.txt"
+    listing.parent.mkdir(parents=True)
+    listing.write_text("".join(f"{r.resolve()}\n" for r in runs[:2]) + "/elsewhere/seed0-x\n")  # as a multirun writes
+    pack(tmp_path / "runs", tmp_path / "archive")
+    archived = (tmp_path / "archive" / listing.relative_to(tmp_path / "runs")).read_text()
+    assert str(tmp_path) not in archived and "/elsewhere/seed0-x" in archived  # no machine folder in the repository
+    restore(tmp_path / "archive", tmp_path / "moved" / "runs")
+    back = (tmp_path / "moved" / "runs" / listing.relative_to(tmp_path / "runs")).read_text().split()
+    assert back[:2] == [str(tmp_path / "moved" / "runs" / r.relative_to(tmp_path / "runs")) for r in runs[:2]]
+    assert all(is_complete(Path(line)) for line in back[:2]) and back[2] == "/elsewhere/seed0-x"
+
+
 def test_pack_can_take_only_the_records_a_runs_file_lists(tmp_path):
     runs = records_with_arp(tmp_path / "runs")
     packed = pack(tmp_path / "runs", tmp_path / "archive", only={runs[2].resolve()})
