@@ -5,7 +5,7 @@ every paired test that needs their per-user values. A record's per_user.parquet 
 22k-user dataset): too big to commit by the hundred. Most of it is redundant: the leave-one-out metrics (hr, ndcg,
 mrr @K) are functions of the target's rank, recomputed exactly by the evaluator's own ``metrics_from_ranks``, and
 the columns that describe the split (user, history_len, target_*) are the same in every record of that split. An
-archived record keeps its small files verbatim, its ranks (and any column not recomputed exactly), and points to
+archived record keeps its small files verbatim (config.yaml less the machine's folders), its ranks (and any column not recomputed exactly), and points to
 one shared table of the split's columns (``_splits/``); ``restore`` rebuilds a complete record that the report reads and a
 relaunch skips like the original. Not kept: per-user arp@K (continuous popularity means: ~24 bytes a user; their
 means stay in metrics.json) and the fitted model (model.pt), so --attribution needs the runs again.
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from benchmark.errors import DataError
 from benchmark.evaluation import metrics_from_ranks
@@ -34,7 +35,10 @@ RANKS = "ranks.parquet"
 LISTING = "runs.txt"  # a multirun's list of its records (absolute paths), copied both ways
 RESULTS_MARK = "$RESULTS"  # stands in the archived runs.txt for the records' folder of the machine that wrote it
 SPLITS = "_splits"  # the split tables, named by their content: every record of a split points to one
-VERBATIM = tuple(f for f in RECORD_FILES if f != "per_user.parquet")  # config, metrics, history, env
+VERBATIM = tuple(f for f in RECORD_FILES if f not in ("per_user.parquet", "config.yaml"))  # metrics, history, env
+# Where the run wrote its record and caches: folders of the machine that ran it (not part of a run's identity).
+# The archive leaves them out; restore names the folder it restores into.
+MACHINE_KEYS = ("results_dir", "cache_dir")
 SPLIT_COLUMNS = ("user", "history_len", "target_item", "target_pop", "target_time")  # one table per split
 DROPPED = re.compile(r"arp@\d+$")  # per-user popularity means: large, and not tested per user by the report
 RANK_METRIC = re.compile(r"(hr|ndcg|mrr)@(\d+)$")
@@ -105,9 +109,13 @@ def pack_record(record: Path, results: Path, archive: Path) -> tuple[Path, int]:
     manifest = {"columns": list(per_user.columns), "dtypes": {c: str(per_user[c].dtype) for c in kept},
                 "users": users, "from_rank": rank_columns, "dropped": dropped}
 
+    config = yaml.safe_load((record / "config.yaml").read_text()) or {}
+    portable = {k: v for k, v in config.items() if k not in MACHINE_KEYS}
+
     def write(tmp: Path) -> None:
         for name in VERBATIM:
             shutil.copyfile(record / name, tmp / name)
+        (tmp / "config.yaml").write_text(yaml.safe_dump(portable, sort_keys=False))
         ranks.to_parquet(tmp / RANKS, index=False, compression="zstd")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
 
@@ -138,7 +146,7 @@ def _listings(root: Path) -> list[Path]:
 
 
 def _archived(folder: Path) -> bool:
-    return (folder / MANIFEST).is_file() and all((folder / f).is_file() for f in (*VERBATIM, RANKS))
+    return (folder / MANIFEST).is_file() and all((folder / f).is_file() for f in (*VERBATIM, "config.yaml", RANKS))
 
 
 def pack(results: Path, archive: Path, only: set[Path] | None = None) -> Packed:
@@ -185,9 +193,12 @@ def restore_record(folder: Path, archive: Path, results: Path) -> Path:
     per_user = pd.DataFrame({c: columns[c] for c in manifest["columns"] if c not in manifest["dropped"]})
     target = results / folder.relative_to(archive)
 
+    config = {**(yaml.safe_load((folder / "config.yaml").read_text()) or {}), "results_dir": str(results)}
+
     def write(tmp: Path) -> None:
         for name in VERBATIM:
             shutil.copyfile(folder / name, tmp / name)
+        (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         per_user.to_parquet(tmp / "per_user.parquet", index=False)
 
     _write_atomic(target, write)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from benchmark.archive import MANIFEST, SPLITS, pack, restore
 from benchmark.record import find_records, is_complete
@@ -44,8 +45,11 @@ def test_restore_rebuilds_every_kept_column_exactly_and_the_small_files_byte_for
     for run in runs:
         back = tmp_path / "again" / run.relative_to(tmp_path / "runs")
         assert is_complete(back)
-        for name in ("config.yaml", "metrics.json", "history.csv", "env.json"):
+        for name in ("metrics.json", "history.csv", "env.json"):
             assert (back / name).read_bytes() == (run / name).read_bytes()
+        config = yaml.safe_load((run / "config.yaml").read_text())  # less where the first machine kept its records
+        assert yaml.safe_load((back / "config.yaml").read_text()) == {**config, "results_dir": str(tmp_path / "again")}
+        assert "results_dir" not in (tmp_path / "archive" / run.relative_to(tmp_path / "runs") / "config.yaml").read_text()
         original = pd.read_parquet(run / "per_user.parquet")
         pd.testing.assert_frame_equal(pd.read_parquet(back / "per_user.parquet"),
                                       original.drop(columns=["arp@5", "arp@10"]), check_exact=True)
