@@ -38,12 +38,17 @@ ESASREC_SASREC_SS = {"Beauty": (.0921, .0531), "Sports": (.0569, .0314), "Toys":
 FLOOR = 0.95  # ours must reach 95% of the published NDCG@10
 
 
-def paper_trainer(config: Path) -> bool:
-    """Whether a record trained with the paper's setting (Adam lr 1e-3, batch 256); a record without its
-    config.yaml is taken as it is."""
-    if not config.is_file():
+def read_config(record: Path) -> dict | None:
+    """A record's config.yaml, read once for the checks below (None: a record without one, taken as it is)."""
+    path = record / "config.yaml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else None
+
+
+def paper_trainer(config: dict | None) -> bool:
+    """Whether a record trained with the paper's setting (Adam lr 1e-3, batch 256)."""
+    if config is None:
         return True
-    trainer = (yaml.safe_load(config.read_text()) or {}).get("trainer") or {}
+    trainer = config.get("trainer") or {}
     return float(trainer.get("lr", 0.001)) == 0.001 and int(trainer.get("batch_size", 256)) == 256
 
 
@@ -61,21 +66,17 @@ def preset_model(dataset: str, model: str) -> dict:
     return OmegaConf.to_container(cfg.model, resolve=True)
 
 
-def is_preset(config: Path, dataset: str, model: str) -> bool:
+def is_preset(config: dict | None, dataset: str, model: str) -> bool:
     """Whether a record ran the experiment's own model settings (not, e.g., a file tuned on validation, which the
-    text reports beside the table); a record without its config.yaml is taken as it is."""
-    if not config.is_file():
-        return True
-    return (yaml.safe_load(config.read_text()) or {}).get("model") == preset_model(dataset, model)
+    text reports beside the table)."""
+    return config is None or config.get("model") == preset_model(dataset, model)
 
 
-def setting(config: Path) -> str:
+def setting(config: dict | None) -> str:
     """What a record ran, less its seed: its identity hash at seed 0 ("" for a record without its config.yaml)."""
     from benchmark.record import config_hash
 
-    if not config.is_file():
-        return ""
-    return config_hash({**(yaml.safe_load(config.read_text()) or {}), "seed": 0})[:10]
+    return "" if config is None else config_hash({**config, "seed": 0})[:10]
 
 
 def load(runs: Path) -> pd.DataFrame:
@@ -85,15 +86,16 @@ def load(runs: Path) -> pd.DataFrame:
         m = json.loads(path.read_text())
         if m.get("dataset") not in DATASETS or m.get("model") not in MODELS or m.get("candidates", "full") != "full":
             continue
-        if m.get("shuffle_order") or not paper_trainer(path.parent / "config.yaml"):
+        config = read_config(path.parent)
+        if m.get("shuffle_order") or not paper_trainer(config):
             continue  # the order control, or another trainer (the records share results/runs with the reference)
-        if not is_preset(path.parent / "config.yaml", m["dataset"], m["model"]):
+        if not is_preset(config, m["dataset"], m["model"]):
             continue  # other model settings (e.g. a file tuned on validation): the text reports those, not the table
         test = m.get("test") or {}
         env = json.loads((path.parent / "env.json").read_text()) if (path.parent / "env.json").is_file() else {}
         rows.append({"dataset": DATASETS[m["dataset"]], "model": MODELS[m["model"]], "seed": int(m["seed"]),
                      "hr@10": test.get("hr@10"), "ndcg@10": test.get("ndcg@10"),
-                     "valid_ndcg@10": (m.get("valid") or {}).get("ndcg@10"), "setting": setting(path.parent / "config.yaml"),
+                     "valid_ndcg@10": (m.get("valid") or {}).get("ndcg@10"), "setting": setting(config),
                      "train_s": float(m.get("train_seconds") or 0.0), "epochs": m.get("epochs"),
                      "threads": env.get("torch_threads"), "run": str(path.parent.relative_to(runs))})
     return pd.DataFrame(rows, columns=["dataset", "model", "seed", "hr@10", "ndcg@10", "valid_ndcg@10", "setting",
